@@ -1,0 +1,146 @@
+"""The HTTP client contract, and the default client built on a shared ``requests.Session``.
+
+An HTTP client is any callable with this signature (Goth's ``http_client``, made Pythonic)::
+
+    def http_client(*, method: str, url: str, headers: Mapping[str, str],
+                    body: bytes, timeout: float) -> HttpResponse: ...
+
+- ``method`` is ``"GET"`` or ``"POST"``; ``body`` is ``b""`` for GET.
+- ``timeout`` is in seconds and bounds connecting and each read.
+- It returns an :class:`HttpResponse` whose ``body`` may be ``bytes``, ``str`` or an already
+  decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
+  of ``(name, value)`` pairs; names are matched case-insensitively.
+- It must not follow redirects: a 3xx is an answer, and goth_actors reports it as an error.
+- Any exception it raises becomes a :class:`~goth_actors.TransportError` (retryable), with the
+  original exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import requests
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_BODY_BYTES",
+    "HttpClient",
+    "HttpResponse",
+    "ResponseTooLarge",
+    "close_default_client",
+    "default_http_client",
+]
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds the default client waits to connect, and for each read."""
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Response bodies larger than this (1 MiB) are refused, not read into memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """What an HTTP client returns.
+
+    Attributes:
+        status: The HTTP status code.
+        headers: Response headers, as a mapping or a sequence of ``(name, value)`` pairs.
+        body: The body as ``bytes`` or ``str``, or an already decoded JSON mapping.
+    """
+
+    status: int
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = field(default_factory=dict)
+    body: bytes | str | Mapping[str, object] = b""
+
+    def header(self, name: str) -> str | None:
+        """Returns the first header called ``name`` (any case), or ``None``."""
+        wanted = name.lower()
+        items = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
+        for key, value in items:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+class HttpClient(Protocol):
+    """The shape of an ``http_client``: see the module docstring for the contract."""
+
+    def __call__(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> HttpResponse: ...
+
+
+class ResponseTooLarge(Exception):
+    """Raised by the default client when a body exceeds :data:`MAX_BODY_BYTES`."""
+
+    def __init__(self, status: int, limit: int) -> None:
+        super().__init__(f"response body larger than {limit} bytes refused")
+        self.status = status
+        self.limit = limit
+
+
+_lock = threading.Lock()
+_shared: tuple[int, requests.Session] | None = None
+
+
+def _session() -> requests.Session:
+    # One session for the process: its connection pool is thread-safe, and token exchanges are
+    # rare. The pid check gives a forked child its own sockets instead of its parent's.
+    global _shared
+    shared = _shared
+    pid = os.getpid()
+    if shared is not None and shared[0] == pid:
+        return shared[1]
+    with _lock:
+        if _shared is None or _shared[0] != pid:
+            session = requests.Session()
+            _shared = (pid, session)
+        return _shared[1]
+
+
+def close_default_client() -> None:
+    """Closes the default client's connections; the next request opens new ones."""
+    global _shared
+    with _lock:
+        shared, _shared = _shared, None
+    if shared is not None and shared[0] == os.getpid():
+        shared[1].close()
+
+
+def default_http_client(
+    *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+) -> HttpResponse:
+    """The default client: a shared ``requests.Session``, TLS verified, no redirects.
+
+    The body is streamed and refused past :data:`MAX_BODY_BYTES`.
+    """
+    response = _session().request(
+        method,
+        url,
+        headers=dict(headers),
+        data=body or None,
+        timeout=(timeout, timeout),
+        allow_redirects=False,
+        stream=True,
+        verify=True,
+    )
+    with response:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
+            chunks.append(chunk)
+        return HttpResponse(
+            status=response.status_code,
+            headers=dict(response.headers),
+            body=b"".join(chunks),
+        )
