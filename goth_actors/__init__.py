@@ -14,6 +14,15 @@ from goth_actors._errors import (
     TransportError,
 )
 from goth_actors._http import HttpClient, HttpResponse
+from goth_actors._sources import (
+    Metadata,
+    RefreshToken,
+    ServiceAccount,
+    Source,
+    default_source,
+    source_from_credentials,
+)
+from goth_actors._token import Token
 
 __all__ = [
     "AlreadyRegistered",
@@ -25,8 +34,15 @@ __all__ = [
     "HttpClient",
     "HttpResponse",
     "MaxRestartsExceeded",
+    "Metadata",
+    "RefreshToken",
     "ServerNotFound",
+    "ServiceAccount",
+    "Source",
+    "Token",
     "TokenEndpointError",
     "TokenError",
     "TransportError",
+    "default_source",
+    "source_from_credentials",
 ]
