@@ -32,3 +32,17 @@ def _no_leaked_actors_or_threads() -> Iterator[None]:
     still = [t for t in new if t.is_alive()]
     if still:
         pytest.fail(f"test leaked {len(still)} thread(s): {[t.name for t in still]}")
+
+
+@pytest.fixture(scope="session")
+def rsa_private_key_pem() -> str:
+    """An RSA-2048 private key in PKCS#8 PEM, generated once per test session."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")

@@ -1,0 +1,18 @@
+"""Test helpers for code that uses Google tokens: a local, real-HTTP fake of Google.
+
+:class:`GoogleEmulator` serves Google's OAuth2 token endpoint, the GCE metadata server,
+tokeninfo and ID-token keys on 127.0.0.1, closely enough that google-auth accepts it, with
+controls for failures, delays, outages and revocation.
+
+Example:
+    >>> from goth_actors.testing import GoogleEmulator
+    >>> with GoogleEmulator() as emu:
+    ...     key = emu.service_account()
+    ...     key["token_uri"] == emu.token_url
+    True
+"""
+
+from goth_actors.testing._emulator import GoogleEmulator
+from goth_actors.testing._emulator_http import RecordedRequest
+
+__all__ = ["GoogleEmulator", "RecordedRequest"]

@@ -1,0 +1,658 @@
+"""GoogleEmulator: a fake Google (token endpoint, metadata server, tokeninfo) for tests.
+
+The emulator is four pieces: ``_emulator_http`` (sockets, threads, HTTP framing),
+``_emulator_google`` (what Google knows: accounts, grants, tokens), ``_emulator_routes``
+(which path answers what) and this module, the public class with its test controls.
+
+Faults are queued ``_Fault`` objects, each given the request and the normal answer, so a new
+kind of misbehaviour (a reset connection, a stripped header, a huge body) is a new small class
+and a method that arms it, not a new branch in the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from goth_actors.testing import _emulator_routes as routes
+from goth_actors.testing._emulator_google import FakeGoogle
+from goth_actors.testing._emulator_http import HttpServer, RecordedRequest, Response
+
+__all__ = ["GoogleEmulator"]
+
+_log = logging.getLogger("goth_actors.testing")
+
+ENDPOINTS = frozenset(("token", "metadata", "tokeninfo", "certs", "other"))
+"""The values of :attr:`RecordedRequest.endpoint`."""
+
+_ERROR_BY_STATUS = {
+    400: "invalid_request",
+    401: "invalid_client",
+    403: "access_denied",
+    404: "not_found",
+    429: "rate_limit_exceeded",
+    500: "internal_failure",
+    503: "temporarily_unavailable",
+    504: "temporarily_unavailable",
+}
+
+
+class _Fault(Protocol):
+    """A planned misbehaviour: given the request and its normal answer (lazily), what to send."""
+
+    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Canned:
+    """Answers ``response``; adds ``Metadata-Flavor`` on metadata paths when ``flavored``."""
+
+    response: Response
+    flavored: bool
+
+    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
+        if self.flavored and request.endpoint == "metadata":
+            return self.response.with_headers(routes.METADATA_FLAVOR)
+        return self.response
+
+
+@dataclass(slots=True)
+class _Armed:
+    fault: _Fault
+    endpoint: str | None  # None: token-issuing requests; "any": every request
+    remaining: int
+
+    def matches(self, request: RecordedRequest) -> bool:
+        if self.endpoint is None:
+            return routes.issues_token(request)
+        return self.endpoint in ("any", request.endpoint)
+
+
+class GoogleEmulator:
+    """A real HTTP server on 127.0.0.1 that plays Google's token endpoint and metadata server.
+
+    Speaks the protocol closely enough for google-auth itself: service-account (JWT-bearer)
+    and refresh-token grants at :attr:`token_url`, the metadata server at
+    :attr:`metadata_host`, tokeninfo at :attr:`tokeninfo_url` and ID-token keys at
+    :attr:`certs_url`. Every control method is thread-safe. Use it as a context manager, or
+    call :meth:`start` and :meth:`close`; :meth:`close` joins every thread it started.
+
+    Args:
+        host: Address to listen on. Defaults to ``"127.0.0.1"``.
+        port: Port to listen on; ``0`` (the default) picks a free one.
+        token_lifetime: Seconds each issued token lives (``expires_in``). Defaults to
+            ``3599.0``, as Google.
+
+    Attributes:
+        metadata_email: The metadata server's service account. Defaults to
+            ``"default-sa@emulator-project.iam.gserviceaccount.com"``.
+        metadata_scopes: Its scopes, used when a token request names none. Defaults to
+            ``["https://www.googleapis.com/auth/cloud-platform"]``.
+        project_id: What ``project/project-id`` answers. Defaults to ``"emulator-project"``.
+
+    Example:
+        >>> import requests
+        >>> with GoogleEmulator() as emu:
+        ...     user = emu.authorized_user()
+        ...     form = {"grant_type": "refresh_token", **user}
+        ...     token = requests.post(emu.token_url, data=form).json()["access_token"]
+        ...     emu.token_info(token)["email"]
+        'user-1@example.com'
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, token_lifetime: float = 3599.0
+    ) -> None:
+        self._host = host
+        self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
+        self._requests: list[RecordedRequest] = []
+        self._faults: list[_Armed] = []
+        self._delay = 0.0
+        self._google = FakeGoogle(lambda: self.url)
+        self._server = HttpServer(host, port, self._respond, routes.endpoint_of)
+        self.token_lifetime = token_lifetime
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Starts listening; returns the emulator. Raises ``RuntimeError`` if called twice.
+
+        Example:
+            >>> emu = GoogleEmulator().start()
+            >>> emu.url.startswith("http://127.0.0.1:")
+            True
+            >>> emu.close()
+        """
+        self._server.start()
+        return self
+
+    def close(self) -> None:
+        """Stops the server promptly and joins its threads; wakes any delayed answer.
+
+        Idempotent. Recorded requests and issued tokens stay readable.
+
+        Example:
+            >>> emu = GoogleEmulator().start()
+            >>> emu.close()
+            >>> emu.close()
+        """
+        self._server.close()
+
+    def __enter__(self) -> Self:
+        if not self.is_started:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.url if self.is_started else "not started"
+        return f"<GoogleEmulator {where}{' (down)' if self.is_started and not self.is_up else ''}>"
+
+    @property
+    def is_started(self) -> bool:
+        """Whether :meth:`start` has been called.
+
+        Example:
+            >>> GoogleEmulator().is_started
+            False
+        """
+        return self._server.is_started
+
+    @property
+    def is_up(self) -> bool:
+        """Whether the emulator is accepting connections (started, not down, not closed).
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     emu.down()
+            ...     emu.is_up
+            False
+        """
+        return self._server.is_up
+
+    # --- addresses ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:PORT``. Raises ``RuntimeError`` before :meth:`start`.
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     emu.url == f"http://{emu.metadata_host}"
+            True
+        """
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._server.port}"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint, ``{url}/token`` (``{url}/oauth2/v4/token`` works too).
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     emu.service_account()["token_uri"] == emu.token_url
+            True
+        """
+        return f"{self.url}/token"
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata server's base URL, with ``http://`` and without ``/computeMetadata/v1``.
+
+        This is the form of Goth's metadata ``url`` option. For ``GCE_METADATA_HOST`` (and
+        ``GCE_METADATA_IP``), which take no scheme, use :attr:`metadata_host`.
+
+        Example:
+            >>> import requests
+            >>> with GoogleEmulator() as emu:
+            ...     requests.get(
+            ...         f"{emu.metadata_url}/computeMetadata/v1/project/project-id",
+            ...         headers={"Metadata-Flavor": "Google"},
+            ...     ).text
+            'emulator-project'
+        """
+        return self.url
+
+    @property
+    def metadata_host(self) -> str:
+        """``127.0.0.1:PORT``: the value for ``GCE_METADATA_HOST`` and ``GCE_METADATA_IP``.
+
+        Example:
+            >>> with GoogleEmulator() as emu:  # doctest: +SKIP
+            ...     monkeypatch.setenv("GCE_METADATA_HOST", emu.metadata_host)
+        """
+        return self.url.removeprefix("http://")
+
+    @property
+    def tokeninfo_url(self) -> str:
+        """``{url}/oauth2/v3/tokeninfo``; takes ``access_token=`` or ``id_token=``.
+
+        Example:
+            >>> import requests
+            >>> with GoogleEmulator() as emu:
+            ...     requests.get(emu.tokeninfo_url, params={"access_token": "nope"}).status_code
+            400
+        """
+        return f"{self.url}/oauth2/v3/tokeninfo"
+
+    @property
+    def certs_url(self) -> str:
+        """``{url}/oauth2/v3/certs``: the JWKS that verifies the emulator's ID tokens.
+
+        Example:
+            >>> id_token.verify_token(token, request, audience=aud, certs_url=emu.certs_url)
+            ... # doctest: +SKIP
+        """
+        return f"{self.url}/oauth2/v3/certs"
+
+    # --- settings -----------------------------------------------------------------------------
+
+    @property
+    def token_lifetime(self) -> float:
+        """Seconds each token issued from now on lives.
+
+        Sent as ``expires_in`` (an int when whole). ID tokens get ``iat`` in whole seconds and
+        ``exp = iat + ceil(token_lifetime)``.
+
+        Example:
+            >>> emu = GoogleEmulator(token_lifetime=0.05)
+            >>> emu.token_lifetime = 60
+        """
+        return self._google.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError("token_lifetime must be a positive, finite number of seconds")
+        self._google.token_lifetime = float(seconds)
+
+    @property
+    def metadata_email(self) -> str:
+        """The metadata server's service account (its ``default``).
+
+        Example:
+            >>> emu = GoogleEmulator()
+            >>> emu.metadata_email = "runner@my-project.iam.gserviceaccount.com"
+        """
+        return self._google.metadata_email
+
+    @metadata_email.setter
+    def metadata_email(self, email: str) -> None:
+        self._google.metadata_email = email
+
+    @property
+    def metadata_scopes(self) -> Sequence[str]:
+        """The metadata service account's scopes (a space-separated str is split).
+
+        Example:
+            >>> emu = GoogleEmulator()
+            >>> emu.metadata_scopes = ["https://www.googleapis.com/auth/pubsub"]
+        """
+        return tuple(self._google.metadata_scopes)
+
+    @metadata_scopes.setter
+    def metadata_scopes(self, scopes: Iterable[str]) -> None:
+        self._google.metadata_scopes = (
+            tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+        )
+
+    @property
+    def project_id(self) -> str:
+        """The project of issued service accounts and of ``project/project-id``.
+
+        Example:
+            >>> emu = GoogleEmulator()
+            >>> emu.project_id = "my-project"
+        """
+        return self._google.project_id
+
+    @project_id.setter
+    def project_id(self, project_id: str) -> None:
+        self._google.project_id = project_id
+
+    # --- credentials --------------------------------------------------------------------------
+
+    def service_account(self, email: str | None = None) -> dict[str, str]:
+        """Issues a service-account key and returns its key file, as a dict.
+
+        Each call makes a new key (new ``private_key_id``); without ``email`` it is for a new
+        account. The RSA keys come from a small per-process pool, so two keys may share key
+        material: to test a foreign signature, make your own key. ``token_uri`` points at the
+        emulator.
+
+        Args:
+            email: The account's ``client_email``; an existing one gets a second key.
+                Defaults to a new ``emulator-sa-N@{project_id}.iam.gserviceaccount.com``.
+
+        Example:
+            >>> from google.oauth2 import service_account
+            >>> with GoogleEmulator() as emu:
+            ...     creds = service_account.Credentials.from_service_account_info(
+            ...         emu.service_account(), scopes=["https://www.googleapis.com/auth/pubsub"]
+            ...     )
+        """
+        return self._google.service_account(email)
+
+    def authorized_user(
+        self, *, scopes: Iterable[str] | None = None, email: str | None = None
+    ) -> dict[str, str]:
+        """Issues an OAuth client and a user's refresh token; returns them as an ADC dict.
+
+        The dict has ``type: "authorized_user"``, ``client_id``, ``client_secret``,
+        ``refresh_token`` and ``token_uri`` (pointing at the emulator). Note that
+        google-auth's ``Credentials.from_authorized_user_info`` ignores ``token_uri`` (it
+        always uses Google's); chain ``.with_token_uri(info["token_uri"])``.
+
+        Args:
+            scopes: What the user consented to; a refresh may ask for a subset. Defaults to
+                ``openid``, ``userinfo.email`` and ``cloud-platform``.
+            email: The user's email, reported by tokeninfo. Defaults to ``user-N@example.com``.
+
+        Example:
+            >>> from google.oauth2 import credentials
+            >>> with GoogleEmulator() as emu:
+            ...     info = emu.authorized_user()
+            ...     # google-auth 2.63 replaces the info's token_uri with Google's: set it back.
+            ...     creds = credentials.Credentials.from_authorized_user_info(info).with_token_uri(
+            ...         info["token_uri"]
+            ...     )
+        """
+        return self._google.authorized_user(scopes, email)
+
+    def revoke(self, identity: str) -> None:
+        """Revokes an identity: its grants now get 400 ``invalid_grant`` and its tokens die.
+
+        Args:
+            identity: A service account's ``client_email`` or ``client_id`` ("Invalid grant:
+                account not found"), one of its ``private_key_id`` ("Invalid JWT
+                Signature."), or an authorized user's ``client_id`` or ``refresh_token``
+                ("Token has been expired or revoked."). Anything else raises ``ValueError``.
+
+        Example:
+            >>> emu.revoke(key["client_email"])  # doctest: +SKIP
+        """
+        self._google.revoke(identity)
+
+    def token_info(self, token: str) -> dict[str, str] | None:
+        """What ``/oauth2/v3/tokeninfo`` says of a token issued here, or ``None`` if invalid.
+
+        Access tokens give ``azp``, ``aud``, ``sub``, ``email``, ``scope``, ``exp`` and
+        ``expires_in`` (strings, seconds); ID tokens give their claims as strings plus
+        ``expires_in``. Unknown, expired and revoked tokens give ``None``.
+
+        Example:
+            >>> emu.token_info(creds.token)["scope"]  # doctest: +SKIP
+            'https://www.googleapis.com/auth/pubsub'
+        """
+        return self._google.token_info(token)
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int,
+        status: int = 503,
+        *,
+        error: str | None = None,
+        retry_after: float | str | None = None,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        """Makes the next ``n`` matching requests fail with ``status``.
+
+        Faults queue: each request takes the oldest armed fault that matches it.
+
+        Args:
+            n: How many requests fail (at least 1).
+            status: The HTTP status, 400 to 599. Defaults to 503.
+            error: The OAuth ``error`` code in the JSON body. Defaults by status: 503 and 504
+                ``temporarily_unavailable``, 500 ``internal_failure``, 429
+                ``rate_limit_exceeded``, 401 ``invalid_client``, other 5xx ``server_error``,
+                other 4xx ``invalid_request``.
+            retry_after: A ``Retry-After`` header: seconds (int or float), or a string sent
+                verbatim, such as an HTTP-date.
+            body: A raw body (bytes, or str sent as UTF-8) instead of the JSON error; no
+                ``Content-Type`` is added.
+            headers: More response headers.
+            endpoint: Which requests: ``"token"``, ``"metadata"`` (every metadata path,
+                ping included), ``"tokeninfo"``, ``"certs"``, ``"other"`` or ``"any"``.
+                Defaults to requests that ask for a token: ``POST /token`` and the metadata
+                ``token`` and ``identity`` paths.
+
+        Example:
+            >>> emu.fail_next(2, 503, retry_after=1)  # doctest: +SKIP
+        """
+        _check_count(n)
+        _check_endpoint(endpoint)
+        if isinstance(status, bool) or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status, 400-599")
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["Retry-After"] = (
+                retry_after if isinstance(retry_after, str) else _format_seconds(retry_after)
+            )
+        if body is None:
+            payload = {
+                "error": error or _default_error(status),
+                "error_description": f"Emulated failure (HTTP {status}).",
+            }
+            response = Response.json(status, payload, extra)
+        else:
+            raw = body.encode() if isinstance(body, str) else body
+            response = Response(status, raw, tuple(extra.items()))
+        self._arm(_Canned(response, flavored=True), n, endpoint)
+
+    def respond_next(
+        self,
+        n: int,
+        status: int,
+        body: bytes | str | Mapping[str, object] = b"",
+        headers: Mapping[str, str] | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> None:
+        """Makes the next ``n`` matching requests get exactly this answer.
+
+        Only ``Content-Length``, ``Connection: close``, ``Server`` and ``Date`` are added; not
+        even ``Metadata-Flavor`` on metadata paths. So this also plays a metadata server that
+        forgets its header, a 200 with HTML, or a token without ``expires_in``.
+
+        Args:
+            n: How many requests (at least 1).
+            status: The HTTP status.
+            body: Bytes, a str (sent as UTF-8), or a mapping sent as JSON with
+                ``Content-Type: application/json``. Defaults to empty.
+            headers: Response headers.
+            endpoint: Which requests, as in :meth:`fail_next`.
+
+        Example:
+            >>> emu.respond_next(1, 200, {"access_token": "x"})  # doctest: +SKIP
+        """
+        _check_count(n)
+        _check_endpoint(endpoint)
+        if isinstance(body, Mapping):
+            response = Response.json(status, dict(body), headers)
+        else:
+            raw = body.encode() if isinstance(body, str) else body
+            response = Response(status, raw, tuple((headers or {}).items()))
+        self._arm(_Canned(response, flavored=False), n, endpoint)
+
+    def delay(self, seconds: float) -> None:
+        """Makes every following request wait ``seconds`` before its answer; 0 clears it.
+
+        :meth:`close` cuts the wait short.
+
+        Example:
+            >>> emu.delay(0.05)  # doctest: +SKIP
+        """
+        if isinstance(seconds, bool) or not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError("seconds must be a finite number >= 0")
+        with self._lock:
+            self._delay = float(seconds)
+
+    def down(self) -> None:
+        """Closes the listening socket: new connections are refused until :meth:`up`.
+
+        Requests already being answered are unaffected.
+
+        Example:
+            >>> emu.down()  # doctest: +SKIP
+        """
+        self._server.down()
+
+    def up(self) -> None:
+        """Listens again, on the same port, after :meth:`down`.
+
+        Example:
+            >>> emu.up()  # doctest: +SKIP
+        """
+        self._server.up()
+
+    def reset(self) -> None:
+        """Clears armed faults, the delay and the recorded requests.
+
+        Example:
+            >>> emu.reset()  # doctest: +SKIP
+        """
+        with self._lock:
+            self._faults.clear()
+            self._delay = 0.0
+            self._requests.clear()
+
+    # --- recorded requests --------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every request received so far, oldest first.
+
+        Example:
+            >>> emu.requests[-1].path  # doctest: +SKIP
+            '/token'
+        """
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, where: str) -> list[RecordedRequest]:
+        """The recorded requests to an endpoint, or under a path prefix.
+
+        Args:
+            where: An endpoint name (``"token"``, ``"metadata"``, ``"tokeninfo"``,
+                ``"certs"``, ``"other"``, or ``"any"``) or a path prefix starting with ``/``.
+
+        Example:
+            >>> len(emu.requests_to("token"))  # doctest: +SKIP
+            1
+        """
+        matches = _where(where)
+        return [r for r in self.requests if matches(r)]
+
+    def wait_for_requests(
+        self, count: int, where: str = "any", *, timeout: float = 5.0
+    ) -> list[RecordedRequest]:
+        """Waits until ``count`` requests to ``where`` have arrived; returns them all.
+
+        Args:
+            count: How many requests to wait for.
+            where: As in :meth:`requests_to`; ``"any"`` (the default) counts every request.
+            timeout: Seconds to wait before raising ``TimeoutError``. Defaults to 5.
+
+        Example:
+            >>> emu.wait_for_requests(1, "token")  # doctest: +SKIP
+        """
+        matches = _where(where)
+        deadline = time.monotonic() + timeout
+        with self._recorded:
+            while True:
+                found = [r for r in self._requests if matches(r)]
+                left = deadline - time.monotonic()
+                if len(found) >= count:
+                    return found
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{len(found)} of {count} requests to {where!r} arrived in {timeout} s"
+                    )
+                self._recorded.wait(left)
+
+    def clear_requests(self) -> None:
+        """Forgets the recorded requests.
+
+        Example:
+            >>> emu.clear_requests()  # doctest: +SKIP
+        """
+        with self._lock:
+            self._requests.clear()
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def _arm(self, fault: _Fault, n: int, endpoint: str | None) -> None:
+        with self._lock:
+            self._faults.append(_Armed(fault, endpoint, n))
+
+    def _respond(self, request: RecordedRequest) -> Response:
+        # Runs on a connection thread for every request.
+        with self._recorded:
+            self._requests.append(request)
+            self._recorded.notify_all()
+            delay = self._delay
+            fault = self._take_fault(request)
+        if delay:
+            self._server.wait(delay)
+        try:
+            if fault is not None:
+                return fault.answer(request, lambda: routes.answer(self._google, request))
+            return routes.answer(self._google, request)
+        except Exception:
+            # The path has no query string, so no token: safe to log.
+            _log.exception("GoogleEmulator failed to answer %s %s", request.method, request.path)
+            return Response.json(
+                500, {"error": "internal_failure", "error_description": "Emulator bug."}
+            )
+
+    def _take_fault(self, request: RecordedRequest) -> _Fault | None:
+        for armed in self._faults:
+            if armed.matches(request):
+                armed.remaining -= 1
+                if armed.remaining == 0:
+                    self._faults.remove(armed)
+                return armed.fault
+        return None
+
+
+def _check_count(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError("n must be an int >= 1")
+
+
+def _check_endpoint(endpoint: str | None) -> None:
+    if endpoint is not None and endpoint != "any" and endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be 'any' or one of {sorted(ENDPOINTS)}")
+
+
+def _where(where: str) -> Callable[[RecordedRequest], bool]:
+    if where.startswith("/"):
+        return lambda request: request.path.startswith(where)
+    _check_endpoint(where)
+    return lambda request: where in ("any", request.endpoint)
+
+
+def _default_error(status: int) -> str:
+    return _ERROR_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid_request")
+
+
+def _format_seconds(seconds: float) -> str:
+    return str(int(seconds)) if seconds == int(seconds) else repr(float(seconds))

@@ -1,0 +1,499 @@
+"""What the fake Google knows: accounts and keys, grants, issued tokens, revocations.
+
+:class:`FakeGoogle` is plain Python, with no HTTP in it (``_emulator_routes`` maps requests
+onto it). It issues service-account keys and authorized users, checks the two grants as Google
+does, issues access tokens (``ya29.emu-...``) and RS256 ID tokens, and remembers every token
+for tokeninfo. A check that fails raises :class:`Rejected`, whose description is a fixed
+string: never a secret, assertion or token taken from the request. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.utils import base64url_encode
+
+__all__ = [
+    "DEFAULT_METADATA_EMAIL",
+    "DEFAULT_METADATA_SCOPES",
+    "DEFAULT_USER_SCOPES",
+    "FakeGoogle",
+    "PROJECT_ID",
+    "Rejected",
+    "TOKEN_PATHS",
+]
+
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+"""The audience google-auth signs into every assertion, whatever its ``token_uri``."""
+LEGACY_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token"
+"""Goth's token URL, and the audience of its assertions."""
+TOKEN_PATHS = ("/token", "/oauth2/v4/token")
+"""Where the emulator serves its token endpoint."""
+ID_TOKEN_ISSUER = "https://accounts.google.com"
+CLOCK_SKEW = 60.0
+"""Seconds an assertion's ``iat`` may lie in the future."""
+MAX_ASSERTION_LIFETIME = 3600.0
+"""The largest ``exp - iat`` accepted in an assertion."""
+PROJECT_ID = "emulator-project"
+DEFAULT_METADATA_EMAIL = f"default-sa@{PROJECT_ID}.iam.gserviceaccount.com"
+DEFAULT_METADATA_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+DEFAULT_USER_SCOPES = (
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/cloud-platform",
+)
+
+_BAD_TIMES = (
+    "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
+    "Check your iat and exp values in the JWT claim."
+)
+_JWS = jwt.PyJWS()
+
+# RSA-2048 generation costs 50-100 ms, so a process makes a few keys and reuses them, each
+# time under a new private_key_id. Generated per process, never stored on disk.
+_KEY_POOL_SIZE = 4
+_pool_lock = threading.Lock()
+_pool: list[tuple[rsa.RSAPrivateKey, str]] = []
+_pool_turn = itertools.count()
+
+
+def _pooled_key() -> tuple[rsa.RSAPrivateKey, str]:
+    """Returns the next of a few process-wide RSA keys, with its PKCS#8 PEM."""
+    index = next(_pool_turn) % _KEY_POOL_SIZE
+    with _pool_lock:
+        while len(_pool) <= index:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            _pool.append((key, pem.decode()))
+        return _pool[index]
+
+
+class Rejected(Exception):
+    """Google said no: an OAuth error, to be sent as ``{"error", "error_description"}``.
+
+    Attributes:
+        status: The HTTP status (400, or 401 for ``invalid_client``).
+        error: The OAuth error code (``"invalid_grant"``).
+        description: A fixed, secret-free description.
+    """
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+@dataclass(slots=True)
+class _ServiceAccount:
+    email: str
+    client_id: str
+    keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)  # by private_key_id
+
+
+@dataclass(frozen=True, slots=True)
+class _AuthorizedUser:
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    email: str
+    user_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    kind: Literal["access", "id"]
+    client_id: str
+    subject: str
+    email: str
+    scopes: tuple[str, ...]
+    expires: float
+    identities: frozenset[str]  # naming any of these in revoke() invalidates the token
+    claims: Mapping[str, object] = field(default_factory=dict)  # ID tokens only
+
+
+class FakeGoogle:
+    """Google's state and its answers, as Python calls; thread-safe.
+
+    Args:
+        base_url: Returns the emulator's base URL (known only once it listens).
+
+    Attributes:
+        token_lifetime: Seconds each new token lives.
+        project_id: The project of issued accounts and of the metadata server.
+        project_number: The metadata server's numeric project id.
+        metadata_email: The metadata server's service account.
+        metadata_scopes: Its scopes, when a token request names none.
+    """
+
+    def __init__(self, base_url: Callable[[], str]) -> None:
+        self._base_url = base_url
+        self.token_lifetime = 3599.0
+        self.project_id = PROJECT_ID
+        self.project_number = str(100_000_000_000 + secrets.randbelow(900_000_000_000))
+        self.metadata_email = DEFAULT_METADATA_EMAIL
+        self.metadata_scopes: Sequence[str] = DEFAULT_METADATA_SCOPES
+        self._metadata_client_id = _numeric_id()
+        self._lock = threading.Lock()
+        self._serial = itertools.count(1)
+        self._accounts: dict[str, _ServiceAccount] = {}  # by client_email
+        self._users: dict[str, _AuthorizedUser] = {}  # by client_id
+        self._tokens: dict[str, _Issued] = {}
+        self._revoked: set[str] = set()
+        self._signer: tuple[rsa.RSAPrivateKey, str] | None = None
+
+    # --- credentials --------------------------------------------------------------------------
+
+    def service_account(self, email: str | None) -> dict[str, str]:
+        """Issues a key (for a new account, or for ``email``) and returns its key-file dict."""
+        token_url = self._base_url() + TOKEN_PATHS[0]
+        key, pem = _pooled_key()
+        key_id = secrets.token_hex(20)
+        with self._lock:
+            while email is None:
+                serial = next(self._serial)
+                candidate = f"emulator-sa-{serial}@{self.project_id}.iam.gserviceaccount.com"
+                email = None if candidate in self._accounts else candidate
+            account = self._accounts.get(email)
+            if account is None:
+                account = self._accounts[email] = _ServiceAccount(email, _numeric_id())
+            account.keys[key_id] = key.public_key()
+        return {
+            "type": "service_account",
+            "project_id": self.project_id,
+            "private_key_id": key_id,
+            "private_key": pem,
+            "client_email": email,
+            "client_id": account.client_id,
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_url,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": (
+                f"https://www.googleapis.com/robot/v1/metadata/x509/{quote(email, safe='')}"
+            ),
+            "universe_domain": "googleapis.com",
+        }
+
+    def authorized_user(self, scopes: Iterable[str] | None, email: str | None) -> dict[str, str]:
+        """Issues a new OAuth client with one user's refresh token; returns its ADC dict."""
+        token_url = self._base_url() + TOKEN_PATHS[0]
+        serial = next(self._serial)
+        user = _AuthorizedUser(
+            client_id=f"{_numeric_id()[:12]}-emu{serial}.apps.googleusercontent.com",
+            client_secret=f"GOCSPX-emu-{secrets.token_urlsafe(18)}",
+            refresh_token=f"1//emu-{secrets.token_urlsafe(48)}",
+            email=email or f"user-{serial}@example.com",
+            user_id=_numeric_id(),
+            scopes=DEFAULT_USER_SCOPES if scopes is None else tuple(scopes),
+        )
+        with self._lock:
+            self._users[user.client_id] = user
+        return {
+            "type": "authorized_user",
+            "client_id": user.client_id,
+            "client_secret": user.client_secret,
+            "refresh_token": user.refresh_token,
+            "token_uri": token_url,
+            "universe_domain": "googleapis.com",
+        }
+
+    def revoke(self, identity: str) -> None:
+        """Revokes a service account, key, OAuth client or refresh token issued here."""
+        with self._lock:
+            known = (
+                identity in self._accounts
+                or identity in self._users
+                or any(identity in (a.client_id, *a.keys) for a in self._accounts.values())
+                or any(identity == u.refresh_token for u in self._users.values())
+            )
+            if not known:
+                # Never echo it: the identity may be a refresh token.
+                raise ValueError(
+                    "revoke() takes a client_email, private_key_id, client_id or refresh token "
+                    "that this emulator issued"
+                )
+            self._revoked.add(identity)
+
+    def token_info(self, token: str, kind: str | None = None) -> dict[str, str] | None:
+        """What tokeninfo says about ``token``, or ``None`` if unknown, expired or revoked.
+
+        Args:
+            token: The access or ID token.
+            kind: ``"access"`` or ``"id"`` to accept only that kind; ``None`` for either.
+        """
+        now = time.time()
+        with self._lock:
+            issued = self._tokens.get(token)
+            revoked = issued is not None and not issued.identities.isdisjoint(self._revoked)
+            kid = self._signer[1] if self._signer else ""
+        if issued is None or revoked or issued.expires <= now or kind not in (None, issued.kind):
+            return None
+        expires_in = str(max(0, int(issued.expires - now)))
+        if issued.kind == "id":
+            info = {name: _info_value(value) for name, value in issued.claims.items()}
+            return {**info, "alg": "RS256", "kid": kid, "typ": "JWT", "expires_in": expires_in}
+        return {
+            "azp": issued.client_id,
+            "aud": issued.client_id,
+            "sub": issued.subject,
+            "scope": " ".join(issued.scopes),
+            "exp": str(int(issued.expires)),
+            "expires_in": expires_in,
+            "email": issued.email,
+            "email_verified": "true",
+            "access_type": "online",
+        }
+
+    # --- grants -------------------------------------------------------------------------------
+
+    def jwt_bearer_grant(self, assertion: str) -> dict[str, object]:
+        """The token endpoint's answer to a JWT-bearer grant; raises :class:`Rejected`."""
+        account, key_id, claims = self._verify_assertion(assertion)
+        identities = frozenset((account.email, account.client_id, key_id))
+        target_audience = claims.get("target_audience")
+        if isinstance(target_audience, str) and target_audience:
+            id_token = self._issue_id_token(
+                audience=target_audience,
+                azp=account.email,
+                subject=account.client_id,
+                email=account.email,
+                identities=identities,
+            )
+            return {"id_token": id_token}
+        scopes = split_scopes(claims.get("scope"))
+        if not scopes:
+            raise Rejected(
+                400, "invalid_scope", "Invalid OAuth scope or ID token audience provided."
+            )
+        delegated = claims.get("sub")
+        user = delegated if isinstance(delegated, str) and delegated else None
+        body = self._issue_access(
+            client_id=account.client_id,
+            subject=user or account.client_id,
+            email=user or account.email,
+            scopes=scopes,
+            identities=identities,
+        )
+        return {**body, "scope": " ".join(scopes)}
+
+    def refresh_grant(
+        self, client_id: str, client_secret: str, refresh_token: str, scopes: tuple[str, ...]
+    ) -> dict[str, object]:
+        """The token endpoint's answer to a refresh-token grant; raises :class:`Rejected`.
+
+        ``scopes`` empty means all the user granted; otherwise it must be a subset.
+        """
+        with self._lock:
+            user = self._users.get(client_id)
+            revoked = user is not None and not self._revoked.isdisjoint(
+                (user.client_id, user.refresh_token)
+            )
+        if user is None:
+            raise Rejected(401, "invalid_client", "The OAuth client was not found.")
+        if not client_secret:
+            raise Rejected(400, "invalid_request", "client_secret is missing.")
+        if not secrets.compare_digest(client_secret, user.client_secret):
+            raise Rejected(401, "invalid_client", "Unauthorized")
+        if not secrets.compare_digest(refresh_token, user.refresh_token):
+            raise Rejected(400, "invalid_grant", "Bad Request")
+        if revoked:
+            raise Rejected(400, "invalid_grant", "Token has been expired or revoked.")
+        if not set(scopes) <= set(user.scopes):
+            raise Rejected(400, "invalid_scope", "Some requested scopes were not granted.")
+        body = self._issue_access(
+            client_id=user.client_id,
+            subject=user.user_id,
+            email=user.email,
+            scopes=scopes or user.scopes,
+            identities=frozenset((user.client_id, user.refresh_token)),
+        )
+        return {**body, "scope": " ".join(scopes or user.scopes)}
+
+    def metadata_token(self, scopes: tuple[str, ...]) -> dict[str, object]:
+        """The metadata server's token answer; ``scopes`` empty means its own."""
+        email = self.metadata_email
+        return self._issue_access(
+            client_id=self._metadata_client_id,
+            subject=self._metadata_client_id,
+            email=email,
+            scopes=scopes or tuple(self.metadata_scopes),
+            identities=frozenset((email,)),
+        )
+
+    def metadata_identity(self, audience: str, *, full: bool) -> str:
+        """The metadata server's ID token for ``audience``; ``full`` adds instance claims."""
+        email = self.metadata_email
+        instance = {"project_id": self.project_id, "zone": "emulator-zone-a"}
+        return self._issue_id_token(
+            audience=audience,
+            azp=self._metadata_client_id,
+            subject=self._metadata_client_id,
+            email=email,
+            identities=frozenset((email,)),
+            extra={"google": {"compute_engine": instance}} if full else None,
+        )
+
+    def jwks(self) -> dict[str, object]:
+        """The JWK set of the key that signs ID tokens."""
+        key, kid = self._signing_key()
+        numbers = key.public_key().public_numbers()
+        jwk = {
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": kid,
+            "n": _b64_uint(numbers.n),
+            "e": _b64_uint(numbers.e),
+        }
+        return {"keys": [jwk]}
+
+    # --- checking and issuing -----------------------------------------------------------------
+
+    def _verify_assertion(self, assertion: str) -> tuple[_ServiceAccount, str, dict[str, object]]:
+        try:
+            unverified = _JWS.decode_complete(assertion, options={"verify_signature": False})
+            claims = json.loads(unverified["payload"])
+        except (jwt.InvalidTokenError, ValueError):
+            raise Rejected(400, "invalid_grant", "Invalid JWT: malformed.") from None
+        header = unverified["header"]
+        if not isinstance(claims, dict) or header.get("alg") != "RS256":
+            raise Rejected(400, "invalid_grant", "Invalid JWT: expected an RS256 JWT.")
+        issuer = claims.get("iss")
+        with self._lock:
+            account = self._accounts.get(issuer) if isinstance(issuer, str) else None
+            if account is None or not {account.email, account.client_id}.isdisjoint(self._revoked):
+                raise Rejected(400, "invalid_grant", "Invalid grant: account not found")
+            kid = header.get("kid")  # google-auth sends it; Goth does not
+            candidates = {
+                key_id: key
+                for key_id, key in account.keys.items()
+                if kid in (None, key_id) and key_id not in self._revoked
+            }
+        key_id = next((k for k, key in candidates.items() if _signed_by(assertion, key)), None)
+        if key_id is None:
+            raise Rejected(400, "invalid_grant", "Invalid JWT Signature.")
+        own = {self._base_url() + path for path in TOKEN_PATHS}
+        if claims.get("aud") not in {GOOGLE_TOKEN_URL, LEGACY_TOKEN_URL, *own}:
+            raise Rejected(400, "invalid_grant", "Invalid JWT: Failed audience check.")
+        issued_at, expires = _number(claims.get("iat")), _number(claims.get("exp"))
+        now = time.time()
+        if (
+            issued_at is None
+            or expires is None
+            or issued_at > now + CLOCK_SKEW
+            or expires < now
+            or expires <= issued_at
+            or expires - issued_at > MAX_ASSERTION_LIFETIME
+        ):
+            raise Rejected(400, "invalid_grant", _BAD_TIMES)
+        return account, key_id, claims
+
+    def _issue_access(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        email: str,
+        scopes: tuple[str, ...],
+        identities: frozenset[str],
+    ) -> dict[str, object]:
+        lifetime = self.token_lifetime
+        token = f"ya29.emu-{secrets.token_urlsafe(32)}"
+        expires = time.time() + lifetime
+        issued = _Issued("access", client_id, subject, email, scopes, expires, identities)
+        with self._lock:
+            self._tokens[token] = issued
+        return {"access_token": token, "expires_in": _seconds(lifetime), "token_type": "Bearer"}
+
+    def _issue_id_token(
+        self,
+        *,
+        audience: str,
+        azp: str,
+        subject: str,
+        email: str,
+        identities: frozenset[str],
+        extra: Mapping[str, object] | None = None,
+    ) -> str:
+        key, kid = self._signing_key()
+        issued_at = int(time.time())
+        expires = issued_at + math.ceil(self.token_lifetime)
+        claims: dict[str, object] = {
+            "iss": ID_TOKEN_ISSUER,
+            "aud": audience,
+            "azp": azp,
+            "sub": subject,
+            "email": email,
+            "email_verified": True,
+            "iat": issued_at,
+            "exp": expires,
+            **(extra or {}),
+        }
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+        issued = _Issued("id", azp, subject, email, (), expires, identities, claims)
+        with self._lock:
+            self._tokens[token] = issued
+        return token
+
+    def _signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
+        with self._lock:
+            if self._signer is None:
+                self._signer = (_pooled_key()[0], secrets.token_hex(20))
+            return self._signer
+
+
+def split_scopes(value: object, separator: str | None = None) -> tuple[str, ...]:
+    """Scopes from a space- (or ``separator``-) separated string, without blanks or repeats."""
+    if not isinstance(value, str):
+        return ()
+    return tuple(dict.fromkeys(s.strip() for s in value.split(separator) if s.strip()))
+
+
+def _signed_by(assertion: str, key: rsa.RSAPublicKey) -> bool:
+    try:
+        _JWS.decode(assertion, key, algorithms=["RS256"])
+    except jwt.InvalidTokenError:
+        return False
+    return True
+
+
+def _numeric_id() -> str:
+    return str(10**20 + secrets.randbelow(9 * 10**20))
+
+
+def _seconds(value: float) -> int | float:
+    return int(value) if value == int(value) else value
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _b64_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64url_encode(raw).decode()
+
+
+def _info_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,177 @@
+"""Google's HTTP surface, mapped onto :class:`FakeGoogle`: which path answers what, and how.
+
+- ``POST /token`` (also ``/oauth2/v4/token``): form (or JSON) parameters to a grant; client
+  credentials from the form or HTTP Basic auth. Errors are Google's JSON
+  ``{"error", "error_description"}``.
+- ``/computeMetadata/v1/...``: ``instance/service-accounts/{default|email}/`` with
+  ``token`` (``?scopes=a,b``), ``identity`` (``?audience=&format=full``), ``email``,
+  ``scopes``, ``aliases`` and the directory itself (``?recursive=true`` gives JSON);
+  ``instance/service-accounts/``, ``project/project-id``, ``project/numeric-project-id``,
+  ``universe/universe-domain``. Needs ``Metadata-Flavor: Google`` (else 403); ``GET /`` is
+  the ping and needs nothing. Every metadata answer carries ``Metadata-Flavor: Google``.
+- ``GET /oauth2/v3/tokeninfo?access_token=`` (or ``id_token=``), also as a POST form.
+- ``GET /oauth2/v3/certs``: the JWKS of the ID-token signing key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from urllib.parse import unquote_plus
+
+from goth_actors.testing._emulator_google import TOKEN_PATHS, FakeGoogle, Rejected, split_scopes
+from goth_actors.testing._emulator_http import RecordedRequest, Response
+
+__all__ = ["METADATA_FLAVOR", "answer", "endpoint_of", "issues_token"]
+
+METADATA_FLAVOR = {"Metadata-Flavor": "Google"}
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+_METADATA_ROOT = "/computeMetadata/v1/"
+_ACCOUNTS = "instance/service-accounts/"
+
+
+def endpoint_of(path: str) -> str:
+    """The ``endpoint`` a request to ``path`` is recorded under."""
+    if path in TOKEN_PATHS:
+        return "token"
+    if path == "/" or path.startswith("/computeMetadata/"):
+        return "metadata"
+    if path == "/oauth2/v3/tokeninfo":
+        return "tokeninfo"
+    if path == "/oauth2/v3/certs":
+        return "certs"
+    return "other"
+
+
+def issues_token(request: RecordedRequest) -> bool:
+    """Whether ``request`` asks for a token: the token endpoint, or metadata token/identity."""
+    if request.endpoint == "token":
+        return request.method == "POST"
+    path = request.path.rstrip("/")
+    return path.startswith(_METADATA_ROOT + _ACCOUNTS) and path.endswith(("/token", "/identity"))
+
+
+def answer(google: FakeGoogle, request: RecordedRequest) -> Response:
+    """Google's normal answer to ``request``."""
+    routes: dict[str, Callable[[FakeGoogle, RecordedRequest], Response]] = {
+        "token": _token_endpoint,
+        "metadata": _metadata,
+        "tokeninfo": _tokeninfo,
+        "certs": _certs,
+    }
+    route = routes.get(request.endpoint)
+    if route is None:
+        return Response.text(404, "Not Found\n")
+    try:
+        response = route(google, request)
+    except Rejected as rejected:
+        payload = {"error": rejected.error, "error_description": rejected.description}
+        response = Response.json(rejected.status, payload)
+    if request.endpoint == "metadata":
+        response = response.with_headers(METADATA_FLAVOR)
+    return response
+
+
+def _token_endpoint(google: FakeGoogle, request: RecordedRequest) -> Response:
+    if request.method != "POST":
+        raise Rejected(405, "invalid_request", "The token endpoint only accepts POST.")
+    form = request.form
+    grant = _required(form, "grant_type")
+    if grant == JWT_BEARER_GRANT:
+        return Response.json(200, google.jwt_bearer_grant(_required(form, "assertion")))
+    if grant == "refresh_token":
+        client_id, client_secret = _client_credentials(request)
+        if not client_id:
+            raise Rejected(400, "invalid_request", "Missing required parameter: client_id")
+        body = google.refresh_grant(
+            client_id,
+            client_secret or "",
+            _required(form, "refresh_token"),
+            split_scopes(form.get("scope")),
+        )
+        return Response.json(200, body)
+    raise Rejected(400, "unsupported_grant_type", "Invalid grant_type.")
+
+
+def _required(form: dict[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise Rejected(400, "invalid_request", f"Missing required parameter: {name}")
+    return value
+
+
+def _client_credentials(request: RecordedRequest) -> tuple[str | None, str | None]:
+    """The client id and secret, from HTTP Basic auth if present, else from the form."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return request.form.get("client_id"), request.form.get("client_secret")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Rejected(401, "invalid_client", "Malformed Basic credentials.") from None
+    client_id, separator, client_secret = decoded.partition(":")
+    if not separator:
+        raise Rejected(401, "invalid_client", "Malformed Basic credentials.")
+    return unquote_plus(client_id), unquote_plus(client_secret)
+
+
+def _metadata(google: FakeGoogle, request: RecordedRequest) -> Response:
+    if request.path == "/":
+        return Response.text(200, "computeMetadata/\n")
+    if request.headers.get("metadata-flavor") != "Google":
+        return Response.text(403, "Missing required header: Metadata-Flavor: Google\n")
+    if request.method != "GET":
+        return Response.text(405, "Method not allowed\n")
+    path = request.path.removeprefix(_METADATA_ROOT)
+    email = google.metadata_email
+    values = {
+        "project/project-id": google.project_id,
+        "project/numeric-project-id": google.project_number,
+        "universe/universe-domain": "googleapis.com",
+        "instance/service-accounts": f"default/\n{email}/\n",
+        "instance/service-accounts/": f"default/\n{email}/\n",
+    }
+    if path in values:
+        return Response.text(200, values[path])
+    account, _, leaf = path.removeprefix(_ACCOUNTS).partition("/")
+    if path == request.path or not path.startswith(_ACCOUNTS) or account not in ("default", email):
+        return Response.text(404, "Not Found\n")
+    scopes = tuple(google.metadata_scopes)
+    if leaf == "" and request.query.get("recursive", "").lower() == "true":
+        return Response.json(200, {"aliases": ["default"], "email": email, "scopes": scopes})
+    texts = {
+        "": "aliases\nemail\nidentity\nscopes\ntoken\n",
+        "aliases": "default\n",
+        "email": email,
+        "scopes": "".join(f"{scope}\n" for scope in scopes),
+    }
+    if leaf in texts:
+        return Response.text(200, texts[leaf])
+    if leaf == "token":
+        return Response.json(
+            200, google.metadata_token(split_scopes(request.query.get("scopes"), ","))
+        )
+    if leaf == "identity":
+        audience = request.query.get("audience")
+        if not audience:
+            return Response.text(400, "non-empty audience parameter required\n")
+        full = request.query.get("format") == "full"
+        return Response.text(200, google.metadata_identity(audience, full=full))
+    return Response.text(404, "Not Found\n")
+
+
+def _tokeninfo(google: FakeGoogle, request: RecordedRequest) -> Response:
+    params = {**request.query, **request.form}
+    for name, kind in (("access_token", "access"), ("id_token", "id")):
+        if params.get(name):
+            info = google.token_info(params[name], kind)
+            if info is None:
+                raise Rejected(400, "invalid_token", "Invalid Value")
+            return Response.json(200, info)
+    raise Rejected(400, "invalid_request", "Missing access_token or id_token parameter.")
+
+
+def _certs(google: FakeGoogle, request: RecordedRequest) -> Response:
+    return Response.json(200, google.jwks())

@@ -1,0 +1,787 @@
+"""GoogleEmulator: google-auth accepts it, it checks what Google checks, and its controls work."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import google.auth.transport.requests
+import jwt
+import pytest
+import requests
+from google.auth import compute_engine
+from google.auth.compute_engine import _metadata
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import id_token, service_account
+
+from goth_actors.testing import GoogleEmulator, RecordedRequest
+
+PUBSUB = "https://www.googleapis.com/auth/pubsub"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOTH_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+AUDIENCE = "https://service.example.com"
+FLAVOR = {"Metadata-Flavor": "Google"}
+
+
+@pytest.fixture
+def emu() -> Iterator[GoogleEmulator]:
+    with GoogleEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def gce(emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch) -> GoogleEmulator:
+    """Points google-auth's metadata client at the emulator."""
+    monkeypatch.setenv("GCE_METADATA_HOST", emu.metadata_host)
+    monkeypatch.setenv("GCE_METADATA_IP", emu.metadata_host)  # read at call time (ping)
+    # _metadata reads GCE_METADATA_HOST once, at import, into this module global.
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", emu.metadata_host)
+    return emu
+
+
+@pytest.fixture
+def auth_request() -> Iterator[google.auth.transport.requests.Request]:
+    session = requests.Session()
+    yield google.auth.transport.requests.Request(session)
+    session.close()
+
+
+def assertion(key: dict[str, str], *, headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    """A JWT-bearer assertion signed with ``key``; a claim given as None is left out."""
+    now = int(time.time())
+    payload = {
+        "iss": key["client_email"],
+        "aud": GOOGLE_TOKEN_URL,
+        "iat": now,
+        "exp": now + 3600,
+        "scope": PUBSUB,
+        **claims,
+    }
+    payload = {name: value for name, value in payload.items() if value is not None}
+    header = {"kid": key["private_key_id"]} if headers is None else headers
+    return jwt.encode(payload, key["private_key"], algorithm="RS256", headers=header)
+
+
+def post_token(url: str, **form: str) -> requests.Response:
+    return requests.post(url, data=form, timeout=5)
+
+
+def jwt_grant(emu: GoogleEmulator, signed: str) -> requests.Response:
+    return post_token(emu.token_url, grant_type=JWT_BEARER, assertion=signed)
+
+
+def refresh(emu: GoogleEmulator, user: dict[str, str], **overrides: str) -> requests.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": user["client_id"],
+        "client_secret": user["client_secret"],
+        "refresh_token": user["refresh_token"],
+        **overrides,
+    }
+    return post_token(emu.token_url, **{k: v for k, v in form.items() if v})
+
+
+def metadata_get(emu: GoogleEmulator, path: str, **params: str) -> requests.Response:
+    url = f"{emu.metadata_url}/computeMetadata/v1/{path}"
+    return requests.get(url, params=params, headers=FLAVOR, timeout=5)
+
+
+def assert_oauth_error(response: requests.Response, status: int, error: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error
+    return str(body["error_description"])
+
+
+# --- google-auth interop --------------------------------------------------------------------
+
+
+def test_google_auth_service_account_credentials_refresh_against_the_emulator(
+    emu: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    key = emu.service_account()
+    creds = service_account.Credentials.from_service_account_info(key, scopes=[PUBSUB])
+
+    creds.refresh(auth_request)
+
+    assert creds.token.startswith("ya29.emu-")
+    info = emu.token_info(creds.token)
+    assert info is not None
+    assert info["email"] == key["client_email"]
+    assert info["azp"] == info["aud"] == info["sub"] == key["client_id"]
+    assert info["scope"] == PUBSUB
+    assert 3590 <= int(info["expires_in"]) <= 3599
+    assert abs(int(info["exp"]) - (time.time() + 3599)) < 10
+    assert creds.expiry is not None
+
+
+def test_google_auth_service_account_credentials_with_a_subject_get_a_delegated_token(
+    emu: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    key = emu.service_account()
+    creds = service_account.Credentials.from_service_account_info(key, scopes=[PUBSUB])
+
+    delegated = creds.with_subject("alice@example.com")
+    delegated.refresh(auth_request)
+
+    info = emu.token_info(delegated.token)
+    assert info is not None
+    assert info["email"] == info["sub"] == "alice@example.com"
+    assert info["azp"] == key["client_id"]
+
+
+def test_google_auth_authorized_user_credentials_refresh_against_the_emulator(
+    emu: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    user = emu.authorized_user(email="bob@example.com")
+    # google-auth 2.63's from_authorized_user_info ignores the info's token_uri, always
+    # using Google's: point it back at the emulator.
+    creds = user_credentials.Credentials.from_authorized_user_info(user).with_token_uri(
+        user["token_uri"]
+    )
+
+    creds.refresh(auth_request)
+
+    info = emu.token_info(creds.token)
+    assert info is not None
+    assert info["email"] == "bob@example.com"
+    assert info["azp"] == user["client_id"]
+    assert set(info["scope"].split()) >= {"openid", CLOUD_PLATFORM}
+    assert 3590 <= int(info["expires_in"]) <= 3599
+
+
+def test_google_auth_authorized_user_credentials_may_ask_for_fewer_scopes(
+    emu: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    user = emu.authorized_user()
+    creds = user_credentials.Credentials.from_authorized_user_info(
+        user, scopes=[CLOUD_PLATFORM]
+    ).with_token_uri(user["token_uri"])
+
+    creds.refresh(auth_request)
+
+    info = emu.token_info(creds.token)
+    assert info is not None
+    assert info["scope"] == CLOUD_PLATFORM
+
+
+def test_google_auth_compute_engine_credentials_refresh_against_the_metadata_server(
+    gce: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    assert _metadata.ping(auth_request)
+    assert _metadata.get_project_id(auth_request) == "emulator-project"
+    creds = compute_engine.Credentials()
+
+    creds.refresh(auth_request)
+
+    assert creds.service_account_email == gce.metadata_email
+    assert creds.universe_domain == "googleapis.com"
+    info = gce.token_info(creds.token)
+    assert info is not None
+    assert info["email"] == gce.metadata_email
+    assert info["scope"] == CLOUD_PLATFORM
+    assert 3590 <= int(info["expires_in"]) <= 3599
+    assert all(r.headers["metadata-flavor"] == "Google" for r in gce.requests_to("metadata"))
+
+
+def test_google_auth_compute_engine_credentials_send_their_scopes_to_the_metadata_server(
+    gce: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    gce.metadata_email = "runner@emulator-project.iam.gserviceaccount.com"
+    creds = compute_engine.Credentials(scopes=[PUBSUB, CLOUD_PLATFORM])
+
+    creds.refresh(auth_request)
+
+    info = gce.token_info(creds.token)
+    assert info is not None
+    assert info["scope"] == f"{PUBSUB} {CLOUD_PLATFORM}"
+    assert info["email"] == "runner@emulator-project.iam.gserviceaccount.com"
+    token_request = gce.requests_to("/computeMetadata/v1/instance/service-accounts/default/token")
+    assert token_request[0].query["scopes"] == f"{PUBSUB},{CLOUD_PLATFORM}"
+
+
+def test_google_auth_id_token_credentials_get_an_id_token_that_verifies_with_the_certs(
+    emu: GoogleEmulator, auth_request: google.auth.transport.requests.Request
+) -> None:
+    key = emu.service_account()
+    creds = service_account.IDTokenCredentials.from_service_account_info(
+        key, target_audience=AUDIENCE
+    )
+
+    creds.refresh(auth_request)
+
+    claims = id_token.verify_token(
+        creds.token, auth_request, audience=AUDIENCE, certs_url=emu.certs_url
+    )
+    assert claims["iss"] == "https://accounts.google.com"
+    assert claims["aud"] == AUDIENCE
+    assert claims["email"] == claims["azp"] == key["client_email"]
+    assert claims["sub"] == key["client_id"]
+    assert claims["exp"] - claims["iat"] == 3599
+    info = emu.token_info(creds.token)
+    assert info is not None
+    assert info["aud"] == AUDIENCE
+
+
+def test_fetch_id_token_uses_a_key_file_named_by_google_application_credentials(
+    emu: GoogleEmulator,
+    auth_request: google.auth.transport.requests.Request,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(emu.service_account()))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+
+    token = id_token.fetch_id_token(auth_request, AUDIENCE)
+
+    claims = id_token.verify_token(token, auth_request, audience=AUDIENCE, certs_url=emu.certs_url)
+    assert claims["aud"] == AUDIENCE
+
+
+def test_fetch_id_token_on_gce_uses_the_metadata_identity_endpoint(
+    gce: GoogleEmulator,
+    auth_request: google.auth.transport.requests.Request,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+
+    token = id_token.fetch_id_token(auth_request, AUDIENCE)
+
+    claims = id_token.verify_token(token, auth_request, audience=AUDIENCE, certs_url=gce.certs_url)
+    assert claims["email"] == gce.metadata_email
+    assert claims["google"]["compute_engine"]["project_id"] == "emulator-project"
+    identity = gce.requests_to("/computeMetadata/v1/instance/service-accounts/default/identity")
+    assert identity[0].query == {"audience": AUDIENCE, "format": "full"}
+
+
+# --- the JWT-bearer grant -------------------------------------------------------------------
+
+
+def test_a_goth_style_assertion_without_kid_is_accepted_at_the_v4_path(
+    emu: GoogleEmulator,
+) -> None:
+    key = emu.service_account()
+    signed = assertion(key, headers={}, aud=GOTH_TOKEN_URL, scope=f"{PUBSUB} {CLOUD_PLATFORM}")
+
+    response = post_token(f"{emu.url}/oauth2/v4/token", grant_type=JWT_BEARER, assertion=signed)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3599
+    assert body["scope"] == f"{PUBSUB} {CLOUD_PLATFORM}"
+    assert emu.requests_to("token")[0].path == "/oauth2/v4/token"
+
+
+def test_an_assertion_with_the_emulators_own_token_url_as_audience_is_accepted(
+    emu: GoogleEmulator,
+) -> None:
+    response = jwt_grant(emu, assertion(emu.service_account(), aud=emu.token_url))
+
+    assert response.status_code == 200, response.text
+
+
+def test_a_target_audience_claim_gets_an_id_token(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+
+    response = jwt_grant(emu, assertion(key, scope=None, target_audience=AUDIENCE))
+
+    assert response.status_code == 200, response.text
+    token = response.json()["id_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == AUDIENCE
+    info = requests.get(emu.tokeninfo_url, params={"id_token": token}, timeout=5).json()
+    assert info["email"] == key["client_email"]
+    assert info["aud"] == AUDIENCE
+
+
+def test_a_tampered_signature_is_an_invalid_grant(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+    signed = assertion(key)
+    other = assertion(key, scope=CLOUD_PLATFORM)
+    forged = signed.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
+
+    response = jwt_grant(emu, forged)
+
+    assert assert_oauth_error(response, 400, "invalid_grant") == "Invalid JWT Signature."
+    assert forged not in response.text
+
+
+def test_a_kid_that_is_not_the_accounts_key_is_an_invalid_grant(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+
+    response = jwt_grant(emu, assertion(key, headers={"kid": "0" * 40}))
+
+    assert assert_oauth_error(response, 400, "invalid_grant") == "Invalid JWT Signature."
+
+
+def test_an_unknown_issuer_is_an_invalid_grant(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+
+    response = jwt_grant(emu, assertion(key, iss="stranger@elsewhere.iam.gserviceaccount.com"))
+
+    description = assert_oauth_error(response, 400, "invalid_grant")
+    assert description == "Invalid grant: account not found"
+
+
+def test_a_wrong_audience_is_an_invalid_grant(emu: GoogleEmulator) -> None:
+    response = jwt_grant(emu, assertion(emu.service_account(), aud="https://example.com/token"))
+
+    assert "audience" in assert_oauth_error(response, 400, "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    ("iat_offset", "exp_offset"),
+    [
+        pytest.param(0, 3601, id="lives-longer-than-an-hour"),
+        pytest.param(-4000, -10, id="expired"),
+        pytest.param(600, 1200, id="issued-in-the-future"),
+        pytest.param(0, 0, id="expires-when-issued"),
+    ],
+)
+def test_assertion_times_outside_googles_limits_are_an_invalid_grant(
+    emu: GoogleEmulator, iat_offset: int, exp_offset: int
+) -> None:
+    now = int(time.time())
+    signed = assertion(emu.service_account(), iat=now + iat_offset, exp=now + exp_offset)
+
+    response = jwt_grant(emu, signed)
+
+    assert "short-lived token" in assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_an_iat_slightly_in_the_future_is_forgiven_as_clock_skew(emu: GoogleEmulator) -> None:
+    now = int(time.time())
+
+    response = jwt_grant(emu, assertion(emu.service_account(), iat=now + 30, exp=now + 600))
+
+    assert response.status_code == 200, response.text
+
+
+def test_an_assertion_without_scope_or_target_audience_is_an_invalid_scope(
+    emu: GoogleEmulator,
+) -> None:
+    key = emu.service_account()
+
+    for signed in (assertion(key, scope=None), assertion(key, scope="  ")):
+        assert_oauth_error(jwt_grant(emu, signed), 400, "invalid_scope")
+
+
+def test_malformed_token_requests_are_invalid_requests_that_echo_no_secret(
+    emu: GoogleEmulator,
+) -> None:
+    garbage = "not-a-jwt-but-a-secret"
+
+    assert_oauth_error(post_token(emu.token_url, grant_type=JWT_BEARER), 400, "invalid_request")
+    assert_oauth_error(post_token(emu.token_url, assertion=garbage), 400, "invalid_request")
+    bad = jwt_grant(emu, garbage)
+    assert_oauth_error(bad, 400, "invalid_grant")
+    assert garbage not in bad.text
+    unsupported = post_token(emu.token_url, grant_type="password", password=garbage)
+    assert_oauth_error(unsupported, 400, "unsupported_grant_type")
+    assert garbage not in unsupported.text
+    assert_oauth_error(requests.get(emu.token_url, timeout=5), 405, "invalid_request")
+
+
+def test_a_second_key_for_the_same_account_works_and_revoking_one_key_spares_the_other(
+    emu: GoogleEmulator,
+) -> None:
+    first = emu.service_account("robot@emulator-project.iam.gserviceaccount.com")
+    second = emu.service_account(first["client_email"])
+    assert second["private_key_id"] != first["private_key_id"]
+    assert second["client_id"] == first["client_id"]
+
+    emu.revoke(first["private_key_id"])
+
+    assert_oauth_error(jwt_grant(emu, assertion(first)), 400, "invalid_grant")
+    assert jwt_grant(emu, assertion(second)).status_code == 200
+
+
+# --- the refresh-token grant ----------------------------------------------------------------
+
+
+def test_client_credentials_may_come_by_http_basic_auth(emu: GoogleEmulator) -> None:
+    user = emu.authorized_user()
+    form = {"grant_type": "refresh_token", "refresh_token": user["refresh_token"]}
+
+    response = requests.post(
+        emu.token_url,
+        data=form,
+        auth=(user["client_id"], user["client_secret"]),
+        timeout=5,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"].startswith("ya29.emu-")
+
+
+def test_refresh_grant_rejections_have_googles_errors(emu: GoogleEmulator) -> None:
+    user = emu.authorized_user()
+    wrong = "wrong-secret-value"
+
+    bad_secret = refresh(emu, user, client_secret=wrong)
+    assert_oauth_error(bad_secret, 401, "invalid_client")
+    assert wrong not in bad_secret.text
+    assert_oauth_error(refresh(emu, user, client_id="nobody"), 401, "invalid_client")
+    assert_oauth_error(refresh(emu, user, client_secret=""), 400, "invalid_request")
+    assert_oauth_error(refresh(emu, user, refresh_token=""), 400, "invalid_request")
+    assert_oauth_error(refresh(emu, user, refresh_token="1//forged"), 400, "invalid_grant")
+    assert_oauth_error(refresh(emu, user, scope="https://mail.google.com/"), 400, "invalid_scope")
+    assert refresh(emu, user, scope="openid").json()["scope"] == "openid"
+
+
+# --- the metadata server --------------------------------------------------------------------
+
+
+def test_metadata_answers_the_paths_google_auth_and_goth_use(emu: GoogleEmulator) -> None:
+    ping = requests.get(emu.metadata_url, headers=FLAVOR, timeout=5)
+    assert ping.status_code == 200
+    assert ping.headers["Metadata-Flavor"] == "Google"
+
+    info = metadata_get(emu, "instance/service-accounts/default/", recursive="true")
+    assert info.json() == {
+        "aliases": ["default"],
+        "email": emu.metadata_email,
+        "scopes": [CLOUD_PLATFORM],
+    }
+    assert info.headers["Metadata-Flavor"] == "Google"
+    by_email = f"instance/service-accounts/{emu.metadata_email}/email"
+    assert metadata_get(emu, by_email).text == emu.metadata_email
+    assert metadata_get(emu, "universe/universe-domain").text == "googleapis.com"
+    assert metadata_get(emu, "project/project-id").text == "emulator-project"
+    token = metadata_get(emu, "instance/service-accounts/default/token", scopes=PUBSUB).json()
+    assert token["token_type"] == "Bearer"
+    assert token["expires_in"] == 3599
+    assert emu.token_info(token["access_token"])["scope"] == PUBSUB  # type: ignore[index]
+    identity = metadata_get(emu, "instance/service-accounts/default/identity", audience=AUDIENCE)
+    assert identity.headers["Content-Type"].startswith("text/plain")
+    claims = jwt.decode(identity.text, options={"verify_signature": False})
+    assert claims["aud"] == AUDIENCE
+    assert "google" not in claims
+
+
+def test_metadata_without_the_flavor_header_is_forbidden(emu: GoogleEmulator) -> None:
+    url = f"{emu.metadata_url}/computeMetadata/v1/instance/service-accounts/default/token"
+
+    response = requests.get(url, timeout=5)
+
+    assert response.status_code == 403
+    assert response.headers["Metadata-Flavor"] == "Google"
+
+
+def test_metadata_for_an_unknown_account_or_path_is_not_found(emu: GoogleEmulator) -> None:
+    unknown = metadata_get(emu, "instance/service-accounts/other@example.com/token")
+    assert unknown.status_code == 404
+    assert unknown.headers["Metadata-Flavor"] == "Google"
+    assert metadata_get(emu, "instance/no-such-thing").status_code == 404
+
+
+def test_metadata_identity_needs_an_audience(emu: GoogleEmulator) -> None:
+    assert metadata_get(emu, "instance/service-accounts/default/identity").status_code == 400
+
+
+# --- tokeninfo ------------------------------------------------------------------------------
+
+
+def test_tokeninfo_describes_an_issued_access_token(emu: GoogleEmulator) -> None:
+    token = jwt_grant(emu, assertion(emu.service_account())).json()["access_token"]
+
+    response = requests.get(emu.tokeninfo_url, params={"access_token": token}, timeout=5)
+
+    assert response.status_code == 200
+    info = response.json()
+    assert {"azp", "aud", "sub", "email", "scope", "exp", "expires_in"} <= info.keys()
+    assert isinstance(info["exp"], str)
+    assert isinstance(info["expires_in"], str)
+
+
+def test_tokeninfo_rejects_unknown_and_expired_tokens(emu: GoogleEmulator) -> None:
+    emu.token_lifetime = 0.01
+    token = jwt_grant(emu, assertion(emu.service_account())).json()["access_token"]
+    time.sleep(0.02)  # real time, as little as will do: the token lives 10 ms
+
+    for unknown in ("ya29.emu-never-issued", token):
+        response = requests.get(emu.tokeninfo_url, params={"access_token": unknown}, timeout=5)
+        assert response.status_code == 400
+        assert response.json() == {"error": "invalid_token", "error_description": "Invalid Value"}
+        assert emu.token_info(unknown) is None
+
+
+def test_a_fractional_token_lifetime_is_sent_as_a_fractional_expires_in(
+    emu: GoogleEmulator,
+) -> None:
+    emu.token_lifetime = 0.5
+
+    body = jwt_grant(emu, assertion(emu.service_account())).json()
+
+    assert body["expires_in"] == 0.5
+
+
+# --- revocation -----------------------------------------------------------------------------
+
+
+def test_a_revoked_service_account_gets_invalid_grant_and_its_tokens_die(
+    emu: GoogleEmulator,
+) -> None:
+    key = emu.service_account()
+    token = jwt_grant(emu, assertion(key)).json()["access_token"]
+
+    emu.revoke(key["client_email"])
+
+    response = jwt_grant(emu, assertion(key))
+    assert assert_oauth_error(response, 400, "invalid_grant") == "Invalid grant: account not found"
+    assert emu.token_info(token) is None
+
+
+@pytest.mark.parametrize("identity", ["refresh_token", "client_id"])
+def test_a_revoked_refresh_token_or_client_gets_expired_or_revoked(
+    emu: GoogleEmulator, identity: str
+) -> None:
+    user = emu.authorized_user()
+
+    emu.revoke(user[identity])
+
+    description = assert_oauth_error(refresh(emu, user), 400, "invalid_grant")
+    assert description == "Token has been expired or revoked."
+
+
+def test_revoking_something_never_issued_raises_without_echoing_it(emu: GoogleEmulator) -> None:
+    with pytest.raises(ValueError, match="issued") as raised:
+        emu.revoke("1//a-secret-refresh-token")
+    assert "a-secret" not in str(raised.value)
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def test_fail_next_fails_n_token_requests_with_a_google_shaped_error_then_recovers(
+    emu: GoogleEmulator,
+) -> None:
+    key = emu.service_account()
+    emu.fail_next(2)
+
+    first, second = jwt_grant(emu, assertion(key)), jwt_grant(emu, assertion(key))
+
+    for failed in (first, second):
+        assert_oauth_error(failed, 503, "temporarily_unavailable")
+        assert "Retry-After" not in failed.headers
+    assert jwt_grant(emu, assertion(key)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(500, "internal_failure"), (429, "rate_limit_exceeded"), (502, "server_error")],
+)
+def test_fail_next_picks_an_error_code_from_the_status(
+    emu: GoogleEmulator, status: int, error: str
+) -> None:
+    emu.fail_next(1, status)
+
+    assert_oauth_error(jwt_grant(emu, assertion(emu.service_account())), status, error)
+
+
+def test_fail_next_sets_retry_after_in_seconds_or_as_an_http_date(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+    http_date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    emu.fail_next(1, 429, retry_after=2)
+    emu.fail_next(1, 503, retry_after=1.5)
+    emu.fail_next(1, 503, retry_after=http_date, error="backend_error")
+
+    answers = [jwt_grant(emu, assertion(key)) for _ in range(3)]
+
+    assert [a.headers["Retry-After"] for a in answers] == ["2", "1.5", http_date]
+    assert answers[2].json()["error"] == "backend_error"
+
+
+def test_fail_next_can_send_a_raw_body_and_extra_headers(emu: GoogleEmulator) -> None:
+    emu.fail_next(1, 502, body="<html>Bad Gateway</html>", headers={"Content-Type": "text/html"})
+
+    response = jwt_grant(emu, assertion(emu.service_account()))
+
+    assert response.status_code == 502
+    assert response.text == "<html>Bad Gateway</html>"
+    assert response.headers["Content-Type"] == "text/html"
+
+
+def test_fail_next_by_default_spares_requests_that_ask_for_no_token(emu: GoogleEmulator) -> None:
+    emu.fail_next(1)
+
+    assert requests.get(emu.metadata_url, headers=FLAVOR, timeout=5).status_code == 200
+    assert metadata_get(emu, "project/project-id").status_code == 200
+    assert metadata_get(emu, "instance/service-accounts/default/token").status_code == 503
+    assert metadata_get(emu, "instance/service-accounts/default/token").status_code == 200
+
+
+def test_fail_next_for_metadata_spares_the_token_endpoint_and_keeps_the_flavor_header(
+    emu: GoogleEmulator,
+) -> None:
+    emu.fail_next(1, 500, endpoint="metadata")
+
+    assert jwt_grant(emu, assertion(emu.service_account())).status_code == 200
+    failed = metadata_get(emu, "project/project-id")
+    assert failed.status_code == 500
+    assert failed.headers["Metadata-Flavor"] == "Google"
+
+
+def test_respond_next_sends_exactly_the_given_answer(emu: GoogleEmulator) -> None:
+    emu.respond_next(1, 200, {"access_token": "ya29.odd"}, endpoint="metadata")
+
+    response = metadata_get(emu, "instance/service-accounts/default/token")
+
+    assert response.json() == {"access_token": "ya29.odd"}
+    assert "Metadata-Flavor" not in response.headers
+
+
+def test_fault_arguments_are_checked(emu: GoogleEmulator) -> None:
+    with pytest.raises(ValueError, match="n must"):
+        emu.fail_next(0)
+    with pytest.raises(ValueError, match="status"):
+        emu.fail_next(1, 200)
+    with pytest.raises(ValueError, match="endpoint"):
+        emu.fail_next(1, endpoint="tokens")
+    with pytest.raises(ValueError, match="seconds"):
+        emu.delay(-1)
+    with pytest.raises(ValueError, match="token_lifetime"):
+        emu.token_lifetime = 0
+
+
+def test_delay_holds_each_answer_back_until_cleared(emu: GoogleEmulator) -> None:
+    emu.delay(0.05)
+    started = time.monotonic()
+    requests.get(emu.metadata_url, timeout=5)
+    assert time.monotonic() - started >= 0.05
+
+    emu.delay(30)
+    emu.delay(0)
+    assert requests.get(emu.metadata_url, timeout=2).status_code == 200
+
+
+def test_close_cuts_a_long_delay_short(emu: GoogleEmulator) -> None:
+    emu.delay(30)
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(requests.get(emu.metadata_url, timeout=10).status_code)
+        except requests.RequestException as error:
+            outcome.append(error)
+
+    client = threading.Thread(target=ask)
+    client.start()
+    emu.wait_for_requests(1)
+    started = time.monotonic()
+    emu.close()
+    client.join(5)
+
+    assert time.monotonic() - started < 1
+    assert outcome
+
+
+def test_down_refuses_connections_and_up_listens_again_on_the_same_port(
+    emu: GoogleEmulator,
+) -> None:
+    url = emu.url
+
+    emu.down()
+    assert not emu.is_up
+    with pytest.raises(requests.ConnectionError):
+        requests.get(emu.metadata_url, timeout=5)
+
+    emu.up()
+    assert emu.is_up
+    assert emu.url == url
+    assert requests.get(emu.metadata_url, timeout=5).status_code == 200
+
+
+def test_a_request_in_flight_is_answered_even_if_the_emulator_goes_down(
+    emu: GoogleEmulator,
+) -> None:
+    emu.delay(0.05)
+    statuses: list[int] = []
+    client = threading.Thread(
+        target=lambda: statuses.append(requests.get(emu.metadata_url, timeout=5).status_code)
+    )
+    client.start()
+    emu.wait_for_requests(1)
+
+    emu.down()
+    client.join(5)
+
+    assert statuses == [200]
+
+
+def test_reset_clears_faults_delay_and_recorded_requests(emu: GoogleEmulator) -> None:
+    requests.get(emu.metadata_url, timeout=5)
+    emu.fail_next(5)
+    emu.delay(10)
+
+    emu.reset()
+
+    assert emu.requests == []
+    assert jwt_grant(emu, assertion(emu.service_account())).status_code == 200
+    assert len(emu.requests) == 1
+
+
+# --- recording and lifecycle ----------------------------------------------------------------
+
+
+def test_requests_are_recorded_with_their_endpoint_form_and_headers(emu: GoogleEmulator) -> None:
+    user = emu.authorized_user()
+    refresh(emu, user)
+    requests.get(emu.tokeninfo_url, params={"access_token": "x"}, timeout=5)
+    requests.get(f"{emu.url}/elsewhere", timeout=5)
+
+    recorded = emu.requests
+
+    assert [r.endpoint for r in recorded] == ["token", "tokeninfo", "other"]
+    token_request = emu.requests_to("token")[0]
+    assert isinstance(token_request, RecordedRequest)
+    assert token_request.method == "POST"
+    assert token_request.form["refresh_token"] == user["refresh_token"]
+    assert token_request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert recorded[1].query == {"access_token": "x"}
+    assert user["refresh_token"] not in repr(token_request)
+    assert user["client_secret"] not in repr(recorded)
+    recorded.clear()
+    assert len(emu.requests) == 3
+    emu.clear_requests()
+    assert emu.requests == []
+
+
+def test_service_account_returns_a_complete_key_file(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+
+    assert key["type"] == "service_account"
+    assert key["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert key["token_uri"] == emu.token_url
+    assert key["universe_domain"] == "googleapis.com"
+    assert {
+        "project_id",
+        "private_key_id",
+        "client_email",
+        "client_id",
+        "auth_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+    } <= key.keys()
+    assert emu.service_account()["client_email"] != key["client_email"]
+
+
+def test_an_emulator_starts_once_and_closes_any_number_of_times() -> None:
+    emu = GoogleEmulator()
+    with pytest.raises(RuntimeError):
+        _ = emu.url
+    emu.start()
+    assert emu.metadata_host == emu.url.removeprefix("http://")
+    with pytest.raises(RuntimeError):
+        emu.start()
+    emu.close()
+    emu.close()
+    with pytest.raises(RuntimeError):
+        emu.up()
