@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
+from goth_actors.testing import GoogleEmulator
+
 LEAK_GRACE_SECONDS = 2.0
 
 
@@ -46,3 +48,10 @@ def rsa_private_key_pem() -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode("ascii")
+
+
+@pytest.fixture
+def emulator() -> Iterator[GoogleEmulator]:
+    """A fresh Google emulator on 127.0.0.1 for one test."""
+    with GoogleEmulator() as emu:
+        yield emu
