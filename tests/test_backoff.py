@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -38,7 +39,7 @@ def test_rand_exp_follows_db_connections_formula() -> None:
         delays = [backoff.next() for _ in range(20)]
         assert all(1.0 <= d <= 30.0 for d in delays)
         assert 1.0 <= delays[0] <= 3.0
-        for before, after in zip(delays, delays[1:], strict=False):
+        for before, after in itertools.pairwise(delays):
             if before < 10.0:
                 assert after >= before
         backoff.reset()
@@ -60,5 +61,5 @@ def test_a_retry_delay_that_returns_a_negative_number_is_an_error() -> None:
     ("kind", "minimum", "maximum"), [("linear", 1.0, 2.0), ("exp", 3.0, 2.0), ("exp", -1.0, 2.0)]
 )
 def test_invalid_settings_are_refused(kind: str, minimum: float, maximum: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="backoff type|minimum"):
         Backoff(kind, minimum, maximum)  # type: ignore[arg-type]
