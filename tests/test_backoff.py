@@ -61,5 +61,5 @@ def test_a_retry_delay_that_returns_a_negative_number_is_an_error() -> None:
     ("kind", "minimum", "maximum"), [("linear", 1.0, 2.0), ("exp", 3.0, 2.0), ("exp", -1.0, 2.0)]
 )
 def test_invalid_settings_are_refused(kind: str, minimum: float, maximum: float) -> None:
-    with pytest.raises(ValueError, match="backoff type|minimum"):
+    with pytest.raises(ValueError, match=r"backoff type|minimum"):
         Backoff(kind, minimum, maximum)  # type: ignore[arg-type]
