@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
@@ -24,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from goth_actors._errors import ConfigError
+
+if TYPE_CHECKING:
+    from goth_actors._token import Exchanger, Token
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -92,6 +95,14 @@ class Source:
             environ: Environment variables to read (``os.environ`` when ``None``).
         """
         raise NotImplementedError
+
+    def fetch_token(self, exchanger: Exchanger) -> Token:
+        """Gets one token through ``exchanger``: by default, the one request of :meth:`prepare`.
+
+        Sources that need several requests override this and use the exchanger's ``json``,
+        ``text`` and ``token`` methods for each step.
+        """
+        return exchanger.token(self.prepare(exchanger.clock(), exchanger.environ))
 
 
 # --------------------------------------------------------------------------- validation helpers

@@ -29,7 +29,7 @@ from goth_actors._http import (
 )
 from goth_actors._sources import Exchange, Source
 
-__all__ = ["RETRYABLE_OAUTH_ERRORS", "RETRYABLE_STATUSES", "Token"]
+__all__ = ["RETRYABLE_OAUTH_ERRORS", "RETRYABLE_STATUSES", "Exchanger", "Token"]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """HTTP statuses after which trying again later may succeed."""
@@ -118,16 +118,47 @@ class Token:
         """
         if not isinstance(source, Source):
             raise TypeError(f"source must be a goth_actors Source, got {type(source).__name__}")
-        client = default_http_client if http_client is None else http_client
-        exchange = source.prepare(clock(), environ)
+        exchanger = Exchanger(
+            default_http_client if http_client is None else http_client,
+            timeout=timeout,
+            clock=clock,
+            environ=environ,
+        )
+        return source.fetch_token(exchanger)
+
+
+class Exchanger:
+    """Sends prepared requests and reads Google's answers; what a source fetches with.
+
+    Most sources build one :class:`~goth_actors._sources.Exchange` and let
+    :meth:`token` do the rest. Sources that need several steps (a subject token, then an STS
+    exchange, then impersonation) call :meth:`json` or :meth:`text` for the intermediate steps
+    and :meth:`token` for the last; every step gets the same error handling.
+    """
+
+    def __init__(
+        self,
+        http_client: HttpClient,
+        *,
+        timeout: float,
+        clock: Callable[[], float],
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        self.http_client = http_client
+        self.timeout = timeout
+        self.clock = clock
+        self.environ = environ
+
+    def send(self, exchange: Exchange) -> HttpResponse:
+        """Sends one request; raises on transport failure or a refused oversized body."""
         url = _without_query(exchange.url)
         try:
-            response = client(
+            response = self.http_client(
                 method=exchange.method,
                 url=exchange.url,
                 headers=exchange.headers,
                 body=exchange.body,
-                timeout=timeout,
+                timeout=self.timeout,
             )
         except ResponseTooLarge as exc:
             raise TokenEndpointError(
@@ -145,7 +176,29 @@ class Token:
             raise TransportError(
                 f"http_client returned {type(response).__name__}, not an HttpResponse", url=url
             )
-        return _read_response(response, exchange, url, clock)
+        return response
+
+    def token(self, exchange: Exchange) -> Token:
+        """Sends ``exchange`` and reads the answer as a token."""
+        response = self.send(exchange)
+        return _read_response(response, exchange, _without_query(exchange.url), self.clock)
+
+    def json(self, exchange: Exchange) -> Mapping[str, Any]:
+        """Sends ``exchange`` and returns the 200 answer's JSON object."""
+        response = self.send(exchange)
+        url = _without_query(exchange.url)
+        if response.status != 200:
+            raise _status_error(response, exchange, url, self.clock)
+        return _json_object(response, exchange, url)
+
+    def text(self, exchange: Exchange) -> str:
+        """Sends ``exchange`` and returns the 200 answer's body as text."""
+        response = self.send(exchange)
+        if response.status != 200:
+            raise _status_error(response, exchange, _without_query(exchange.url), self.clock)
+        if isinstance(response.body, Mapping):
+            return json.dumps(response.body)
+        return _text(response.body)
 
 
 # ----------------------------------------------------------------------------- reading answers
