@@ -1,0 +1,410 @@
+"""The supervisor's data: child specs in; child info, counts and events out; its messages.
+
+- :class:`ChildSpec` says how to start, restart and stop one child (OTP's child spec).
+- :class:`ChildInfo` and :class:`ChildCounts` are what ``which_children()`` and
+  ``count_children()`` return.
+- :class:`SupervisorEvent` is what a supervisor tells its ``on_event`` observer.
+- :class:`StartChild`, :class:`TerminateChild`... are the plain messages of the dynamic-children
+  API, for callers that ``ask`` instead of using the supervisor's proxy.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Final, Literal, NamedTuple, get_args
+
+import pykka
+
+from goth_actors._errors import ConfigError
+from goth_actors._monitor import hooked_class
+
+__all__ = [
+    "ChildCounts",
+    "ChildInfo",
+    "ChildRestarts",
+    "ChildSpec",
+    "ChildType",
+    "CountChildren",
+    "DeleteChild",
+    "Restart",
+    "RestartChild",
+    "Shutdown",
+    "StartChild",
+    "SupervisorEvent",
+    "SupervisorEventKind",
+    "TerminateChild",
+    "WhichChildren",
+]
+
+Restart = Literal["permanent", "transient", "temporary"]
+"""When a child is restarted: always, only after a crash, or never."""
+
+ChildType = Literal["worker", "supervisor"]
+"""Whether a child is a worker or itself a supervisor."""
+
+Shutdown = float | Literal["brutal_kill"] | None
+"""Seconds to wait for a child to stop; ``None`` waits forever; ``"brutal_kill"`` not at all."""
+
+DEFAULT_WORKER_SHUTDOWN: Final = 5.0
+"""A worker's default ``shutdown``, in seconds (OTP's 5000 ms)."""
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_DEFAULT: Final = _Default()
+
+
+class _ActorStarter:
+    """The ``start`` function of a spec built by :meth:`ChildSpec.for_actor`."""
+
+    def __init__(
+        self,
+        actor_class: type[pykka.ThreadingActor],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.actor_class = actor_class
+        self.args = args
+        self.kwargs = kwargs
+        self._start_class = hooked_class(actor_class)
+
+    def __call__(self) -> pykka.ActorRef[Any]:
+        return self._start_class.start(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        params = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.actor_class.__name__}.start({', '.join(params)})"
+
+
+@dataclass(frozen=True, init=False)
+class ChildSpec:
+    """How a supervisor starts, restarts and stops one child; OTP's child specification.
+
+    Build one with :meth:`for_actor` (the documented way: the supervisor then sees every way
+    the child can die and tells a crash from a normal stop), or with a ``start`` function of
+    your own (see "Plain start functions" in ``docs/supervision.md`` for what the supervisor
+    can and cannot see then).
+
+    Args:
+        id: Names the child within its supervisor; any hashable value.
+        start: Called with no arguments, in the supervisor's thread; returns the child's
+            ``ActorRef``. Called again for every restart.
+        restart: ``"permanent"`` (default: always restarted), ``"transient"`` (restarted only
+            after a crash) or ``"temporary"`` (never restarted, and dropped once it exits).
+        shutdown: Seconds to wait for the child to stop (default 5.0 for a worker), ``None`` to
+            wait forever (default for a supervisor), or ``"brutal_kill"`` not to wait. A Python
+            thread cannot be killed: a child that does not stop in time is abandoned, not killed.
+        type: ``"worker"`` (default) or ``"supervisor"``.
+
+    Raises:
+        ConfigError: If an option is invalid, naming it.
+
+    Example:
+        >>> import pykka
+        >>> class Worker(pykka.ThreadingActor):
+        ...     pass
+        >>> ChildSpec.for_actor(Worker, id="w1", restart="transient")
+        ChildSpec(id='w1', start=Worker.start(), restart='transient', shutdown=5.0, type='worker')
+        >>> ChildSpec("w2", Worker.start).shutdown
+        5.0
+    """
+
+    id: Hashable
+    start: Callable[[], pykka.ActorRef[Any]]
+    restart: Restart
+    shutdown: Shutdown
+    type: ChildType
+
+    def __init__(
+        self,
+        id: Hashable,
+        start: Callable[[], pykka.ActorRef[Any]],
+        restart: Restart = "permanent",
+        shutdown: Shutdown | _Default = _DEFAULT,
+        type: ChildType = "worker",
+    ) -> None:
+        try:
+            hash(id)
+        except TypeError:
+            raise ConfigError("id", f"must be hashable, not {id!r}") from None
+        if not callable(start):
+            raise ConfigError("start", f"must be a callable returning an ActorRef, not {start!r}")
+        if restart not in get_args(Restart):
+            raise ConfigError("restart", f"must be permanent, transient or temporary: {restart!r}")
+        if type not in get_args(ChildType):
+            raise ConfigError("type", f"must be worker or supervisor, not {type!r}")
+        if isinstance(shutdown, _Default):
+            shutdown = None if type == "supervisor" else DEFAULT_WORKER_SHUTDOWN
+        elif not (
+            shutdown is None
+            or shutdown == "brutal_kill"
+            or (
+                isinstance(shutdown, int | float)
+                and not isinstance(shutdown, bool)
+                and not math.isnan(shutdown)
+                and shutdown >= 0
+            )
+        ):
+            raise ConfigError(
+                "shutdown", f'must be seconds >= 0, None or "brutal_kill", not {shutdown!r}'
+            )
+        if isinstance(shutdown, int):
+            shutdown = float(shutdown)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "restart", restart)
+        object.__setattr__(self, "shutdown", shutdown)
+        object.__setattr__(self, "type", type)
+
+    @classmethod
+    def for_actor(
+        cls,
+        actor_class: builtins.type[pykka.ThreadingActor],
+        /,
+        *args: Any,
+        id: Hashable | _Default = _DEFAULT,
+        restart: Restart = "permanent",
+        shutdown: Shutdown | _Default = _DEFAULT,
+        **kwargs: Any,
+    ) -> ChildSpec:
+        """Build the spec of a child that is ``actor_class.start(*args, **kwargs)``.
+
+        ``actor_class`` is any ``pykka.ThreadingActor`` subclass; it inherits nothing of ours.
+        The child is started as a same-named subclass whose hooks wrap the class's own
+        ``on_start``, ``on_stop``, ``on_failure`` and message dispatch, so the supervisor:
+
+        - waits for ``on_start`` to return, and reports its failure as a failed start;
+        - learns of every exit at once, with its reason: ``None`` after a ``stop()`` from
+          anywhere, the exception after a crash in a ``tell``-delivered message, in
+          ``on_start`` or in ``on_stop``;
+        - sees a ``BaseException`` raised in any handler (``SystemExit``, ...) as a crash of
+          that one child, instead of the zombie or the process-wide ``stop_all`` Pykka
+          would otherwise produce.
+
+        An exception in an ``ask``-delivered message goes back to the caller and the child
+        lives on, as with any Pykka actor. A ``Supervisor`` class gives a child of type
+        ``"supervisor"`` with ``shutdown=None``. An actor whose own arguments are named
+        ``id``, ``restart`` or ``shutdown`` needs ``ChildSpec(id, lambda: ...)`` instead.
+
+        Args:
+            actor_class: The actor class.
+            *args: Positional arguments for ``actor_class.start``.
+            id: The child's id (default: ``actor_class`` itself, as OTP defaults to the module).
+            restart: ``"permanent"`` (default), ``"transient"`` or ``"temporary"``.
+            shutdown: As for :class:`ChildSpec` (default 5.0, or ``None`` for a supervisor).
+            **kwargs: Keyword arguments for ``actor_class.start``.
+
+        Raises:
+            ConfigError: If ``actor_class`` is not a ``pykka.ThreadingActor`` subclass, or an
+                option is invalid.
+
+        Example:
+            >>> import pykka
+            >>> class Greeter(pykka.ThreadingActor):
+            ...     def __init__(self, greeting: str) -> None:
+            ...         super().__init__()
+            ...         self.greeting = greeting
+            >>> spec = ChildSpec.for_actor(Greeter, "hello", id="greeter")
+            >>> spec.start
+            Greeter.start('hello')
+        """
+        if not (isinstance(actor_class, type) and issubclass(actor_class, pykka.ThreadingActor)):
+            raise ConfigError(
+                "actor_class", f"must be a pykka.ThreadingActor subclass, not {actor_class!r}"
+            )
+        child_type: ChildType = (
+            "supervisor" if getattr(actor_class, "_goth_actors_is_supervisor", False) else "worker"
+        )
+        return cls(
+            actor_class if isinstance(id, _Default) else id,
+            _ActorStarter(actor_class, args, kwargs),
+            restart=restart,
+            shutdown=shutdown,
+            type=child_type,
+        )
+
+
+class ChildInfo(NamedTuple):
+    """One row of ``which_children()``: ``(id, ref, type)``.
+
+    Attributes:
+        id: The child's id.
+        ref: The running child's ``ActorRef``, or ``None`` if it is not running.
+        type: ``"worker"`` or ``"supervisor"``.
+
+    Example:
+        >>> ChildInfo("db", None, "worker")
+        ChildInfo(id='db', ref=None, type='worker')
+    """
+
+    id: Hashable
+    ref: pykka.ActorRef[Any] | None
+    type: ChildType
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCounts:
+    """What ``count_children()`` returns, as OTP's ``count_children/1``.
+
+    Attributes:
+        specs: All children, running or not.
+        active: Children that are running.
+        supervisors: Children of type supervisor, running or not.
+        workers: Children of type worker, running or not.
+
+    Example:
+        >>> ChildCounts(specs=2, active=1, supervisors=0, workers=2).active
+        1
+    """
+
+    specs: int
+    active: int
+    supervisors: int
+    workers: int
+
+
+SupervisorEventKind = Literal[
+    "child_started",
+    "child_exited",
+    "child_restarted",
+    "child_start_failed",
+    "supervisor_gave_up",
+    "supervisor_exited",
+]
+"""The kinds of :class:`SupervisorEvent`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorEvent:
+    """What a supervisor tells its ``on_event`` observer.
+
+    Kinds:
+
+    - ``child_started``: a child started (at supervisor start, ``start_child``,
+      ``restart_child``);
+    - ``child_exited``: a child exited on its own; ``reason`` is ``None`` for a normal stop,
+      else the exception. Children the supervisor stops itself are not reported;
+    - ``child_restarted``: the supervisor restarted a child; ``restarts`` counts them;
+    - ``child_start_failed``: a restart failed (``reason``); it is retried, and counted;
+    - ``supervisor_gave_up``: too many restarts; ``reason`` is the ``MaxRestartsExceeded``;
+    - ``supervisor_exited``: always the last event; ``reason`` is ``None`` after a normal
+      stop, ``MaxRestartsExceeded`` after giving up, ``FailedToStartChild`` if it never
+      started, or an internal error.
+
+    Attributes:
+        kind: One of the kinds above.
+        supervisor: The supervisor's ref.
+        child_id: The child's id (``None`` for the supervisor's own events).
+        ref: The child's ref, when there is one.
+        reason: The exit or failure reason, when there is one.
+        restarts: How many times the supervisor has restarted this child.
+
+    Example:
+        >>> from goth_actors._supervisor import Supervisor
+        >>> events = []
+        >>> sup = Supervisor.start(on_event=events.append)
+        >>> _ = sup.stop()
+        >>> [(e.kind, e.reason) for e in events]
+        [('supervisor_exited', None)]
+    """
+
+    kind: SupervisorEventKind
+    supervisor: pykka.ActorRef[Any]
+    child_id: Hashable = None
+    ref: pykka.ActorRef[Any] | None = None
+    reason: BaseException | None = None
+    restarts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StartChild:
+    """Ask a supervisor to ``start_child(spec)``; the reply is the child's ``ActorRef``.
+
+    Example:
+        >>> import pykka
+        >>> from goth_actors._supervisor import Supervisor
+        >>> sup = Supervisor.start()
+        >>> spec = ChildSpec.for_actor(pykka.ThreadingActor, id="w")
+        >>> ref = sup.ask(StartChild(spec), timeout=5.0)
+        >>> sup.ask(WhichChildren(), timeout=5.0) == [ChildInfo("w", ref, "worker")]
+        True
+        >>> sup.ask(ChildRestarts("w"), timeout=5.0)
+        0
+        >>> sup.ask(TerminateChild("w"), timeout=5.0)
+        >>> sup.ask(CountChildren(), timeout=5.0)
+        ChildCounts(specs=1, active=0, supervisors=0, workers=1)
+        >>> ref = sup.ask(RestartChild("w"), timeout=5.0)
+        >>> sup.ask(TerminateChild("w"), timeout=5.0); sup.ask(DeleteChild("w"), timeout=5.0)
+        >>> _ = sup.stop()
+    """
+
+    spec: ChildSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateChild:
+    """Ask a supervisor to ``terminate_child(id)``.
+
+    Example: ``sup.ask(TerminateChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    """
+
+    id: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class RestartChild:
+    """Ask a supervisor to ``restart_child(id)``; the reply is the new ``ActorRef``.
+
+    Example: ``ref = sup.ask(RestartChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    """
+
+    id: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteChild:
+    """Ask a supervisor to ``delete_child(id)``.
+
+    Example: ``sup.ask(DeleteChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    """
+
+    id: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class WhichChildren:
+    """Ask a supervisor for ``which_children()``.
+
+    Example: ``for id, ref, type in sup.ask(WhichChildren(), timeout=5.0): ...``
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class CountChildren:
+    """Ask a supervisor for ``count_children()``.
+
+    Example: ``sup.ask(CountChildren(), timeout=5.0).active``; see :class:`StartChild`.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRestarts:
+    """Ask a supervisor for ``child_restarts(id)``, how often it restarted that child.
+
+    Example: ``sup.ask(ChildRestarts("db"), timeout=5.0)``; see :class:`StartChild`.
+    """
+
+    id: Hashable
+
+
+def _shutdown_seconds(shutdown: Shutdown) -> float | None:
+    """The wait for a child's stop, in seconds (0 for brutal_kill, None for forever)."""
+    if shutdown == "brutal_kill":
+        return 0.0
+    return shutdown

@@ -1,0 +1,116 @@
+"""Events: what the token servers do, for metrics and health checks (Goth 1.4's telemetry).
+
+Every event is also a structured log record on the ``goth_actors.server`` logger, with the
+event's fields in ``record.goth_event``. Subscribers are called on the server's own thread;
+keep them quick. An exception in a subscriber is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from goth_actors._errors import TokenError
+
+__all__ = ["Event", "EventKind", "subscribe"]
+
+EventKind = Literal[
+    "attempt", "success", "failure", "retry_scheduled", "refresh_scheduled", "crash", "restart"
+]
+
+logger = logging.getLogger("goth_actors.server")
+
+_LEVELS: dict[str, int] = {
+    "attempt": logging.DEBUG,
+    "success": logging.DEBUG,
+    "refresh_scheduled": logging.DEBUG,
+    "retry_scheduled": logging.INFO,
+    "failure": logging.WARNING,
+    "crash": logging.ERROR,
+    "restart": logging.WARNING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing a token server did.
+
+    Attributes:
+        kind: ``"attempt"`` (an exchange starts), ``"success"`` (a token arrived),
+            ``"failure"`` (an exchange failed), ``"retry_scheduled"`` (next attempt after a
+            failure), ``"refresh_scheduled"`` (next refresh after a success), ``"crash"``
+            (retries exhausted, the server dies), ``"restart"`` (a new server took over a
+            crashed one's name).
+        name: The server's name.
+        time: Wall-clock unix seconds when it happened.
+        attempt: Consecutive failed attempts so far (0 after a success).
+        duration: Seconds the exchange took (``success`` and ``failure``).
+        delay: Seconds until the next attempt (``*_scheduled``).
+        expires: The new token's expiry (``success``).
+        error: The error (``failure`` and ``crash``). Never holds a secret.
+    """
+
+    kind: EventKind
+    name: object
+    time: float
+    attempt: int = 0
+    duration: float | None = None
+    delay: float | None = None
+    expires: float | None = None
+    error: TokenError | None = None
+
+    def describe(self) -> str:
+        """One line for a log."""
+        parts = [f"token server {self.name!r}: {self.kind}"]
+        if self.attempt:
+            parts.append(f"attempt={self.attempt}")
+        if self.duration is not None:
+            parts.append(f"duration={self.duration:.3f}s")
+        if self.delay is not None:
+            parts.append(f"delay={self.delay:.3f}s")
+        if self.expires is not None:
+            parts.append(f"expires_in={self.expires - self.time:.0f}s")
+        if self.error is not None:
+            parts.append(f"error={type(self.error).__name__}: {self.error}")
+        return " ".join(parts)
+
+
+_subscribers: tuple[Callable[[Event], None], ...] = ()
+_lock = threading.Lock()
+
+
+def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
+    """Calls ``callback(event)`` for every token-server event; returns an unsubscribe function.
+
+    Example:
+        >>> counts = collections.Counter()  # doctest: +SKIP
+        >>> unsubscribe = subscribe(lambda event: counts.update([event.kind]))  # doctest: +SKIP
+    """
+    global _subscribers
+    with _lock:
+        _subscribers = (*_subscribers, callback)
+
+    def unsubscribe() -> None:
+        global _subscribers
+        with _lock:
+            remaining = list(_subscribers)
+            if callback in remaining:
+                remaining.remove(callback)
+            _subscribers = tuple(remaining)
+
+    return unsubscribe
+
+
+def emit(event: Event) -> None:
+    """Logs ``event`` and hands it to every subscriber."""
+    level = _LEVELS[event.kind]
+    if logger.isEnabledFor(level):
+        logger.log(level, "%s", event.describe(), extra={"goth_event": event})
+    for callback in _subscribers:
+        try:
+            callback(event)
+        except Exception:
+            logger.exception("event subscriber %r failed", callback)

@@ -1,0 +1,259 @@
+"""The name registry: any hashable name → the actor holding it, plus a value that outlives it.
+
+Elixir's ``Registry`` (``keys: :unique``) for Pykka, with one difference that the token server
+relies on: an entry is not deleted when its actor dies. The entry keeps its ``value`` and only
+stops resolving to an actor; the next live actor registered under the name inherits the value.
+That is how a cached token survives a crash and restart of its server.
+
+Concurrency: entries live in one module-level ``dict`` and are immutable
+(:class:`RegistryEntry` is frozen). Writers build a new entry and store it under a lock;
+readers (:func:`lookup`, :func:`whereis`) take no lock at all: a single ``dict.get`` sees either
+the old entry or the new one, never a mix. A hit costs well under a microsecond.
+
+Holders are compared by actor URN (``ActorRef`` objects are not unique per actor). A holder is
+live while ``ref.is_alive()``; a name may therefore be registered from the actor's
+``__init__``, which runs in the starter's thread before the actor's own thread exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pykka
+
+from goth_actors._errors import AlreadyRegistered
+
+__all__ = [
+    "RegistryEntry",
+    "lookup",
+    "register",
+    "unregister",
+    "update_value",
+    "whereis",
+]
+
+_entries: dict[Hashable, RegistryEntry] = {}
+_write_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    """One name in the registry, as a reader sees it at one instant.
+
+    Attributes:
+        name: The registered name.
+        ref: The actor that holds (or last held) the name, or ``None`` if none ever did since
+            the value was stored. It may be dead: use :func:`whereis` for a live actor.
+        value: Whatever the holder stored with :func:`update_value` (``None`` at first). It
+            outlives the actor and passes to the next holder of the name.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> register("doc-entry", ref)
+        >>> entry = lookup("doc-entry")
+        >>> entry.ref is ref, entry.value, entry.alive
+        (True, None, True)
+        >>> _ = ref.stop(); _ = unregister("doc-entry")
+    """
+
+    name: Hashable
+    ref: pykka.ActorRef[Any] | None
+    value: object = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the holder is a live actor."""
+        return self.ref is not None and self.ref.is_alive()
+
+
+def _unhashable(name: object, error: TypeError) -> TypeError:
+    result = TypeError(f"registry names must be hashable; {type(name).__name__} is not: {name!r}")
+    result.__cause__ = error
+    return result
+
+
+def _check_hashable(name: object) -> None:
+    try:
+        hash(name)
+    except TypeError as error:
+        raise _unhashable(name, error) from error
+
+
+def lookup(name: Hashable) -> RegistryEntry | None:
+    """Return the entry for ``name``, or ``None``; lock-free.
+
+    The entry is returned even when its holder has died: its ``value`` outlives the actor.
+
+    Raises:
+        TypeError: If ``name`` is not hashable.
+
+    Example:
+        >>> lookup("nobody-registered-this") is None
+        True
+    """
+    try:
+        return _entries.get(name)
+    except TypeError as error:
+        raise _unhashable(name, error) from error
+
+
+def whereis(name: Hashable) -> pykka.ActorRef[Any] | None:
+    """Return the live actor registered under ``name``, or ``None``; lock-free.
+
+    Raises:
+        TypeError: If ``name`` is not hashable.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> register(("tokens", "default"), ref)
+        >>> whereis(("tokens", "default")) is ref
+        True
+        >>> _ = ref.stop()
+        >>> whereis(("tokens", "default")) is None   # a dead actor's name is free
+        True
+        >>> unregister(("tokens", "default"))
+        True
+    """
+    try:
+        entry = _entries.get(name)
+    except TypeError as error:
+        raise _unhashable(name, error) from error
+    if entry is None:
+        return None
+    ref = entry.ref
+    if ref is None or not ref.is_alive():
+        return None
+    return ref
+
+
+def register(name: Hashable, ref: pykka.ActorRef[Any]) -> None:
+    """Register the actor behind ``ref`` under ``name``.
+
+    The name can be taken only if it is free: unknown, or held by a dead actor. In the second
+    case the entry's ``value`` is kept for the new holder. Registering an actor again under a
+    name it already holds does nothing. An actor may hold several names.
+
+    It is safe to call from the actor's ``__init__`` (after ``super().__init__()``).
+
+    Args:
+        name: Any hashable object: a string, a tuple, a number...
+        ref: The actor to register; it must be alive.
+
+    Raises:
+        AlreadyRegistered: If another live actor holds ``name``.
+        pykka.ActorDeadError: If the actor behind ``ref`` is dead.
+        TypeError: If ``name`` is not hashable.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> register("worker", ref)
+        >>> register("worker", pykka.ThreadingActor.start())
+        Traceback (most recent call last):
+        goth_actors._errors.AlreadyRegistered: the name 'worker' is already registered ...
+        >>> _ = pykka.ActorRegistry.stop_all(); _ = unregister("worker")
+    """
+    _check_hashable(name)
+    if not ref.is_alive():
+        msg = f"cannot register {name!r}: {ref} is dead"
+        raise pykka.ActorDeadError(msg)
+    with _write_lock:
+        entry = _entries.get(name)
+        if entry is None:
+            _entries[name] = RegistryEntry(name, ref)
+            return
+        holder = entry.ref
+        if holder is not None and holder.actor_urn == ref.actor_urn:
+            return
+        if holder is not None and holder.is_alive():
+            raise AlreadyRegistered(name)
+        _entries[name] = replace(entry, ref=ref)
+
+
+def unregister(name: Hashable, *, ref: pykka.ActorRef[Any] | None = None) -> bool:
+    """Remove ``name`` from the registry, and its value with it.
+
+    Args:
+        name: The name to remove.
+        ref: If given, remove the name only while this actor (compared by URN) holds it, so
+            an old instance cannot remove its successor's name.
+
+    Returns:
+        Whether an entry was removed.
+
+    Raises:
+        TypeError: If ``name`` is not hashable.
+
+    Example:
+        >>> unregister("never-registered")
+        False
+    """
+    _check_hashable(name)
+    with _write_lock:
+        entry = _entries.get(name)
+        if entry is None:
+            return False
+        if ref is not None and (entry.ref is None or entry.ref.actor_urn != ref.actor_urn):
+            return False
+        del _entries[name]
+        return True
+
+
+def update_value(name: Hashable, value: object, *, ref: pykka.ActorRef[Any]) -> bool:
+    """Store ``value`` in the entry for ``name``, if ``ref`` is the name's current holder.
+
+    The holder is compared by actor URN, so a dying old instance can never overwrite what its
+    successor stored. Readers see the new value at once (see :func:`lookup`).
+
+    Args:
+        name: The registered name.
+        value: Any object; readers share it, so make it immutable.
+        ref: The actor doing the write; normally ``self.actor_ref``.
+
+    Returns:
+        ``True`` if stored; ``False`` if the name is unknown or held by another actor.
+
+    Raises:
+        TypeError: If ``name`` is not hashable.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> register("cache", ref)
+        >>> update_value("cache", "a token", ref=ref)
+        True
+        >>> lookup("cache").value
+        'a token'
+        >>> _ = ref.stop(); unregister("cache")
+        True
+    """
+    _check_hashable(name)
+    with _write_lock:
+        entry = _entries.get(name)
+        if entry is None or entry.ref is None or entry.ref.actor_urn != ref.actor_urn:
+            return False
+        _entries[name] = replace(entry, value=value)
+        return True
+
+
+def _names_of(ref: pykka.ActorRef[Any]) -> list[Hashable]:
+    """Return the names ``ref`` holds (a scan: for restarts, not hot paths)."""
+    urn = ref.actor_urn
+    with _write_lock:
+        return [e.name for e in _entries.values() if e.ref is not None and e.ref.actor_urn == urn]
+
+
+def _reregister(names: list[Hashable], ref: pykka.ActorRef[Any]) -> list[Hashable]:
+    """Register ``ref`` under each name it can take; return the names it could not."""
+    refused: list[Hashable] = []
+    for name in names:
+        try:
+            register(name, ref)
+        except (AlreadyRegistered, pykka.ActorDeadError):
+            refused.append(name)
+    return refused

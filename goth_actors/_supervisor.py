@@ -1,0 +1,623 @@
+"""``Supervisor``: Erlang's ``supervisor`` as a Pykka actor, for any Pykka actor.
+
+Vocabulary and defaults are OTP's: strategies one_for_one / one_for_all / rest_for_one,
+restart types permanent / transient / temporary, intensity ``max_restarts`` (3) within
+``max_seconds`` (5.0), per-child ``shutdown``. ``docs/supervision.md`` is the guide.
+
+How a death is detected is in ``_monitor.py``. Exits arrive here as ``_ChildExit`` messages
+(told, never asked: a supervisor never waits on a child that might wait on it), except for
+children started by a plain ``start`` function that does not speak the link protocol: those
+are polled every ``poll_interval`` seconds with ``ref.is_alive()``.
+
+Prompt exit: supervisors run on daemon threads, and the first root supervisor registers a
+``threading._register_atexit`` hook. Python runs such hooks when the main thread finishes,
+*before* it joins non-daemon threads (plain ``atexit`` hooks run after), so the hook can stop
+every live tree in order and let users' non-daemon actors end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self, get_args
+
+import pykka
+
+from goth_actors._childspec import (
+    ChildCounts,
+    ChildInfo,
+    ChildRestarts,
+    ChildSpec,
+    CountChildren,
+    DeleteChild,
+    RestartChild,
+    StartChild,
+    SupervisorEvent,
+    SupervisorEventKind,
+    TerminateChild,
+    WhichChildren,
+)
+from goth_actors._errors import ConfigError, FailedToStartChild, MaxRestartsExceeded
+from goth_actors._monitor import (
+    _ChildExit,
+    _claim_link,
+    _Link,
+    _mark_stopped,
+    start_linked,
+    stop_child,
+)
+from goth_actors._registry import _names_of, _reregister
+from goth_actors._timers import Scheduler, TimerHandle, default_scheduler
+
+__all__ = [
+    "ChildCounts",
+    "ChildInfo",
+    "ChildRestarts",
+    "ChildSpec",
+    "CountChildren",
+    "DeleteChild",
+    "RestartChild",
+    "StartChild",
+    "Strategy",
+    "Supervisor",
+    "SupervisorEvent",
+    "TerminateChild",
+    "WhichChildren",
+]
+
+logger = logging.getLogger("goth_actors.supervisor")
+
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+"""Which children a supervisor restarts when one dies."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _TryAgain:
+    id: Hashable
+    reason: BaseException | None
+
+
+class _Child:
+    __slots__ = ("link", "names", "ref", "restarts", "spec")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.ref: pykka.ActorRef[Any] | None = None
+        self.link: _Link | None = None  # None: not running, or not linked (then polled)
+        self.restarts = 0
+        self.names: tuple[Hashable, ...] = ()  # names to hand to the next instance
+
+
+class _StartSignal:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+
+class Supervisor(pykka.ThreadingActor):
+    """A Pykka actor that starts children, restarts them when they die, and stops them in order.
+
+    Start one with :meth:`start`. Talk to it through its proxy (``ref.proxy().start_child(spec)``)
+    or with plain messages (``ref.ask(StartChild(spec), timeout=5)``). Stop it with
+    ``ref.stop()``: children stop in reverse start order, each within its ``shutdown``.
+
+    Example:
+        >>> import pykka
+        >>> class Worker(pykka.ThreadingActor):
+        ...     def on_receive(self, message):
+        ...         if message == "crash":
+        ...             raise RuntimeError("boom")
+        >>> sup = Supervisor.start([ChildSpec.for_actor(Worker, id="worker")])
+        >>> [(c.id, c.type) for c in sup.proxy().which_children().get()]
+        [('worker', 'worker')]
+        >>> _ = sup.stop()
+    """
+
+    use_daemon_thread: ClassVar[bool] = True
+    _goth_actors_links_itself: ClassVar[bool] = True
+    _goth_actors_is_supervisor: ClassVar[bool] = True
+
+    @classmethod
+    def start(
+        cls,
+        children: Iterable[ChildSpec] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        on_event: Callable[[SupervisorEvent], None] | None = None,
+        poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        scheduler: Scheduler | None = None,
+    ) -> pykka.ActorRef[Self]:
+        """Start a supervisor and its children, in order; return once all have started.
+
+        Args:
+            children: The children's specs, started in this order.
+            strategy: ``"one_for_one"`` (default) restarts the dead child; ``"one_for_all"``
+                stops the others in reverse start order and restarts all in start order;
+                ``"rest_for_one"`` does that for the dead child and those started after it.
+            max_restarts: Restarts allowed within ``max_seconds`` (default 3); one more and
+                the supervisor stops its children and exits with ``MaxRestartsExceeded``.
+            max_seconds: The intensity window, in seconds (default 5.0).
+            on_event: Called with a :class:`SupervisorEvent`, in the supervisor's thread, for
+                every child start, exit and restart and for the supervisor's own exit. Keep it
+                quick and never wait on the supervisor in it; exceptions are logged and ignored.
+                This is how whoever starts a root supervisor learns why it exited.
+            poll_interval: Seconds between liveness checks of children started by a plain
+                ``start`` function, the only way to notice their death (default 0.5).
+            clock: Monotonic clock for the intensity window (default :func:`time.monotonic`).
+            scheduler: Timer scheduler for the polls (default: the process-wide one).
+
+        Returns:
+            The supervisor's ``ActorRef``.
+
+        Raises:
+            FailedToStartChild: If a child failed to start. The children already started
+                have been stopped, in reverse order, and the supervisor has exited.
+            ConfigError: If an option is invalid, naming it.
+
+        Example:
+            >>> import pykka
+            >>> sup = Supervisor.start(
+            ...     [ChildSpec.for_actor(pykka.ThreadingActor, id="a")],
+            ...     strategy="one_for_all", max_restarts=5, max_seconds=10.0,
+            ... )
+            >>> sup.stop()
+            True
+        """
+        signal = _StartSignal()
+        ref = super().start(
+            children,
+            strategy=strategy,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            on_event=on_event,
+            poll_interval=poll_interval,
+            clock=clock,
+            scheduler=scheduler,
+            _signal=signal,
+        )
+        signal.event.wait()
+        if signal.error is not None:
+            if signal.thread is not None:
+                signal.thread.join()
+            raise signal.error
+        return ref
+
+    def __init__(
+        self,
+        children: Iterable[ChildSpec] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        on_event: Callable[[SupervisorEvent], None] | None = None,
+        poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        scheduler: Scheduler | None = None,
+        _signal: _StartSignal | None = None,
+    ) -> None:
+        super().__init__()
+        specs = list(children)
+        _validate(specs, strategy, max_restarts, max_seconds, on_event, poll_interval)
+        self._specs = specs
+        self._strategy = strategy
+        self._max_restarts = max_restarts
+        self._max_seconds = float(max_seconds)
+        self._on_event = on_event
+        self._poll_interval = poll_interval
+        self._clock = clock
+        self._scheduler = scheduler or default_scheduler()
+        self._signal = _signal or _StartSignal()
+        self._children: list[_Child] = []
+        self._restart_times: deque[float] = deque()
+        self._poll_timer: TimerHandle | None = None
+        self._finished = False
+        self._done = threading.Event()
+        self._link = _claim_link()
+        if self._link is not None:
+            self._link.urn = self.actor_urn
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        signal = self._signal
+        signal.thread = threading.current_thread()
+        if self._link is not None:
+            self._link.thread = signal.thread
+        try:
+            for spec in self._specs:
+                child = _Child(spec)
+                self._start(child, "child_started")
+                self._children.append(child)
+        except BaseException as error:
+            logger.info("%s did not start: %s", self, error)
+            signal.error = error
+            self._shut_down(error)
+            signal.event.set()
+            return
+        if self._link is None:
+            _remember_root(self)
+        else:
+            self._link.set_started()
+        signal.event.set()
+
+    def on_stop(self) -> None:
+        self._shut_down(None)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._shut_down(exception_value or RuntimeError(f"{self} crashed"))
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case _ChildExit(link=link):
+                self._handle_exit(link)
+            case _Poll():
+                self._poll()
+            case _TryAgain(id=child_id, reason=reason):
+                child = self._find(child_id)
+                if child is not None and child.ref is None:
+                    self._restart(child, reason)
+            case StartChild(spec=spec):
+                return self.start_child(spec)
+            case TerminateChild(id=child_id):
+                return self.terminate_child(child_id)
+            case RestartChild(id=child_id):
+                return self.restart_child(child_id)
+            case DeleteChild(id=child_id):
+                return self.delete_child(child_id)
+            case WhichChildren():
+                return self.which_children()
+            case CountChildren():
+                return self.count_children()
+            case ChildRestarts(id=child_id):
+                return self.child_restarts(child_id)
+            case _:
+                return super().on_receive(message)
+        return None
+
+    # -- the dynamic-children API (call through the proxy, or send the messages) -------------
+
+    def start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any]:
+        """Add a child and start it; return its ref.
+
+        Raises:
+            ValueError: If a child with ``spec.id`` is already present.
+            FailedToStartChild: If it failed to start (it is then not added).
+
+        Example:
+            >>> import pykka
+            >>> sup = Supervisor.start()
+            >>> spec = ChildSpec.for_actor(pykka.ThreadingActor, id="late")
+            >>> ref = sup.proxy().start_child(spec).get()
+            >>> ref.is_alive()
+            True
+            >>> _ = sup.stop()
+        """
+        if not isinstance(spec, ChildSpec):
+            msg = f"start_child takes a ChildSpec, not {type(spec).__name__}"
+            raise TypeError(msg)
+        existing = self._find(spec.id)
+        if existing is not None:
+            state = "running" if existing.ref is not None else "present"
+            msg = f"a child with id {spec.id!r} is already {state}"
+            raise ValueError(msg)
+        child = _Child(spec)
+        ref = self._start(child, "child_started")
+        self._children.append(child)
+        return ref
+
+    def terminate_child(self, id: Hashable) -> None:
+        """Stop a child, within its ``shutdown``; its spec stays (unless it is temporary).
+
+        A terminated child is not restarted until :meth:`restart_child`.
+
+        Raises:
+            LookupError: If there is no child with this id.
+        """
+        child = self._get(id)
+        self._terminate(child)
+        if child.spec.restart == "temporary":
+            self._children.remove(child)
+
+    def restart_child(self, id: Hashable) -> pykka.ActorRef[Any]:
+        """Start again a child that is not running; return its new ref.
+
+        Raises:
+            LookupError: If there is no child with this id.
+            RuntimeError: If the child is running.
+            FailedToStartChild: If it failed to start.
+        """
+        child = self._get(id)
+        if child.ref is not None:
+            msg = f"child {id!r} is running"
+            raise RuntimeError(msg)
+        return self._start(child, "child_started")
+
+    def delete_child(self, id: Hashable) -> None:
+        """Remove the spec of a child that is not running.
+
+        Raises:
+            LookupError: If there is no child with this id.
+            RuntimeError: If the child is running.
+        """
+        child = self._get(id)
+        if child.ref is not None:
+            msg = f"child {id!r} is running; terminate_child first"
+            raise RuntimeError(msg)
+        self._children.remove(child)
+
+    def which_children(self) -> list[ChildInfo]:
+        """Return ``(id, ref or None, type)`` for every child, in start order."""
+        return [ChildInfo(c.spec.id, c.ref, c.spec.type) for c in self._children]
+
+    def count_children(self) -> ChildCounts:
+        """Count the children: specs, active, supervisors, workers (as OTP)."""
+        supervisors = sum(1 for c in self._children if c.spec.type == "supervisor")
+        return ChildCounts(
+            specs=len(self._children),
+            active=sum(1 for c in self._children if c.ref is not None),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    def child_restarts(self, id: Hashable) -> int:
+        """Return how many times this supervisor has restarted the child.
+
+        Raises:
+            LookupError: If there is no child with this id.
+        """
+        return self._get(id).restarts
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _find(self, child_id: Hashable) -> _Child | None:
+        for child in self._children:
+            if child.spec.id == child_id:
+                return child
+        return None
+
+    def _get(self, child_id: Hashable) -> _Child:
+        child = self._find(child_id)
+        if child is None:
+            msg = f"no child with id {child_id!r}"
+            raise LookupError(msg)
+        return child
+
+    def _emit(
+        self,
+        kind: SupervisorEventKind,
+        child: _Child | None = None,
+        ref: pykka.ActorRef[Any] | None = None,
+        reason: BaseException | None = None,
+    ) -> None:
+        if self._on_event is None:
+            return
+        event = SupervisorEvent(
+            kind,
+            self.actor_ref,
+            None if child is None else child.spec.id,
+            ref,
+            reason,
+            0 if child is None else child.restarts,
+        )
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("%s: the on_event observer raised; ignored", self)
+
+    def _start(self, child: _Child, kind: SupervisorEventKind) -> pykka.ActorRef[Any]:
+        try:
+            ref, link = start_linked(child.spec.start, self.actor_ref, child.names)
+        except BaseException as error:
+            raise FailedToStartChild(child.spec.id, error) from error
+        refused = _reregister(list(child.names), ref)
+        if refused:
+            logger.warning(
+                "child %r lost names held by other live actors: %r", child.spec.id, refused
+            )
+        child.names = ()
+        child.ref = ref
+        child.link = link
+        if link is None:
+            self._arm_poll()
+        self._emit(kind, child, ref)
+        return ref
+
+    def _terminate(self, child: _Child) -> None:
+        ref, link = child.ref, child.link
+        if ref is None:
+            return
+        child.ref = child.link = None
+        child.names = tuple(_names_of(ref))
+        if not stop_child(ref, link, child.spec.shutdown):
+            logger.warning(
+                "%s: child %r did not stop within %s s; no longer waiting for it",
+                self,
+                child.spec.id,
+                child.spec.shutdown,
+            )
+
+    def _terminate_all(self) -> None:
+        for child in reversed(self._children):
+            self._terminate(child)
+        self._children = [c for c in self._children if c.spec.restart != "temporary"]
+
+    def _handle_exit(self, link: _Link) -> None:
+        for child in self._children:
+            if child.link is link:
+                ref = child.ref
+                child.ref = child.link = None
+                self._child_down(child, ref, link.reason)
+                return
+
+    def _child_down(
+        self, child: _Child, ref: pykka.ActorRef[Any] | None, reason: BaseException | None
+    ) -> None:
+        self._emit("child_exited", child, ref, reason)
+        if reason is None:
+            logger.info("%s: child %r stopped", self, child.spec.id)
+        else:
+            logger.warning("%s: child %r crashed: %r", self, child.spec.id, reason)
+        if ref is not None:
+            child.names = tuple(_names_of(ref))
+        if child.spec.restart == "temporary":
+            self._children.remove(child)
+        elif child.spec.restart == "permanent" or reason is not None:
+            self._restart(child, reason)
+
+    def _restart(self, child: _Child, reason: BaseException | None) -> None:
+        now = self._clock()
+        self._restart_times.append(now)
+        while self._restart_times[0] < now - self._max_seconds:
+            self._restart_times.popleft()
+        if len(self._restart_times) > self._max_restarts:
+            self._give_up(child, reason)
+            return
+        if self._strategy == "one_for_one":
+            group = [child]
+        elif self._strategy == "one_for_all":
+            group = list(self._children)
+        else:
+            group = self._children[self._children.index(child) :]
+        for other in reversed(group):
+            if other is not child:
+                self._terminate(other)
+        for other in group:
+            if other is not child and other.spec.restart == "temporary":
+                self._children.remove(other)
+                continue
+            other.restarts += 1
+            try:
+                self._start(other, "child_restarted")
+            except FailedToStartChild as failure:
+                logger.error("%s: restarting child %r failed: %s", self, other.spec.id, failure)
+                self._emit("child_start_failed", other, None, failure.reason)
+                self.actor_ref.tell(_TryAgain(other.spec.id, failure.reason))
+                return
+
+    def _give_up(self, child: _Child, reason: BaseException | None) -> None:
+        error = MaxRestartsExceeded(self._max_restarts, self._max_seconds, child.spec.id, reason)
+        logger.error("%s gave up: %s", self, error)
+        self._emit("supervisor_gave_up", child, None, error)
+        self._shut_down(error)
+
+    def _shut_down(self, reason: BaseException | None) -> None:
+        """Stop every child (reverse order), then exit with ``reason``."""
+        if self._finished:
+            return
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+            self._poll_timer = None
+        self._terminate_all()
+        self._finished = True
+        _forget_root(self)
+        _mark_stopped(self)
+        self._emit("supervisor_exited", None, None, reason)
+        if self._link is not None:
+            self._link.report_exit(reason)
+        self._done.set()
+
+    def _arm_poll(self) -> None:
+        if self._poll_timer is None and not self._finished:
+            self._poll_timer = self._scheduler.send_after(
+                self.actor_ref, _Poll(), self._poll_interval
+            )
+
+    def _poll(self) -> None:
+        self._poll_timer = None
+        for child in list(self._children):
+            ref = child.ref
+            if self._finished:
+                return
+            if ref is None or child.link is not None or ref.is_alive():
+                continue
+            if child in self._children:
+                child.ref = None
+                unknown = RuntimeError(
+                    f"{ref} stopped; the reason is unknown (not started by ChildSpec.for_actor)"
+                )
+                self._child_down(child, ref, unknown)
+        if any(c.ref is not None and c.link is None for c in self._children):
+            self._arm_poll()
+
+
+def _validate(
+    specs: list[ChildSpec],
+    strategy: object,
+    max_restarts: object,
+    max_seconds: object,
+    on_event: object,
+    poll_interval: object,
+) -> None:
+    if strategy not in get_args(Strategy):
+        raise ConfigError(
+            "strategy", f"must be one_for_one, one_for_all or rest_for_one: {strategy!r}"
+        )
+    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+        raise ConfigError("max_restarts", f"must be an int >= 0, not {max_restarts!r}")
+    for name, value in (("max_seconds", max_seconds), ("poll_interval", poll_interval)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(name, f"must be a number of seconds > 0, not {value!r}")
+    if on_event is not None and not callable(on_event):
+        raise ConfigError("on_event", f"must be callable, not {on_event!r}")
+    seen: set[Hashable] = set()
+    for spec in specs:
+        if not isinstance(spec, ChildSpec):
+            raise ConfigError("children", f"must be ChildSpec objects, not {spec!r}")
+        if spec.id in seen:
+            raise ConfigError("children", f"two children have the id {spec.id!r}")
+        seen.add(spec.id)
+
+
+_roots_lock = threading.Lock()
+_roots: dict[str, Supervisor] = {}
+_exit_hook_installed = False
+
+
+def _remember_root(supervisor: Supervisor) -> None:
+    global _exit_hook_installed
+    with _roots_lock:
+        _roots[supervisor.actor_urn] = supervisor
+        if not _exit_hook_installed:
+            _exit_hook_installed = True
+            register_atexit = getattr(threading, "_register_atexit", None)
+            if register_atexit is not None:
+                with contextlib.suppress(RuntimeError):  # raised once the interpreter exits
+                    register_atexit(_stop_root_supervisors)
+
+
+def _forget_root(supervisor: Supervisor) -> None:
+    with _roots_lock:
+        _roots.pop(supervisor.actor_urn, None)
+
+
+def _stop_root_supervisors(timeout: float | None = None) -> None:
+    """Stop every live root supervisor, newest first, each tree in order.
+
+    Runs at interpreter exit before non-daemon threads are joined; the library's
+    ``shutdown()`` may call it too.
+    """
+    with _roots_lock:
+        roots = list(_roots.values())
+    for supervisor in reversed(roots):
+        supervisor.actor_ref.stop(block=False)
+        supervisor._done.wait(timeout)

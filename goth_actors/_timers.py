@@ -1,0 +1,440 @@
+"""Timers: ``send_after(ref, message, delay)`` on one scheduler thread for the whole process.
+
+Erlang's ``erlang:send_after/3`` for Pykka. A :class:`Scheduler` keeps every pending timer in
+one heap behind a :class:`threading.Condition` and runs a single daemon thread that sleeps until
+the earliest one is due, pops it, releases the lock and only then calls ``ref.tell(message)``.
+10,000 pending timers cost no extra thread and a couple of hundred bytes each (see
+``benchmarks/timers.py``).
+
+- The thread starts lazily, on the first ``send_after``, and ends by itself once no timer has
+  been pending for ``idle_timeout`` seconds; :meth:`Scheduler.stop` ends it at once (and drops
+  the pending timers). A later ``send_after`` starts a new thread.
+- Delays run on a monotonic clock, injectable: pass a :class:`ManualClock` and tests advance
+  time instead of sleeping.
+- A timer whose actor has died by the time it is due is dropped quietly, like a message sent
+  to a dead pid.
+- Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
+  majority), so it costs about as much as arming.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Final
+
+import pykka
+
+__all__ = [
+    "ManualClock",
+    "Scheduler",
+    "TimerHandle",
+    "default_scheduler",
+    "send_after",
+    "stop_default_scheduler",
+]
+
+logger = logging.getLogger("goth_actors.timers")
+
+_PENDING: Final = 0
+_FIRED: Final = 1
+_CANCELLED: Final = 2
+
+_COMPACT_MIN_TOMBSTONES: Final = 64
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told to, for tests.
+
+    Pass it to a :class:`Scheduler`; :meth:`advance` then wakes the scheduler and returns once
+    every timer due at the new time has been told to its actor.
+
+    Args:
+        start: The clock's initial reading, in seconds.
+
+    Example:
+        >>> clock = ManualClock()
+        >>> clock()
+        0.0
+        >>> clock.advance(2.5)
+        >>> clock()
+        2.5
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+        self._schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+    def __call__(self) -> float:
+        """Return the current reading, in seconds."""
+        return self._now
+
+    def __repr__(self) -> str:
+        return f"ManualClock({self._now!r})"
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward and wait until the timers now due have been delivered.
+
+        Args:
+            seconds: How far to move, in seconds; must not be negative.
+
+        Raises:
+            ValueError: If ``seconds`` is negative or not a number.
+
+        Example:
+            >>> clock = ManualClock(10.0)
+            >>> clock.advance(0.5)
+            >>> clock()
+            10.5
+        """
+        if not seconds >= 0.0:
+            msg = f"a clock only moves forward; got seconds={seconds!r}"
+            raise ValueError(msg)
+        with self._lock:
+            self._now += seconds
+            schedulers = list(self._schedulers)
+        for scheduler in schedulers:
+            scheduler._catch_up()
+
+    def _attach(self, scheduler: Scheduler) -> None:
+        with self._lock:
+            self._schedulers.add(scheduler)
+
+
+class TimerHandle:
+    """A pending ``send_after``; keep it to cancel the timer.
+
+    Attributes:
+        due: When the timer fires, as a reading of the scheduler's clock.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> handle = send_after(ref, "tick", 60.0)
+        >>> handle.pending
+        True
+        >>> handle.cancel()
+        True
+        >>> handle.cancel()
+        False
+        >>> _ = ref.stop()
+    """
+
+    __slots__ = ("_message", "_ref", "_scheduler", "_state", "due")
+
+    def __init__(
+        self, scheduler: Scheduler, due: float, ref: pykka.ActorRef[Any], message: Any
+    ) -> None:
+        self._scheduler = scheduler
+        self.due = due
+        self._ref: pykka.ActorRef[Any] | None = ref
+        self._message: Any = message
+        self._state: int = _PENDING
+
+    def __repr__(self) -> str:
+        state = ("pending", "fired", "cancelled")[self._state]
+        return f"<TimerHandle due={self.due:.3f} {state}>"
+
+    @property
+    def pending(self) -> bool:
+        """Whether the timer has neither fired nor been cancelled."""
+        return self._state == _PENDING
+
+    def cancel(self) -> bool:
+        """Cancel the timer.
+
+        Returns:
+            ``True`` if the timer was pending and will now never fire; ``False`` if it had
+            already fired (or been taken for delivery) or was already cancelled, in which case
+            nothing happens. A message already delivered stays in the actor's inbox.
+        """
+        return self._scheduler._cancel(self)
+
+
+class Scheduler:
+    """One thread that delivers every timer of the process, from a heap.
+
+    Args:
+        clock: A monotonic clock in seconds (default :func:`time.monotonic`). Any callable is
+            assumed to tick in real time; to drive time by hand, pass a :class:`ManualClock`.
+        idle_timeout: Real seconds the thread waits with no pending timer before it ends
+            (default 1.0). The next ``send_after`` starts a new one.
+        name: The thread's name (default ``"goth-actors-timers"``).
+
+    The thread is a daemon thread: it never keeps a program alive. It never holds its lock
+    while calling ``ref.tell``.
+
+    Example:
+        >>> import pykka
+        >>> clock = ManualClock()
+        >>> scheduler = Scheduler(clock)
+        >>> ref = pykka.ThreadingActor.start()
+        >>> handle = scheduler.send_after(ref, "tick", 30.0)
+        >>> clock.advance(30.0)   # "tick" has now been told to ref
+        >>> handle.pending
+        False
+        >>> scheduler.stop()
+        >>> _ = ref.stop()
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        idle_timeout: float = 1.0,
+        name: str = "goth-actors-timers",
+    ) -> None:
+        if not idle_timeout >= 0.0:
+            msg = f"idle_timeout must be >= 0, not {idle_timeout!r}"
+            raise ValueError(msg)
+        self.clock = clock
+        self._manual = isinstance(clock, ManualClock)
+        self._idle_timeout = idle_timeout
+        self._name = name
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, TimerHandle]] = []
+        self._seq = 0
+        self._live = 0
+        self._tombstones = 0
+        self._thread: threading.Thread | None = None
+        self._wakes = 0  # bumped by ManualClock.advance
+        self._idle_at = 0  # the value of _wakes when the thread last found nothing due
+        if isinstance(clock, ManualClock):
+            clock._attach(self)
+
+    def __repr__(self) -> str:
+        return f"<Scheduler {self._name!r} pending={self._live} running={self.running}>"
+
+    @property
+    def pending(self) -> int:
+        """How many timers are pending."""
+        return self._live
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler thread is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def send_after(self, ref: pykka.ActorRef[Any], message: Any, delay: float) -> TimerHandle:
+        """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
+
+        Args:
+            ref: The actor to tell. If it is dead when the timer is due, the message is
+                dropped quietly.
+            message: Any object; it is not copied, so send something immutable.
+            delay: Seconds from now on this scheduler's clock; a negative delay counts as 0.
+
+        Returns:
+            A handle whose :meth:`~TimerHandle.cancel` cancels the timer.
+
+        Raises:
+            ValueError: If ``delay`` is NaN.
+
+        Example:
+            >>> import pykka
+            >>> scheduler = Scheduler()
+            >>> ref = pykka.ThreadingActor.start()
+            >>> handle = scheduler.send_after(ref, "refresh", 0.01)
+            >>> scheduler.stop()
+            >>> _ = ref.stop()
+        """
+        if math.isnan(delay):
+            msg = "delay must be a number of seconds, not NaN"
+            raise ValueError(msg)
+        due = self.clock() + max(delay, 0.0)
+        with self._cond:
+            handle = TimerHandle(self, due, ref, message)
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, handle))
+            self._live += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is handle:
+                self._cond.notify_all()
+        return handle
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Drop every pending timer and end the scheduler thread, waiting for it to finish.
+
+        The scheduler stays usable: a later :meth:`send_after` starts a new thread.
+
+        Args:
+            timeout: Seconds to wait for the thread to end (default 5.0; ``None`` waits
+                forever). The thread only ever waits on its condition or tells, so it ends
+                promptly.
+
+        Example:
+            >>> Scheduler().stop()   # stopping an idle scheduler is a no-op
+        """
+        with self._cond:
+            thread = self._thread
+            self._thread = None
+            for _, _, handle in self._heap:
+                if handle._state == _PENDING:
+                    handle._state = _CANCELLED
+                    handle._ref = handle._message = None
+            self._heap.clear()
+            self._live = 0
+            self._tombstones = 0
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _cancel(self, handle: TimerHandle) -> bool:
+        with self._cond:
+            if handle._state != _PENDING:
+                return False
+            handle._state = _CANCELLED
+            handle._ref = handle._message = None
+            self._live -= 1
+            self._tombstones += 1
+            if self._live == 0:
+                self._heap.clear()
+                self._tombstones = 0
+                self._cond.notify_all()
+            elif self._tombstones >= _COMPACT_MIN_TOMBSTONES and self._tombstones * 2 > len(
+                self._heap
+            ):
+                self._heap[:] = [e for e in self._heap if e[2]._state == _PENDING]
+                heapq.heapify(self._heap)
+                self._tombstones = 0
+            return True
+
+    def _catch_up(self, timeout: float = 5.0) -> None:
+        """Wake the thread and wait until it has delivered everything due (ManualClock)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._thread is None:
+                return
+            self._wakes += 1
+            target = self._wakes
+            self._cond.notify_all()
+            while self._idle_at < target and self._thread is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0.0:
+                    logger.warning("timer thread did not catch up with the clock in %s s", timeout)
+                    return
+                self._cond.wait(remaining)
+
+    def _take_due(self, me: threading.Thread) -> list[tuple[pykka.ActorRef[Any], Any]] | None:
+        """Wait until timers are due and pop them; ``None`` means the thread should end."""
+        heap = self._heap
+        idle_since: float | None = None
+        with self._cond:
+            while True:
+                if self._thread is not me:
+                    return None
+                while heap and heap[0][2]._state != _PENDING:
+                    heapq.heappop(heap)
+                    self._tombstones -= 1
+                now = self.clock()
+                if heap and heap[0][0] <= now:
+                    due: list[tuple[pykka.ActorRef[Any], Any]] = []
+                    while heap and heap[0][0] <= now:
+                        handle = heapq.heappop(heap)[2]
+                        if handle._state != _PENDING:
+                            self._tombstones -= 1
+                            continue
+                        assert handle._ref is not None
+                        due.append((handle._ref, handle._message))
+                        handle._state = _FIRED
+                        handle._ref = handle._message = None
+                        self._live -= 1
+                    return due
+                if self._idle_at != self._wakes:
+                    self._idle_at = self._wakes
+                    self._cond.notify_all()
+                if not heap:
+                    real_now = time.monotonic()
+                    if idle_since is None:
+                        idle_since = real_now
+                    idle_left = idle_since + self._idle_timeout - real_now
+                    if idle_left <= 0.0:
+                        self._thread = None
+                        self._cond.notify_all()
+                        return None
+                    self._cond.wait(idle_left)
+                    continue
+                idle_since = None
+                if self._manual:
+                    self._cond.wait()
+                else:
+                    self._cond.wait(heap[0][0] - now)
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            due = self._take_due(me)
+            if due is None:
+                return
+            for ref, message in due:
+                try:
+                    ref.tell(message)
+                except pykka.ActorDeadError:
+                    logger.debug("timer for %s dropped: the actor is dead", ref)
+                except Exception:
+                    logger.exception("timer could not tell %s", ref)
+
+
+_default = Scheduler()
+
+
+def default_scheduler() -> Scheduler:
+    """Return the process-wide scheduler that :func:`send_after` uses.
+
+    Example:
+        >>> default_scheduler().clock is time.monotonic
+        True
+    """
+    return _default
+
+
+def send_after(
+    ref: pykka.ActorRef[Any],
+    message: Any,
+    delay: float,
+    *,
+    scheduler: Scheduler | None = None,
+) -> TimerHandle:
+    """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
+
+    Args:
+        ref: The actor to tell. If it is dead by then, the message is dropped quietly.
+        message: Any object (not copied: send something immutable).
+        delay: Seconds on the scheduler's monotonic clock; negative counts as 0.
+        scheduler: The scheduler to use (default: :func:`default_scheduler`).
+
+    Returns:
+        A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
+
+    Example:
+        >>> import pykka
+        >>> ref = pykka.ThreadingActor.start()
+        >>> handle = send_after(ref, "refresh", 55 * 60.0)
+        >>> handle.cancel()
+        True
+        >>> _ = ref.stop()
+    """
+    return (scheduler or _default).send_after(ref, message, delay)
+
+
+def stop_default_scheduler(timeout: float | None = 5.0) -> None:
+    """Drop the default scheduler's pending timers and end its thread.
+
+    A later :func:`send_after` starts the thread again.
+
+    Args:
+        timeout: Seconds to wait for the thread to end (``None``: forever).
+
+    Example:
+        >>> stop_default_scheduler()
+    """
+    _default.stop(timeout)

@@ -1,0 +1,278 @@
+"""Timers: send_after on one scheduler thread, with a manual clock instead of sleeping."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pykka
+import pytest
+
+from goth_actors._timers import (
+    ManualClock,
+    Scheduler,
+    default_scheduler,
+    send_after,
+    stop_default_scheduler,
+)
+
+
+class Inbox(pykka.ThreadingActor):
+    """Puts every message it receives on a queue the test reads."""
+
+    def __init__(self, received: queue.Queue[Any]) -> None:
+        super().__init__()
+        self.received = received
+
+    def on_receive(self, message: Any) -> None:
+        self.received.put(message)
+
+
+@pytest.fixture
+def received() -> queue.Queue[Any]:
+    return queue.Queue()
+
+
+@pytest.fixture
+def inbox(received: queue.Queue[Any]) -> Iterator[pykka.ActorRef[Inbox]]:
+    ref = Inbox.start(received)
+    yield ref
+    ref.stop()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def scheduler(clock: ManualClock) -> Iterator[Scheduler]:
+    scheduler = Scheduler(clock)
+    yield scheduler
+    scheduler.stop()
+
+
+def drain(received: queue.Queue[Any], expected: int) -> list[Any]:
+    """Wait for ``expected`` messages (the actor may not have handled them yet)."""
+    return [received.get(timeout=5.0) for _ in range(expected)]
+
+
+def test_a_timer_tells_its_message_once_its_delay_has_passed(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    handle = scheduler.send_after(inbox, "tick", 10.0)
+    clock.advance(9.999)
+    assert handle.pending
+    clock.advance(0.001)
+    assert not handle.pending
+    assert drain(received, 1) == ["tick"]
+
+
+def test_timers_fire_in_due_order_and_equal_deadlines_in_the_order_they_were_armed(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    for delay, message in [(3.0, "c"), (1.0, "a"), (2.0, "b1"), (2.0, "b2"), (5.0, "late")]:
+        scheduler.send_after(inbox, message, delay)
+    clock.advance(3.0)
+    assert drain(received, 4) == ["a", "b1", "b2", "c"]
+    assert scheduler.pending == 1
+    assert received.empty()
+
+
+def test_advancing_the_clock_fires_timers_one_step_at_a_time(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    for second in range(1, 6):
+        scheduler.send_after(inbox, second, float(second))
+    fired = []
+    for _ in range(5):
+        clock.advance(1.0)
+        fired += drain(received, 1)
+    assert fired == [1, 2, 3, 4, 5]
+
+
+def test_a_cancelled_timer_never_fires_and_cancel_says_whether_it_was_pending(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    cancelled = scheduler.send_after(inbox, "cancelled", 1.0)
+    kept = scheduler.send_after(inbox, "kept", 2.0)
+    assert cancelled.cancel() is True
+    assert cancelled.cancel() is False
+    assert not cancelled.pending
+    assert scheduler.pending == 1
+    clock.advance(5.0)
+    assert drain(received, 1) == ["kept"]
+    assert kept.cancel() is False  # a no-op once fired
+    assert received.empty()
+
+
+def test_cancelling_most_timers_compacts_the_heap_and_keeps_the_rest_in_order(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    handles = [scheduler.send_after(inbox, i, 1.0 + i) for i in range(300)]
+    for i, handle in enumerate(handles):
+        if i % 10:
+            assert handle.cancel()
+    assert scheduler.pending == 30
+    assert len(scheduler._heap) < 150  # tombstones were swept
+    clock.advance(301.0)
+    assert drain(received, 30) == list(range(0, 300, 10))
+
+
+def test_a_timer_whose_actor_has_died_is_dropped_quietly(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doomed = Inbox.start(received)
+    scheduler.send_after(doomed, "to the dead", 1.0)
+    scheduler.send_after(inbox, "to the living", 2.0)
+    doomed.stop()
+    with caplog.at_level("WARNING", logger="goth_actors"):
+        clock.advance(2.0)
+    assert drain(received, 1) == ["to the living"]
+    assert received.empty()
+    assert not caplog.records
+
+
+def test_a_zero_or_negative_delay_fires_without_advancing_the_clock(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    inbox: pykka.ActorRef[Inbox],
+    received: queue.Queue[Any],
+) -> None:
+    scheduler.send_after(inbox, "now", -5.0)
+    assert drain(received, 1) == ["now"]
+
+
+def test_a_nan_delay_is_refused(scheduler: Scheduler, inbox: pykka.ActorRef[Inbox]) -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        scheduler.send_after(inbox, "never", float("nan"))
+
+
+def test_one_daemon_thread_serves_every_timer_and_starts_only_when_needed(
+    clock: ManualClock, inbox: pykka.ActorRef[Inbox]
+) -> None:
+    scheduler = Scheduler(clock, name="test-timers")
+    assert not scheduler.running
+    before = threading.active_count()
+    handles = [scheduler.send_after(inbox, i, 60.0 + i) for i in range(1000)]
+    assert threading.active_count() == before + 1
+    [thread] = [t for t in threading.enumerate() if t.name == "test-timers"]
+    assert thread.daemon
+    for handle in handles:
+        handle.cancel()
+    scheduler.stop()
+    assert not thread.is_alive()
+
+
+def test_stop_drops_pending_timers_and_a_later_send_after_starts_a_new_thread(
+    clock: ManualClock, inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    scheduler = Scheduler(clock)
+    dropped = scheduler.send_after(inbox, "dropped", 1.0)
+    scheduler.stop()
+    assert not scheduler.running
+    assert not dropped.pending
+    assert dropped.cancel() is False
+    scheduler.send_after(inbox, "after restart", 1.0)
+    assert scheduler.running
+    clock.advance(1.0)
+    assert drain(received, 1) == ["after restart"]
+    scheduler.stop()
+
+
+def test_the_thread_ends_by_itself_once_no_timer_is_pending(
+    clock: ManualClock, inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    scheduler = Scheduler(clock, idle_timeout=0.01, name="idle-timers")
+    scheduler.send_after(inbox, "only", 1.0)
+    [thread] = [t for t in threading.enumerate() if t.name == "idle-timers"]
+    clock.advance(1.0)
+    assert drain(received, 1) == ["only"]
+    thread.join(5.0)
+    assert not thread.is_alive()
+    assert not scheduler.running
+
+
+def test_advancing_a_clock_with_no_timers_returns_at_once() -> None:
+    clock = ManualClock(100.0)
+    scheduler = Scheduler(clock)
+    clock.advance(3600.0)
+    assert clock() == 3700.0
+    assert not scheduler.running
+
+
+def test_a_clock_cannot_go_backwards() -> None:
+    with pytest.raises(ValueError, match="forward"):
+        ManualClock().advance(-1.0)
+
+
+class ReentrantTarget:
+    """A stand-in ref whose tell arms a timer from another thread and waits for it."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.armed_from_other_thread = threading.Event()
+
+    def tell(self, message: Any) -> None:
+        def arm() -> None:
+            self.scheduler.send_after(cast("pykka.ActorRef[Any]", self), "again", 3600.0)
+            self.armed_from_other_thread.set()
+
+        other = threading.Thread(target=arm)
+        other.start()
+        other.join(5.0)
+
+
+def test_the_timer_thread_does_not_hold_its_lock_while_telling(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    target = ReentrantTarget(scheduler)
+    scheduler.send_after(cast("pykka.ActorRef[Any]", target), "first", 1.0)
+    clock.advance(1.0)
+    assert target.armed_from_other_thread.is_set()
+
+
+def test_send_after_uses_the_default_scheduler_on_the_real_clock(
+    inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    try:
+        handle = send_after(inbox, "real", 0.005)
+        assert handle.due <= default_scheduler().clock() + 0.005
+        assert drain(received, 1) == ["real"]
+    finally:
+        stop_default_scheduler()
+    assert not default_scheduler().running
+
+
+def test_real_clock_timers_fire_in_order(
+    inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    scheduler = Scheduler()
+    try:
+        base = scheduler.clock() + 0.005  # dues 1-9 ms after base, however slow arming is
+        for due_ms in (9, 3, 6, 1):
+            scheduler.send_after(inbox, due_ms, base + due_ms / 1000 - scheduler.clock())
+        assert drain(received, 4) == [1, 3, 6, 9]
+    finally:
+        scheduler.stop()
