@@ -1,0 +1,434 @@
+"""The token server: one Pykka actor per name that keeps one token fresh (Goth's server).
+
+The actor is the only writer of its name's registry entry; callers read that entry without a
+lock (see :func:`goth_actors.fetch`). Every exchange with Google runs on the actor's thread, one
+at a time, so concurrent callers never cause more than one request (single flight).
+
+Life of a server::
+
+    start ─► attempt ─ok─► serve, refresh at min(fetched + refresh_after, expires - refresh_before)
+               ▲  └fail─► retry after backoff (Retry-After honoured) ─► attempt ...
+               │                └ more than max_retries retries failed ─► raise: crash
+               └──────── supervisor restart (token kept in the registry, prefetch paced)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Literal
+
+import pykka
+
+from goth_actors import _registry
+from goth_actors._backoff import Backoff, BackoffType
+from goth_actors._errors import AlreadyRegistered, AlreadyStarted, GothError, TokenError
+from goth_actors._events import Event, EventKind, emit
+from goth_actors._http import DEFAULT_TIMEOUT, HttpClient
+from goth_actors._sources import Source
+from goth_actors._timers import Scheduler, TimerHandle, send_after
+from goth_actors._token import Token
+
+__all__ = [
+    "EXPIRY_MARGIN",
+    "Fetch",
+    "Ping",
+    "Refresh",
+    "RetriesExhausted",
+    "ServerOptions",
+    "ServerState",
+    "ServerStatus",
+    "TokenServer",
+]
+
+EXPIRY_MARGIN = 10.0
+"""A token is never handed out when it expires within this many seconds."""
+
+MIN_REFRESH_INTERVAL = 1.0
+"""The next refresh never comes sooner than this after the previous success."""
+
+REFRESH_JITTER = 0.1
+"""Refreshes come up to this fraction of their interval early (never later)."""
+
+MAX_RETRY_AFTER = 3600.0
+"""A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
+
+ServerState = Literal["starting", "fetching", "ok", "retrying", "down"]
+
+
+class RetriesExhausted(GothError):
+    """A token server failed more than ``max_retries`` retries in a row and crashed.
+
+    Its supervisor restarts it. The last error is chained as ``__cause__``.
+
+    Attributes:
+        name: The server's name.
+        attempts: How many attempts failed in a row.
+    """
+
+    def __init__(self, name: object, attempts: int, last_error: TokenError) -> None:
+        super().__init__(
+            f"token server {name!r}: {attempts} attempts failed in a row, last: "
+            f"{type(last_error).__name__}: {last_error}"
+        )
+        self.name = name
+        self.attempts = attempts
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Ask a :class:`TokenServer` for its token: ``whereis(name).ask(Fetch(), timeout=5.0)``.
+
+    The answer is a :class:`~goth_actors.Token` valid for at least 10 more seconds; a failed
+    attempt is raised to the asker (the server lives on).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Ask a :class:`TokenServer` to fetch a new token now, and answer with it.
+
+    Attributes:
+        unless_changed_from: When set, skip the exchange if the server's token is already a
+            different one than this (someone else refreshed it meanwhile), and answer with that.
+    """
+
+    unless_changed_from: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Answered with ``None`` once every message queued before it was handled."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Crash:
+    error: RetriesExhausted
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """A token server's health, for health checks (:func:`goth_actors.status`).
+
+    Attributes:
+        name: The server's name.
+        state: ``"starting"`` (no attempt yet), ``"fetching"`` (an exchange is in flight),
+            ``"ok"`` (a token is held, the next refresh is scheduled), ``"retrying"`` (the last
+            attempt failed, the next is scheduled), ``"down"`` (the actor is not running:
+            crashed and not yet restarted, or its supervisor gave up).
+        expires: The held token's expiry (unix seconds), or ``None``.
+        last_refresh: When the last token arrived (unix seconds), or ``None``.
+        consecutive_failures: Failed attempts since the last success.
+        last_error: The last failure, or ``None`` after a success.
+        restarts: How many times the server was restarted after a crash.
+        next_attempt: When the next attempt is due (unix seconds), or ``None``.
+    """
+
+    name: object
+    state: ServerState
+    expires: float | None = None
+    last_refresh: float | None = None
+    consecutive_failures: int = 0
+    last_error: TokenError | None = None
+    restarts: int = 0
+    next_attempt: float | None = None
+
+    @property
+    def has_valid_token(self) -> bool:
+        """Whether a token that ``fetch`` would hand out is held right now."""
+        return self.expires is not None and self.expires - EXPIRY_MARGIN > time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    """What a server keeps in its registry entry: read by callers without a lock."""
+
+    token: Token | None
+    fresh_until: float
+    clock: Callable[[], float]
+    status: ServerStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """A token server's validated options (see :func:`goth_actors.start_link`)."""
+
+    name: object
+    source: Source
+    http_client: HttpClient | None = None
+    refresh_after: float = 3300.0
+    refresh_before: float = 225.0
+    prefetch: Literal["async", "sync"] = "async"
+    max_retries: int | None = 20
+    backoff_min: float = 1.0
+    backoff_max: float = 30.0
+    backoff_type: BackoffType = "rand_exp"
+    retry_delay: Callable[[int], float] | None = None
+    http_timeout: float = DEFAULT_TIMEOUT
+    clock: Callable[[], float] = time.time
+    scheduler: Scheduler | None = None
+
+
+def published(name: object) -> _Published | None:
+    """The value a server keeps in its registry entry, or ``None``."""
+    entry = _registry.lookup(name)
+    value = None if entry is None else entry.value
+    return value if isinstance(value, _Published) else None
+
+
+class TokenServer(pykka.ThreadingActor):
+    """Keeps one token fresh: prefetches, refreshes before expiry, retries with backoff.
+
+    Start it with :func:`goth_actors.start_link` (or put :func:`goth_actors.child_spec` in a
+    supervisor); ask it with :class:`Fetch`. Registering the name happens in ``__init__``, in
+    the starting thread, so a second server with a running name fails to start with
+    :class:`~goth_actors.AlreadyStarted` before any thread exists.
+    """
+
+    use_daemon_thread = True
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__()
+        self._options = options
+        self._name = options.name
+        previous = published(options.name)
+        try:
+            _registry.register(options.name, self.actor_ref)
+        except AlreadyRegistered:
+            raise AlreadyStarted(options.name) from None
+        self._clock = options.clock
+        self._backoff = Backoff(
+            options.backoff_type,
+            options.backoff_min,
+            options.backoff_max,
+            retry_delay=options.retry_delay,
+        )
+        self._rng = random.Random()
+        self._token: Token | None = previous.token if previous else None
+        self._restarts = previous.status.restarts + 1 if previous else 0
+        self._status = ServerStatus(
+            name=options.name,
+            state="starting",
+            expires=self._token.expires if self._token else None,
+            last_refresh=previous.status.last_refresh if previous else None,
+            last_error=previous.status.last_error if previous else None,
+            restarts=self._restarts,
+        )
+        self._generation = 0
+        self._timer: TimerHandle | None = None
+        self._publish()
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def on_start(self) -> None:
+        if self._restarts:
+            self._emit("restart")
+            # A crash loop must not become a hot loop: pace the restarted server's first
+            # attempt with the backoff, as if it were the next retry.
+            self._backoff_delay_attempt(self._restarts)
+        else:
+            # Straight into the inbox, not through a timer: a sync prefetch's Ping (asked
+            # once on_start has returned) then queues behind the first attempt.
+            self._generation += 1
+            self.actor_ref.tell(_Tick(self._generation))
+
+    def on_stop(self) -> None:
+        self._cancel_timer()
+        _registry.unregister(self._name, ref=self.actor_ref)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # The registry entry, and the token in it, outlive the crash on purpose.
+        self._cancel_timer()
+        self._set_status(state="down", next_attempt=None)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Fetch):
+            return self._on_fetch()
+        if isinstance(message, _Tick):
+            return self._on_tick(message)
+        if isinstance(message, Refresh):
+            return self._on_refresh(message)
+        if isinstance(message, Ping):
+            return None
+        if isinstance(message, _Crash):
+            raise message.error
+        return super().on_receive(message)
+
+    # ------------------------------------------------------------------------------- messages
+
+    def _on_fetch(self) -> Token:
+        token = self._valid_token()
+        if token is not None:
+            return token
+        if self._status.state == "retrying" and self._status.last_error is not None:
+            # Between retries, with no valid token: answer with the last error at once rather
+            # than hammer an endpoint that is down.
+            raise copy.copy(self._status.last_error)
+        return self._attempt_for_caller()
+
+    def _on_refresh(self, message: Refresh) -> Token:
+        current = self._valid_token()
+        if (
+            current is not None
+            and message.unless_changed_from is not None
+            and current.token != message.unless_changed_from
+        ):
+            return current
+        return self._attempt_for_caller()
+
+    def _on_tick(self, tick: _Tick) -> None:
+        if tick.generation != self._generation:
+            return  # superseded by a later schedule
+        self._timer = None
+        error = self._attempt()
+        if isinstance(error, RetriesExhausted):
+            raise error  # tell-delivered: the actor dies and its supervisor restarts it
+
+    # -------------------------------------------------------------------------------- attempts
+
+    def _attempt_for_caller(self) -> Token:
+        error = self._attempt()
+        if error is None:
+            assert self._token is not None
+            return self._token
+        if isinstance(error, RetriesExhausted):
+            # An exception raised to an asker does not kill a Pykka actor; a tell does.
+            self.actor_ref.tell(_Crash(error))
+            cause = error.__cause__
+            assert isinstance(cause, TokenError)
+            raise copy.copy(cause)
+        raise copy.copy(error)
+
+    def _attempt(self) -> TokenError | RetriesExhausted | None:
+        """One exchange; on failure, schedules the retry or returns the crash to raise."""
+        self._cancel_timer()
+        self._set_status(state="fetching", next_attempt=None)
+        self._emit("attempt", attempt=self._status.consecutive_failures)
+        started = time.monotonic()
+        options = self._options
+        try:
+            token = Token.fetch(
+                options.source,
+                http_client=options.http_client,
+                timeout=options.http_timeout,
+                clock=self._clock,
+            )
+        except TokenError as exc:
+            return self._failed(exc, time.monotonic() - started)
+        except Exception as exc:  # a broken http_client or source: report, do not die here
+            error = TokenError(f"unexpected {type(exc).__name__}: {exc}", retryable=False)
+            error.__cause__ = exc
+            return self._failed(error, time.monotonic() - started)
+        now = self._clock()
+        if token.expires - EXPIRY_MARGIN <= now:
+            error = TokenError(
+                f"the endpoint handed out a token that expires in {token.expires - now:.1f} s, "
+                f"under the {EXPIRY_MARGIN:.0f} s margin",
+                retryable=True,
+            )
+            return self._failed(error, time.monotonic() - started)
+        self._succeeded(token, now, time.monotonic() - started)
+        return None
+
+    def _succeeded(self, token: Token, now: float, duration: float) -> None:
+        self._token = token
+        self._backoff.reset()
+        self._set_status(
+            state="ok",
+            expires=token.expires,
+            last_refresh=now,
+            consecutive_failures=0,
+            last_error=None,
+        )
+        self._emit("success", duration=duration, expires=token.expires)
+        delay = self._refresh_delay(token, now)
+        self._schedule(delay, retry=False)
+        self._emit("refresh_scheduled", delay=delay)
+
+    def _failed(self, error: TokenError, duration: float) -> TokenError | RetriesExhausted:
+        failures = self._status.consecutive_failures + 1
+        self._set_status(state="retrying", consecutive_failures=failures, last_error=error)
+        self._emit("failure", attempt=failures, duration=duration, error=error)
+        max_retries = self._options.max_retries
+        if max_retries is not None and failures > max_retries:
+            crash = RetriesExhausted(self._name, failures, error)
+            crash.__cause__ = error
+            self._set_status(state="down", next_attempt=None)
+            self._emit("crash", attempt=failures, error=error)
+            return crash
+        self._backoff_delay_attempt(failures, error.retry_after)
+        return error
+
+    def _backoff_delay_attempt(self, attempt: int, retry_after: float | None = None) -> None:
+        delay = self._backoff.next()
+        if retry_after is not None and retry_after > delay:
+            delay = min(retry_after, MAX_RETRY_AFTER)
+        self._schedule(delay, retry=True)
+        self._set_status(state="retrying")
+        self._emit("retry_scheduled", attempt=attempt, delay=delay)
+
+    def _refresh_delay(self, token: Token, now: float) -> float:
+        """Seconds until the next refresh after a success at ``now``."""
+        options = self._options
+        lifetime = token.expires - now
+        if lifetime <= options.refresh_before:
+            # Metadata servers hand out cached tokens with minutes left: refresh at half the
+            # remaining lifetime instead of looping back-to-back (Goth's hot loop).
+            interval = lifetime / 2
+        else:
+            interval = min(options.refresh_after, lifetime - options.refresh_before)
+        interval -= self._rng.uniform(0.0, REFRESH_JITTER * interval)
+        return max(interval, MIN_REFRESH_INTERVAL)
+
+    # ----------------------------------------------------------------------------- machinery
+
+    def _valid_token(self) -> Token | None:
+        token = self._token
+        if token is not None and token.expires - EXPIRY_MARGIN > self._clock():
+            return token
+        return None
+
+    def _schedule(self, delay: float, *, retry: bool) -> None:
+        self._cancel_timer()
+        self._generation += 1
+        self._timer = send_after(
+            self.actor_ref, _Tick(self._generation), delay, scheduler=self._options.scheduler
+        )
+        self._set_status(next_attempt=self._clock() + delay)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _set_status(self, **changes: Any) -> None:
+        self._status = replace(self._status, **changes)
+        self._publish()
+
+    def _publish(self) -> None:
+        token = self._token
+        value = _Published(
+            token=token,
+            fresh_until=token.expires - EXPIRY_MARGIN if token is not None else -math.inf,
+            clock=self._clock,
+            status=self._status,
+        )
+        _registry.update_value(self._name, value, ref=self.actor_ref)
+
+    def _emit(self, kind: EventKind, **fields: Any) -> None:
+        emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))
