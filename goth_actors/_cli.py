@@ -1,4 +1,4 @@
-"""The ``goth-actors`` command: ``token``, ``emulator`` and ``demo``.
+"""The ``goth-actors`` command: ``demo``, ``token`` and ``emulator``.
 
 Errors are one clear line on stderr and exit status 1; never a traceback, never a secret.
 """
@@ -57,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", metavar="SECONDS", type=float, default=10.0, help="HTTP timeout (10)"
     )
 
+    demo = commands.add_parser(
+        "demo",
+        help="watch three supervised token servers ride out an outage (on the emulator)",
+        description=(
+            "Run three token servers under a supervisor against the built-in Google emulator "
+            "while caller threads fetch tokens, through an outage, a crash and a recovery."
+        ),
+    )
+    demo.add_argument(
+        "--duration", metavar="SECONDS", type=float, default=30.0, help="how long (30)"
+    )
+    demo.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    demo.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
+
     emulator = commands.add_parser(
         "emulator",
         help="run the local Google emulator for your own integration tests",
@@ -111,6 +125,12 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from goth_actors._demo import run_demo
+
+    return run_demo(args.duration, as_json=args.json, plain=args.plain)
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from goth_actors.testing import GoogleEmulator
 
@@ -151,7 +171,7 @@ class _Fail(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``goth-actors`` command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"token": _token, "emulator": _emulator}
+    handlers = {"token": _token, "demo": _demo, "emulator": _emulator}
     try:
         return handlers[args.command](args)
     except (GothError, _Fail) as exc:

@@ -386,12 +386,13 @@ class TokenServer(pykka.ThreadingActor):
         """Seconds until the next refresh after a success at ``now``."""
         options = self._options
         lifetime = token.expires - now
-        if lifetime <= options.refresh_before:
+        if lifetime > options.refresh_before:
+            before_expiry = lifetime - options.refresh_before
+        else:
             # Metadata servers hand out cached tokens with minutes left: refresh at half the
             # remaining lifetime instead of looping back-to-back (Goth's hot loop).
-            interval = lifetime / 2
-        else:
-            interval = min(options.refresh_after, lifetime - options.refresh_before)
+            before_expiry = lifetime / 2
+        interval = min(options.refresh_after, before_expiry)
         interval -= self._rng.uniform(0.0, REFRESH_JITTER * interval)
         return max(interval, MIN_REFRESH_INTERVAL)
 
