@@ -19,10 +19,16 @@ from typing import Any
 
 import pykka
 
-from goth_actors._childspec import ChildSpec, SupervisorEvent
-from goth_actors._errors import MaxRestartsExceeded
-from goth_actors._registry import lookup, register, update_value, whereis
-from goth_actors._supervisor import Supervisor
+from goth_actors import (
+    ChildSpec,
+    MaxRestartsExceeded,
+    Supervisor,
+    SupervisorEvent,
+    lookup,
+    register,
+    update_value,
+    whereis,
+)
 
 
 class Counter(pykka.ThreadingActor):

@@ -42,7 +42,14 @@ from goth_actors._errors import (
 )
 from goth_actors._events import Event, subscribe
 from goth_actors._http import HttpClient, HttpResponse
-from goth_actors._registry import RegistryEntry, lookup, register, unregister, whereis
+from goth_actors._registry import (
+    RegistryEntry,
+    lookup,
+    register,
+    unregister,
+    update_value,
+    whereis,
+)
 from goth_actors._server import (
     Fetch,
     Refresh,
@@ -118,5 +125,6 @@ __all__ = [
     "stop",
     "subscribe",
     "unregister",
+    "update_value",
     "whereis",
 ]
