@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from goth_actors._token import Token
 
 __all__ = [
     "DEFAULT_SUPERVISOR_MAX_RESTARTS",
+    "SERVER_SHUTDOWN",
     "child_spec",
     "fetch",
     "shutdown",
@@ -56,6 +58,13 @@ DEFAULT_SUPERVISOR_MAX_RESTARTS = 1_000_000
 
 One server in a crash loop must not take its siblings down with it. Each server paces its own
 restarts with its backoff, so a crash loop is never a hot loop either.
+"""
+
+SERVER_SHUTDOWN = 1.0
+"""Seconds a supervisor waits for a token server to stop before abandoning its thread.
+
+A server in the middle of an exchange cannot be interrupted (Python threads cannot be
+killed), and it has nothing to save, so waiting longer would only delay the program's exit.
 """
 
 _entries = _registry._entries  # the registry's dict, read directly on the hot path
@@ -196,7 +205,7 @@ def child_spec(
         clock=clock,
         scheduler=scheduler,
     )
-    return ChildSpec.for_actor(TokenServer, options, id=name)
+    return ChildSpec.for_actor(TokenServer, options, id=name, shutdown=SERVER_SHUTDOWN)
 
 
 def start_link(
@@ -288,6 +297,8 @@ def start_link(
     except ValueError:  # the supervisor still has a child with this id
         raise AlreadyStarted(name) from None
     _parents[name] = parent
+    if supervisor is None:
+        _started[name] = spec
     if prefetch == "sync":
         # on_start queued the first attempt; this ask is answered once it is done, whatever
         # its outcome. Bounded, as every ask must be.
@@ -332,6 +343,8 @@ def _fetch_slow(name: object, timeout: float) -> Token:
         if entry is None:
             raise ServerNotFound(f"no token server is named {name!r}")
         ref = _registry.whereis(name)
+        if ref is None and name in _forked_away:
+            ref = _restart_after_fork(name)
         remaining = deadline - time.monotonic()
         if ref is not None:
             try:
@@ -373,6 +386,8 @@ def stop(name: object, timeout: float = 5.0) -> None:
     if entry is None:
         raise ServerNotFound(f"no token server is named {name!r}")
     parent = _parents.pop(name, None)
+    _started.pop(name, None)
+    _forked_away.discard(name)
     if parent is not None and parent.is_alive():
         try:
             parent.ask(TerminateChild(name), timeout=timeout)
@@ -407,6 +422,8 @@ _SUPERVISOR_WAIT = 30.0
 _default_lock = threading.Lock()
 _default: pykka.ActorRef[Any] | None = None
 _parents: dict[object, pykka.ActorRef[Any]] = {}
+_started: dict[object, ChildSpec] = {}  # servers under the default supervisor, by name
+_forked_away: set[object] = set()  # names whose server stayed in the parent process
 
 
 def _default_supervisor() -> pykka.ActorRef[Any]:
@@ -431,8 +448,63 @@ def shutdown(timeout: float = 10.0) -> None:
     if root is not None and root.is_alive():
         root.stop(block=True, timeout=timeout)
     _parents.clear()
+    _started.clear()
+    _forked_away.clear()
     _timers.stop_default_scheduler()
     close_default_client()
 
 
 atexit.register(shutdown)
+
+
+# ----------------------------------------------------------------------------------- os.fork()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's threads: no actor, supervisor or timer.
+
+    Servers started by :func:`start_link` under the library's supervisor are started again in
+    the child the first time ``fetch`` needs them (their cached token, still valid, is served
+    meanwhile). The others were in supervisors of the user's, which did not survive the fork:
+    ``fetch`` says so instead of waiting for an actor that will never answer.
+    """
+    global _default, _default_lock
+    _default = None
+    _default_lock = threading.Lock()
+    _parents.clear()
+    _forked_away.clear()
+    _forked_away.update(_registry._entries)
+    for ref in _pykka_refs():
+        # Every actor of the parent is gone here: make the refs say so (ActorDeadError).
+        dead = threading.Event()
+        dead.set()
+        ref.actor_stopped = dead
+    refs = getattr(pykka.ActorRegistry, "_actor_refs", None)
+    if isinstance(refs, list):
+        refs.clear()
+        pykka.ActorRegistry._actor_refs_lock = threading.RLock()
+
+
+def _pykka_refs() -> list[pykka.ActorRef[Any]]:
+    refs = getattr(pykka.ActorRegistry, "_actor_refs", None)
+    return list(refs) if isinstance(refs, list) else []
+
+
+def _restart_after_fork(name: object) -> pykka.ActorRef[Any] | None:
+    with _default_lock:
+        if name not in _forked_away:
+            return _registry.whereis(name)
+        _forked_away.discard(name)
+        spec = _started.get(name)
+    if spec is None:
+        raise ServerNotFound(
+            f"token server {name!r} was started before os.fork() under a supervisor of yours, "
+            "and no actor survives a fork: start it again in the child process"
+        )
+    parent = _default_supervisor()
+    ref = cast("pykka.ActorRef[Any]", parent.ask(StartChild(spec), timeout=_SUPERVISOR_WAIT))
+    _parents[name] = parent
+    return ref
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -8,6 +8,7 @@ keep them quick. An exception in a subscriber is logged and otherwise ignored.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ class Event:
 
 _subscribers: tuple[Callable[[Event], None], ...] = ()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:

@@ -87,6 +87,15 @@ _lock = threading.Lock()
 _shared: tuple[int, requests.Session] | None = None
 
 
+def _after_fork_in_child() -> None:
+    # The session's sockets belong to the parent: the pid check in _session() leaves them be.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _session() -> requests.Session:
     # One session for the process: its connection pool is thread-safe, and token exchanges are
     # rare. The pid check gives a forked child its own sockets instead of its parent's.

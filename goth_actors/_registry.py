@@ -17,6 +17,7 @@ live while ``ref.is_alive()``; a name may therefore be registered from the actor
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
@@ -239,6 +240,18 @@ def update_value(name: Hashable, value: object, *, ref: pykka.ActorRef[Any]) -> 
             return False
         _entries[name] = replace(entry, value=value)
         return True
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child no actor of the parent exists: names stop resolving, values stay."""
+    global _write_lock
+    _write_lock = threading.Lock()
+    for name, entry in list(_entries.items()):
+        if entry.ref is not None:
+            _entries[name] = replace(entry, ref=None)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _names_of(ref: pykka.ActorRef[Any]) -> list[Hashable]:

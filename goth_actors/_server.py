@@ -216,6 +216,8 @@ class TokenServer(pykka.ThreadingActor):
         self._rng = random.Random()
         self._token: Token | None = previous.token if previous else None
         self._restarts = previous.status.restarts + 1 if previous else 0
+        # Restarted after dying of failures: pace the first attempt like the next retry.
+        self._paced = previous is not None and previous.status.last_error is not None
         self._status = ServerStatus(
             name=options.name,
             state="starting",
@@ -233,6 +235,7 @@ class TokenServer(pykka.ThreadingActor):
     def on_start(self) -> None:
         if self._restarts:
             self._emit("restart")
+        if self._paced:
             # A crash loop must not become a hot loop: pace the restarted server's first
             # attempt with the backoff, as if it were the next retry.
             self._backoff_delay_attempt(self._restarts)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -603,6 +604,16 @@ def _remember_root(supervisor: Supervisor) -> None:
             if register_atexit is not None:
                 with contextlib.suppress(RuntimeError):  # raised once the interpreter exits
                     register_atexit(_stop_root_supervisors)
+
+
+def _after_fork_in_child() -> None:
+    # The parent's supervisors have no thread here: nothing to stop at exit.
+    global _roots_lock
+    _roots_lock = threading.Lock()
+    _roots.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _forget_root(supervisor: Supervisor) -> None:

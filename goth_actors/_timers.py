@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -385,6 +386,15 @@ class Scheduler:
 
 
 _default = Scheduler()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's scheduler thread does not exist here, and its lock may be held forever.
+    global _default
+    _default = Scheduler()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def default_scheduler() -> Scheduler:

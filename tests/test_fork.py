@@ -1,0 +1,127 @@
+"""os.fork() after servers are running: the child either gets tokens or a clear error.
+
+Never a hang, never a socket shared with the parent. Each test forks; the child reports one
+line through a pipe and leaves with os._exit.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import goth_actors
+from goth_actors import RefreshToken, ServerNotFound, Supervisor, child_spec, fetch, start_link
+from goth_actors.testing import GoogleEmulator
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@pytest.fixture(autouse=True)
+def _shutdown_servers() -> Iterator[None]:
+    yield
+    goth_actors.shutdown()
+
+
+def _in_child(body: Callable[[], str], timeout: float = 20.0) -> str:
+    """Runs ``body`` in a forked child; returns what it returned (or its error), bounded."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_end)
+        try:
+            answer = body()
+        except BaseException as exc:
+            answer = f"error {type(exc).__name__}: {exc}"
+        os.write(write_end, answer.encode()[:4000])
+        os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], timeout)
+        if not ready:
+            os.kill(pid, 9)
+            pytest.fail(f"the forked child did not answer within {timeout} s")
+        answer = os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    return answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def test_a_forked_child_is_served_and_restarts_the_server_it_needs(
+    emulator: GoogleEmulator,
+) -> None:
+    clock = Clock()
+    start_link(
+        name="app",
+        source=RefreshToken(emulator.authorized_user()),
+        prefetch="sync",
+        clock=clock,
+    )
+    parent_token = fetch("app")
+
+    def child() -> str:
+        from goth_actors import _http
+
+        cached = fetch("app")  # the parent's token is still valid: served from memory
+        clock.offset = 7200.0  # now it has expired: the child needs a server of its own
+        fresh = fetch("app", timeout=10.0)
+        own_session = _http._shared is not None and _http._shared[0] == os.getpid()
+        goth_actors.shutdown()
+        return f"{cached == parent_token} {fresh != parent_token} {own_session}"
+
+    assert _in_child(child) == "True True True"
+    assert fetch("app") == parent_token  # the parent's server is untouched
+    assert len(emulator.requests_to("token")) == 2
+
+
+def test_a_server_under_the_users_supervisor_gives_a_clear_error_in_the_child(
+    emulator: GoogleEmulator,
+) -> None:
+    clock = Clock()
+    supervisor = Supervisor.start(
+        [child_spec(name="mine", source=RefreshToken(emulator.authorized_user()), clock=clock)]
+    )
+    try:
+        fetch("mine")
+
+        def child() -> str:
+            clock.offset = 7200.0
+            started = time.monotonic()
+            try:
+                fetch("mine", timeout=30.0)
+            except ServerNotFound as exc:
+                return f"{time.monotonic() - started < 5.0} {exc}"
+            return "no error"
+
+        answer = _in_child(child)
+        assert answer.startswith("True ")
+        assert "os.fork()" in answer
+    finally:
+        supervisor.stop()
+
+
+def test_the_child_has_no_live_actor_of_the_parent(emulator: GoogleEmulator) -> None:
+    start_link(name="app", source=RefreshToken(emulator.authorized_user()), prefetch="sync")
+
+    def child() -> str:
+        import pykka
+
+        alive = [ref for ref in pykka.ActorRegistry.get_all() if ref.is_alive()]
+        return f"{len(alive)} {goth_actors.whereis('app')}"
+
+    assert _in_child(child) == "0 None"
