@@ -447,6 +447,8 @@ def shutdown(timeout: float = 10.0) -> None:
         root, _default = _default, None
     if root is not None and root.is_alive():
         root.stop(block=True, timeout=timeout)
+    for name in list(_started):
+        _registry.unregister(name)
     _parents.clear()
     _started.clear()
     _forked_away.clear()

@@ -246,8 +246,10 @@ class TokenServer(pykka.ThreadingActor):
             self.actor_ref.tell(_Tick(self._generation))
 
     def on_stop(self) -> None:
+        # The entry, and the token in it, stay: a supervisor restarting a stopped permanent
+        # server hands them to the successor. stop(name) and shutdown() forget the name.
         self._cancel_timer()
-        _registry.unregister(self._name, ref=self.actor_ref)
+        self._set_status(state="down", next_attempt=None)
 
     def on_failure(
         self,

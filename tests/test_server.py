@@ -681,3 +681,17 @@ def test_backoff_min_above_backoff_max_is_refused(emulator: GoogleEmulator) -> N
             backoff_min=10.0,
             backoff_max=1.0,
         )
+
+
+def test_a_server_stopped_from_outside_is_restarted_and_callers_keep_its_token(
+    emulator: GoogleEmulator,
+) -> None:
+    start_link(name="app", source=ServiceAccount(emulator.service_account()), prefetch="sync")
+    first = fetch("app")
+    old = whereis("app")
+    assert old is not None
+    old.stop()  # a normal stop, from anywhere: the permanent child is restarted
+    assert fetch("app") == first
+    _wait_for(lambda: whereis("app") not in (None, old))
+    assert fetch("app") == first
+    assert status("app").restarts == 1
