@@ -41,7 +41,9 @@ from goth_actors._errors import (
     TransportError,
 )
 from goth_actors._events import Event, subscribe
+from goth_actors._external import WorkloadIdentity
 from goth_actors._http import HttpClient, HttpResponse
+from goth_actors._impersonated import Impersonated
 from goth_actors._registry import (
     RegistryEntry,
     lookup,
@@ -88,6 +90,7 @@ __all__ = [
     "GothError",
     "HttpClient",
     "HttpResponse",
+    "Impersonated",
     "ManualClock",
     "MaxRestartsExceeded",
     "Metadata",
@@ -112,6 +115,7 @@ __all__ = [
     "TokenServer",
     "TransportError",
     "WhichChildren",
+    "WorkloadIdentity",
     "child_spec",
     "default_source",
     "fetch",

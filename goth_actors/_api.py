@@ -113,8 +113,9 @@ def _options(
     if not isinstance(source, Source):
         raise ConfigError(
             "source",
-            "must be a goth_actors source (ServiceAccount, RefreshToken, Metadata or "
-            f"default_source()), got {type(source).__name__}",
+            "must be a goth_actors source (ServiceAccount, RefreshToken, Metadata, "
+            "WorkloadIdentity, Impersonated or default_source()), got "
+            f"{type(source).__name__}",
         )
     if http_client is not None and not callable(http_client):
         raise ConfigError("http_client", f"must be callable, got {type(http_client).__name__}")

@@ -2,14 +2,17 @@
 
 A source is a frozen dataclass that knows how to build the one HTTP request that asks for a
 token (:meth:`Source.prepare`). It does no I/O itself: :meth:`goth_actors.Token.fetch` sends the
-request and reads the answer. Secrets (private keys, client secrets, refresh tokens) never
-appear in a source's ``repr`` or in any error raised here.
+request and reads the answer. Sources that need several requests (workload identity in
+``_external``, impersonation in ``_impersonated``) override :meth:`Source.fetch_token` instead.
+Secrets (private keys, client secrets, refresh tokens) never appear in a source's ``repr`` or
+in any error raised here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,8 +84,10 @@ class Source:
     """Base class of every token source.
 
     Subclasses are frozen dataclasses that validate themselves on construction and implement
-    :meth:`prepare`. Users pick one of :class:`ServiceAccount`, :class:`RefreshToken`,
-    :class:`Metadata`, or let :func:`default_source` pick.
+    :meth:`prepare` (or, for several requests, :meth:`fetch_token`). Users pick one of
+    :class:`ServiceAccount`, :class:`RefreshToken`, :class:`Metadata`,
+    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated`, or let
+    :func:`default_source` pick.
     """
 
     __slots__ = ()
@@ -116,7 +121,7 @@ def _credentials_mapping(value: object, expected_type: str) -> Mapping[str, Any]
         )
     kind = value.get("type")
     if kind is not None and kind != expected_type:
-        shown = repr(kind) if isinstance(kind, str) and len(kind) <= 40 else type(kind).__name__
+        shown = _quoted_type(kind) if isinstance(kind, str) else f"a {type(kind).__name__}"
         raise ConfigError(
             "credentials.type",
             f"is {shown}, expected {expected_type!r}; use source_from_credentials() to pick the "
@@ -211,6 +216,11 @@ def _form(fields: Sequence[tuple[str, str]]) -> bytes:
     return urlencode(fields).encode("ascii")
 
 
+def _shown(name: str, value: object) -> str:
+    """``", name=value"`` for a ``repr``, or nothing when ``value`` is ``None``."""
+    return "" if value is None else f", {name}={value!r}"
+
+
 # --------------------------------------------------------------------------------- the sources
 
 
@@ -231,6 +241,10 @@ class ServiceAccount(Source):
             an ID token, and no ``scope`` claim is sent unless ``claims`` has one.
         url: Token endpoint. Default: the key file's ``token_uri``, else
             ``https://oauth2.googleapis.com/token``. The JWT ``aud`` is this URL.
+        target_audience: When set, ask for an ID token for this audience (an IAP client id,
+            a Cloud Run URL) instead of an access token; the same as the ``target_audience``
+            claim. The token's ``expires`` is then the ID token's ``exp`` and its ``scope``
+            the audience.
 
     Raises:
         ConfigError: At construction, naming the field, for any invalid input. No key
@@ -240,6 +254,7 @@ class ServiceAccount(Source):
         >>> import json  # doctest: +SKIP
         >>> source = ServiceAccount(json.load(open("key.json")), scopes=(  # doctest: +SKIP
         ...     "https://www.googleapis.com/auth/devstorage.read_only",))
+        >>> run = ServiceAccount(key, target_audience="https://hello.a.run.app")  # doctest: +SKIP
     """
 
     credentials: Mapping[str, Any]
@@ -247,6 +262,7 @@ class ServiceAccount(Source):
     sub: str | None = None
     claims: Mapping[str, Any] | None = None
     url: str | None = None
+    target_audience: str | None = None
     _key: RSAPrivateKey = field(init=False, repr=False, compare=False)
     _token_url: str = field(init=False, repr=False, compare=False)
 
@@ -274,7 +290,14 @@ class ServiceAccount(Source):
                 raise ConfigError("claims", "has 'scopes'; the JWT claim is called 'scope'")
             claims = MappingProxyType(dict(self.claims))
         url = _url(self.url, "url")
-        asks_for_scope = "scope" in (claims or {}) or "target_audience" in (claims or {})
+        target_audience = _optional_string(self.target_audience, "target_audience")
+        claimed = (claims or {}).get("target_audience")
+        if target_audience is not None and claimed is not None and claimed != target_audience:
+            raise ConfigError(
+                "target_audience", "differs from claims['target_audience']; give only one"
+            )
+        asks_for_id_token = target_audience is not None or "target_audience" in (claims or {})
+        asks_for_scope = "scope" in (claims or {}) or asks_for_id_token
         if not scopes and not asks_for_scope:
             raise ConfigError("scopes", "is empty; Google needs at least one scope")
         object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
@@ -282,6 +305,7 @@ class ServiceAccount(Source):
         object.__setattr__(self, "sub", sub)
         object.__setattr__(self, "claims", claims)
         object.__setattr__(self, "url", url)
+        object.__setattr__(self, "target_audience", target_audience)
         object.__setattr__(self, "_key", _load_rsa_key(pem))
         object.__setattr__(self, "_token_url", _token_url(url, credentials))
 
@@ -298,7 +322,8 @@ class ServiceAccount(Source):
     def __repr__(self) -> str:
         return (
             f"ServiceAccount(client_email={self.client_email!r}, scopes={self.scopes!r}, "
-            f"sub={self.sub!r}, claims={sorted(self.claims or {})!r}, url={self._token_url!r})"
+            f"sub={self.sub!r}, claims={sorted(self.claims or {})!r}, url={self._token_url!r}"
+            f"{_shown('target_audience', self.target_audience)})"
         )
 
     def assertion_claims(self, now: float) -> dict[str, Any]:
@@ -311,7 +336,9 @@ class ServiceAccount(Source):
             "exp": issued + ASSERTION_LIFETIME,
         }
         extra = self.claims or {}
-        if "target_audience" not in extra:
+        if self.target_audience is not None:
+            claims["target_audience"] = self.target_audience
+        elif "target_audience" not in extra:
             claims["scope"] = " ".join(self.scopes)
         if self.sub is not None:
             claims["sub"] = self.sub
@@ -485,14 +512,40 @@ _SOURCE_TYPES: dict[str, Callable[..., Source]] = {
     "service_account": ServiceAccount,
     "authorized_user": RefreshToken,
 }
+_SUPPORTED_TYPES = (
+    "service_account",
+    "authorized_user",
+    "external_account",
+    "impersonated_service_account",
+)
+
+
+def _factory(kind: str) -> Callable[..., Source] | None:
+    # The multi-step sources import this module; they are imported here, when first needed.
+    if kind == "external_account":
+        from goth_actors._external import WorkloadIdentity
+
+        return WorkloadIdentity
+    if kind == "impersonated_service_account":
+        from goth_actors._impersonated import Impersonated
+
+        return Impersonated.from_credentials
+    return _SOURCE_TYPES.get(kind)
 
 
 def source_from_credentials(credentials: Mapping[str, Any], **options: Any) -> Source:
     """Picks the source for a decoded key file from its ``type``.
 
-    ``service_account`` gives :class:`ServiceAccount`, ``authorized_user`` gives
-    :class:`RefreshToken`. ``options`` go to that source's constructor; ``scopes`` is dropped
-    for ``authorized_user`` credentials, which carry the scopes the user granted.
+    - ``service_account`` gives :class:`ServiceAccount`;
+    - ``authorized_user`` gives :class:`RefreshToken` (``scopes`` is dropped: these
+      credentials carry the scopes the user granted);
+    - ``external_account`` gives :class:`~goth_actors.WorkloadIdentity` (workload identity
+      federation);
+    - ``impersonated_service_account`` (gcloud's ADC file after ``gcloud auth
+      application-default login --impersonate-service-account``) gives
+      :class:`~goth_actors.Impersonated` around the source of its ``source_credentials``.
+
+    ``options`` go to that source's constructor.
 
     Raises:
         ConfigError: The mapping has no ``type``, or one goth_actors does not support.
@@ -506,20 +559,25 @@ def source_from_credentials(credentials: Mapping[str, Any], **options: Any) -> S
             "credentials",
             f"must be a mapping (the decoded JSON key file), got {type(credentials).__name__}",
         )
+    supported = ", ".join(repr(k) for k in _SUPPORTED_TYPES)
     kind = credentials.get("type")
     if not isinstance(kind, str):
-        raise ConfigError(
-            "credentials.type",
-            "is missing; expected 'service_account' or 'authorized_user'",
-        )
-    factory = _SOURCE_TYPES.get(kind)
+        raise ConfigError("credentials.type", f"is missing; expected one of {supported}")
+    factory = _factory(kind)
     if factory is None:
-        supported = ", ".join(repr(k) for k in _SOURCE_TYPES)
-        shown = repr(kind) if len(kind) <= 40 else "a long string"
-        raise ConfigError("credentials.type", f"{shown} is not supported; supported: {supported}")
+        raise ConfigError(
+            "credentials.type", f"{_quoted_type(kind)} is not supported; supported: {supported}"
+        )
     if factory is RefreshToken:
         options.pop("scopes", None)
     return factory(credentials, **options)
+
+
+def _quoted_type(value: str) -> str:
+    """A key-file value fit to quote in an error: short identifiers only, never a secret."""
+    if re.fullmatch(r"[A-Za-z0-9_]{1,40}", value):
+        return repr(value)
+    return f"a {len(value)}-character value"
 
 
 def _gcloud_config_dir(environ: Mapping[str, str]) -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import google.auth.transport.requests
@@ -785,3 +787,373 @@ def test_an_emulator_starts_once_and_closes_any_number_of_times() -> None:
     emu.close()
     with pytest.raises(RuntimeError):
         emu.up()
+
+
+# --- workload identity: STS and the subject-token URL --------------------------------------
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+
+def sts_form(emu: GoogleEmulator, credentials: dict[str, Any], **overrides: str) -> dict[str, str]:
+    form = {
+        "audience": credentials["audience"],
+        "grant_type": TOKEN_EXCHANGE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
+        "scope": CLOUD_PLATFORM,
+        "subject_token": emu.subject_token(credentials["audience"]),
+        "subject_token_type": credentials["subject_token_type"],
+        **overrides,
+    }
+    return {k: v for k, v in form.items() if v}
+
+
+def test_workload_identity_returns_external_account_credentials_for_the_emulator(
+    emu: GoogleEmulator,
+) -> None:
+    credentials = emu.workload_identity(
+        service_account="ci@emulator-project.iam.gserviceaccount.com"
+    )
+
+    assert credentials["type"] == "external_account"
+    assert credentials["token_url"] == emu.sts_url == f"{emu.url}/v1/token"
+    assert credentials["subject_token_type"] == JWT_TYPE
+    assert credentials["audience"].startswith("//iam.googleapis.com/projects/")
+    assert credentials["audience"].endswith("/providers/emulator-provider")
+    source = credentials["credential_source"]
+    assert source["url"].startswith(f"{emu.url}/subject-token/")
+    assert source["headers"]["Authorization"].startswith("Bearer ")
+    assert source["format"] == {"type": "text"}
+    assert credentials["service_account_impersonation_url"] == (
+        f"{emu.iam_url}/v1/projects/-/serviceAccounts/"
+        "ci@emulator-project.iam.gserviceaccount.com:generateAccessToken"
+    )
+    assert emu.workload_identity()["audience"] != credentials["audience"]
+
+
+def test_workload_identity_writes_a_subject_token_file(emu: GoogleEmulator, tmp_path: Any) -> None:
+    text_file, json_file = tmp_path / "token", tmp_path / "token.json"
+
+    text = emu.workload_identity(file=text_file, subject="repo:example/app:ref:main")
+    as_json = emu.workload_identity(file=json_file, format="json")
+
+    assert text["credential_source"] == {"file": str(text_file), "format": {"type": "text"}}
+    claims = jwt.decode(text_file.read_text(), options={"verify_signature": False})
+    assert claims["aud"] == text["audience"]
+    assert claims["sub"] == "repo:example/app:ref:main"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert set(json.loads(json_file.read_text())) == {"value"}
+    assert as_json["credential_source"]["format"] == {
+        "type": "json",
+        "subject_token_field_name": "value",
+    }
+
+
+def test_sts_exchanges_a_subject_token_minted_for_its_pool(emu: GoogleEmulator) -> None:
+    credentials = emu.workload_identity(subject="system:serviceaccount:prod:api")
+
+    response = post_token(emu.sts_url, **sts_form(emu, credentials, scope=PUBSUB))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 3599)
+    info = emu.token_info(body["access_token"])
+    assert info is not None
+    assert info["scope"] == PUBSUB
+    assert info["sub"] == "system:serviceaccount:prod:api"
+    assert info["email"].startswith("principal://iam.googleapis.com/projects/")
+    assert info["email"].endswith("/subject/system:serviceaccount:prod:api")
+    assert emu.requests_to("sts")[0].endpoint == "sts"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "error"),
+    [
+        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"requested_token_type": JWT_TYPE}, 400, "invalid_request"),
+        ({"audience": "//iam.googleapis.com/projects/1/elsewhere"}, 400, "invalid_target"),
+        (
+            {"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"},
+            400,
+            "invalid_request",
+        ),
+        ({"subject_token": "eyJ.never.minted"}, 400, "invalid_grant"),
+    ],
+)
+def test_sts_checks_what_google_checks(
+    emu: GoogleEmulator, overrides: dict[str, str], status: int, error: str
+) -> None:
+    credentials = emu.workload_identity()
+
+    response = post_token(emu.sts_url, **sts_form(emu, credentials, **overrides))
+
+    assert_oauth_error(response, status, error)
+    assert "never.minted" not in response.text
+
+
+def test_sts_refuses_a_subject_token_of_another_pool_or_a_disabled_pool(
+    emu: GoogleEmulator,
+) -> None:
+    credentials, other = emu.workload_identity(), emu.workload_identity()
+    foreign = emu.subject_token(other["audience"])
+
+    response = post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=foreign))
+    assert assert_oauth_error(response, 400, "invalid_grant") == "The subject token is invalid."
+
+    emu.revoke(credentials["audience"])
+    response = post_token(emu.sts_url, **sts_form(emu, credentials))
+    assert "disabled" in assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_the_subject_token_url_needs_its_header_and_serves_text_or_json(
+    emu: GoogleEmulator,
+) -> None:
+    text, as_json = emu.workload_identity(), emu.workload_identity(format="json")
+
+    for credentials in (text, as_json):
+        url = credentials["credential_source"]["url"]
+        assert requests.get(url, timeout=5).status_code == 401
+        wrong = requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=5)
+        assert wrong.status_code == 401
+    plain = requests.get(
+        text["credential_source"]["url"], headers=text["credential_source"]["headers"], timeout=5
+    )
+    assert plain.headers["Content-Type"].startswith("text/plain")
+    assert jwt.decode(plain.text, options={"verify_signature": False})["aud"] == text["audience"]
+    answer = requests.get(
+        as_json["credential_source"]["url"],
+        headers=as_json["credential_source"]["headers"],
+        timeout=5,
+    ).json()
+    assert answer["count"] == 1
+    assert post_token(emu.sts_url, **sts_form(emu, as_json, subject_token=answer["value"])).ok
+    assert requests.get(f"{emu.url}/subject-token/999", timeout=5).status_code == 404
+    assert {r.endpoint for r in emu.requests} == {"subject", "sts"}
+
+
+# --- IAM Credentials ------------------------------------------------------------------------
+
+
+def iam_post(
+    emu: GoogleEmulator, target: str, verb: str, bearer: str | None, body: object
+) -> requests.Response:
+    headers = {} if bearer is None else {"Authorization": f"Bearer {bearer}"}
+    url = f"{emu.iam_url}/v1/projects/-/serviceAccounts/{target}:{verb}"
+    return requests.post(url, json=body, headers=headers, timeout=5)
+
+
+def a_caller_token(emu: GoogleEmulator) -> str:
+    return str(refresh(emu, emu.authorized_user()).json()["access_token"])
+
+
+def assert_api_error(response: requests.Response, code: int, status: str) -> str:
+    assert response.status_code == code, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["status"]) == (code, status)
+    return str(error["message"])
+
+
+def test_iam_generate_access_token_issues_a_token_of_the_target(emu: GoogleEmulator) -> None:
+    target = emu.service_account()["client_email"]
+    before = time.time()
+
+    response = iam_post(
+        emu, target, "generateAccessToken", a_caller_token(emu), {"scope": [PUBSUB]}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"accessToken", "expireTime"}
+    assert body["expireTime"].endswith("Z")
+    assert len(body["expireTime"]) == len("2024-01-01T00:00:00Z")
+    info = emu.token_info(body["accessToken"])
+    assert info is not None
+    assert (info["email"], info["scope"]) == (target, PUBSUB)
+    assert before + 3598 <= int(info["exp"]) <= time.time() + 3600
+    assert emu.requests_to("iam")[0].endpoint == "iam"
+
+
+def test_iam_honours_lifetime_up_to_its_maximum(emu: GoogleEmulator) -> None:
+    target = emu.service_account()["client_email"]
+    caller = a_caller_token(emu)
+
+    short = iam_post(
+        emu, target, "generateAccessToken", caller, {"scope": [PUBSUB], "lifetime": "600s"}
+    )
+    too_long = iam_post(
+        emu, target, "generateAccessToken", caller, {"scope": [PUBSUB], "lifetime": "3601s"}
+    )
+    emu.iam_max_lifetime = 43200
+    emu.token_lifetime = 43200
+    long = iam_post(
+        emu, target, "generateAccessToken", caller, {"scope": [PUBSUB], "lifetime": "43200s"}
+    )
+
+    short_info = emu.token_info(short.json()["accessToken"])
+    assert short_info is not None
+    assert 598 <= int(short_info["expires_in"]) <= 600
+    assert "lifetime" in assert_api_error(too_long, 400, "INVALID_ARGUMENT")
+    long_info = emu.token_info(long.json()["accessToken"])
+    assert long_info is not None
+    assert int(long_info["expires_in"]) > 43000
+
+
+def test_iam_expire_time_can_carry_an_offset_and_nanoseconds(emu: GoogleEmulator) -> None:
+    target = emu.service_account()["client_email"]
+    emu.expire_time_offset = timedelta(hours=2)
+    emu.expire_time_digits = 9
+
+    body = iam_post(
+        emu, target, "generateAccessToken", a_caller_token(emu), {"scope": [PUBSUB]}
+    ).json()
+
+    expire_time = body["expireTime"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}\+02:00", expire_time)
+    moment = datetime.fromisoformat(expire_time)  # 3.11 reads, and truncates, nanoseconds
+    info = emu.token_info(body["accessToken"])
+    assert info is not None
+    assert int(moment.timestamp()) == int(info["exp"])
+
+
+def test_iam_generate_id_token_includes_the_email_only_when_asked(emu: GoogleEmulator) -> None:
+    key = emu.service_account()
+    caller = a_caller_token(emu)
+
+    with_email = iam_post(
+        emu,
+        key["client_email"],
+        "generateIdToken",
+        caller,
+        {"audience": AUDIENCE, "includeEmail": True},
+    ).json()["token"]
+    without = iam_post(emu, key["client_id"], "generateIdToken", caller, {"audience": AUDIENCE})
+
+    claims = jwt.decode(with_email, options={"verify_signature": False})
+    assert (claims["aud"], claims["email"], claims["sub"]) == (
+        AUDIENCE,
+        key["client_email"],
+        key["client_id"],
+    )
+    assert "email" not in jwt.decode(without.json()["token"], options={"verify_signature": False})
+    assert emu.token_info(with_email)["email"] == key["client_email"]  # type: ignore[index]
+
+
+def test_iam_checks_the_callers_bearer_token(emu: GoogleEmulator) -> None:
+    target = emu.service_account()["client_email"]
+    body = {"scope": [PUBSUB]}
+    user = emu.authorized_user()
+    caller = str(refresh(emu, user).json()["access_token"])
+    id_token_only = jwt_grant(
+        emu, assertion(emu.service_account(), scope=None, target_audience=AUDIENCE)
+    )
+
+    for bearer in (None, "ya29.never-issued", id_token_only.json()["id_token"]):
+        response = iam_post(emu, target, "generateAccessToken", bearer, body)
+        assert_api_error(response, 401, "UNAUTHENTICATED")
+        assert "never-issued" not in response.text
+    emu.revoke(user["refresh_token"])
+    assert_api_error(
+        iam_post(emu, target, "generateAccessToken", caller, body), 401, "UNAUTHENTICATED"
+    )
+
+
+def test_iam_checks_the_target_the_delegates_and_the_body(emu: GoogleEmulator) -> None:
+    target = emu.service_account()
+    caller = a_caller_token(emu)
+    good = {"scope": [PUBSUB]}
+
+    def post(who: str, body: object, verb: str = "generateAccessToken") -> requests.Response:
+        return iam_post(emu, who, verb, caller, body)
+
+    assert_api_error(post("nobody@example.com", good), 404, "NOT_FOUND")
+    assert_api_error(post(target["client_email"], {"scope": []}), 400, "INVALID_ARGUMENT")
+    assert_api_error(
+        post(target["client_email"], {**good, "lifetime": "1h"}), 400, "INVALID_ARGUMENT"
+    )
+    assert_api_error(
+        post(target["client_email"], {**good, "delegates": ["x@y"]}), 400, "INVALID_ARGUMENT"
+    )
+    unknown = {**good, "delegates": ["projects/-/serviceAccounts/ghost@example.com"]}
+    assert_api_error(post(target["client_email"], unknown), 404, "NOT_FOUND")
+    assert_api_error(post(target["client_email"], {}, "generateIdToken"), 400, "INVALID_ARGUMENT")
+    assert_api_error(post(target["client_email"], good, "signJwt"), 404, "NOT_FOUND")
+    assert post(target["client_id"], good).status_code == 200
+    emu.revoke(target["private_key_id"])  # a key, not the account: still impersonable
+    assert post(target["client_email"], good).status_code == 200
+    emu.revoke(target["client_email"])
+    assert_api_error(post(target["client_email"], good), 404, "NOT_FOUND")
+    wildcard = requests.post(
+        f"{emu.url}/v1/projects/my-project/serviceAccounts/{target['client_email']}:generateAccessToken",
+        json=good,
+        headers={"Authorization": f"Bearer {caller}"},
+        timeout=5,
+    )
+    assert_api_error(wildcard, 400, "INVALID_ARGUMENT")
+
+
+def test_fail_next_for_iam_answers_in_googles_api_shape(emu: GoogleEmulator) -> None:
+    target = emu.service_account()["client_email"]
+    caller = a_caller_token(emu)
+    emu.fail_next(1, 503, endpoint="iam", retry_after=2)
+    emu.fail_next(1, 403, endpoint="iam", error="IAM_DENIED")
+
+    first = iam_post(emu, target, "generateAccessToken", caller, {"scope": [PUBSUB]})
+    second = iam_post(emu, target, "generateAccessToken", caller, {"scope": [PUBSUB]})
+
+    assert first.json() == {
+        "error": {"code": 503, "message": "Emulated failure (HTTP 503).", "status": "UNAVAILABLE"}
+    }
+    assert first.headers["Retry-After"] == "2"
+    assert_api_error(second, 403, "IAM_DENIED")
+
+
+def test_fail_next_by_default_also_fails_sts_and_iam(emu: GoogleEmulator) -> None:
+    credentials = emu.workload_identity()
+    target = emu.service_account()["client_email"]
+    caller = a_caller_token(emu)
+    emu.fail_next(2)
+
+    assert_oauth_error(
+        post_token(emu.sts_url, **sts_form(emu, credentials)), 503, "temporarily_unavailable"
+    )
+    assert_api_error(
+        iam_post(emu, target, "generateAccessToken", caller, {"scope": [PUBSUB]}),
+        503,
+        "UNAVAILABLE",
+    )
+    assert post_token(emu.sts_url, **sts_form(emu, credentials)).ok
+
+
+def test_iam_settings_are_checked(emu: GoogleEmulator) -> None:
+    with pytest.raises(ValueError, match="iam_max_lifetime"):
+        emu.iam_max_lifetime = 43201
+    with pytest.raises(ValueError, match="whole minutes"):
+        emu.expire_time_offset = timedelta(seconds=30)
+    with pytest.raises(ValueError, match="under 24 hours"):
+        emu.expire_time_offset = timedelta(hours=24)
+    with pytest.raises(ValueError, match="0 to 9"):
+        emu.expire_time_digits = 10
+    with pytest.raises(ValueError, match="format"):
+        emu.workload_identity(format="yaml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lifetime"):
+        emu.subject_token("aud", lifetime=0)
+
+
+def test_recorded_requests_keep_the_raw_body_and_hide_subject_tokens(emu: GoogleEmulator) -> None:
+    credentials = emu.workload_identity()
+    form = sts_form(emu, credentials)
+    post_token(emu.sts_url, **form)
+    requests.post(
+        f"{emu.iam_url}/v1/projects/-/serviceAccounts/x@y:generateAccessToken",
+        json={"scope": ["s"]},
+        timeout=5,
+    )
+
+    sts, iam = emu.requests
+
+    assert form["subject_token"] in sts.body.decode()
+    assert form["subject_token"] not in repr(sts)
+    assert json.loads(iam.body) == {"scope": ["s"]}
+    assert iam.form == {"scope": '["s"]'}

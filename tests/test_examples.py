@@ -30,3 +30,5 @@ def test_the_example_runs_against_the_emulator(example: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip()
     assert "Traceback" not in result.stderr
+    for token_prefix in ("ya29.", "eyJ"):  # an example prints tokens' reprs, never tokens
+        assert token_prefix not in result.stdout

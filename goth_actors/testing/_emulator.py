@@ -1,77 +1,50 @@
-"""GoogleEmulator: a fake Google (token endpoint, metadata server, tokeninfo) for tests.
+"""GoogleEmulator: a fake Google (token endpoint, metadata server, tokeninfo, STS, IAM) for tests.
 
-The emulator is four pieces: ``_emulator_http`` (sockets, threads, HTTP framing),
-``_emulator_google`` (what Google knows: accounts, grants, tokens), ``_emulator_routes``
-(which path answers what) and this module, the public class with its test controls.
-
-Faults are queued ``_Fault`` objects, each given the request and the normal answer, so a new
-kind of misbehaviour (a reset connection, a stripped header, a huge body) is a new small class
-and a method that arms it, not a new branch in the server.
+The emulator is six pieces: ``_emulator_http`` (sockets, threads, HTTP framing),
+``_emulator_google`` (what Google knows: accounts, grants, tokens), ``_emulator_federation``
+(workload identity pools, STS, IAM Credentials), ``_emulator_routes`` (which path answers
+what), ``_emulator_faults`` (planned misbehaviour) and this module, the public class with its
+test controls.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Literal, Self
 
 from goth_actors.testing import _emulator_routes as routes
+from goth_actors.testing._emulator_faults import (
+    Armed,
+    Canned,
+    Failure,
+    Fault,
+    check_count,
+    check_endpoint,
+    format_seconds,
+)
+from goth_actors.testing._emulator_federation import (
+    DEFAULT_SUBJECT,
+    JWT_TOKEN_TYPE,
+    STS_PATH,
+    SUBJECT_PATH,
+    FakeFederation,
+    check_iam_settings,
+)
 from goth_actors.testing._emulator_google import FakeGoogle
 from goth_actors.testing._emulator_http import HttpServer, RecordedRequest, Response
 
 __all__ = ["GoogleEmulator"]
 
 _log = logging.getLogger("goth_actors.testing")
-
-ENDPOINTS = frozenset(("token", "metadata", "tokeninfo", "certs", "other"))
-"""The values of :attr:`RecordedRequest.endpoint`."""
-
-_ERROR_BY_STATUS = {
-    400: "invalid_request",
-    401: "invalid_client",
-    403: "access_denied",
-    404: "not_found",
-    429: "rate_limit_exceeded",
-    500: "internal_failure",
-    503: "temporarily_unavailable",
-    504: "temporarily_unavailable",
-}
-
-
-class _Fault(Protocol):
-    """A planned misbehaviour: given the request and its normal answer (lazily), what to send."""
-
-    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Canned:
-    """Answers ``response``; adds ``Metadata-Flavor`` on metadata paths when ``flavored``."""
-
-    response: Response
-    flavored: bool
-
-    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
-        if self.flavored and request.endpoint == "metadata":
-            return self.response.with_headers(routes.METADATA_FLAVOR)
-        return self.response
-
-
-@dataclass(slots=True)
-class _Armed:
-    fault: _Fault
-    endpoint: str | None  # None: token-issuing requests; "any": every request
-    remaining: int
-
-    def matches(self, request: RecordedRequest) -> bool:
-        if self.endpoint is None:
-            return routes.issues_token(request)
-        return self.endpoint in ("any", request.endpoint)
 
 
 class GoogleEmulator:
@@ -80,7 +53,10 @@ class GoogleEmulator:
     Speaks the protocol closely enough for google-auth itself: service-account (JWT-bearer)
     and refresh-token grants at :attr:`token_url`, the metadata server at
     :attr:`metadata_host`, tokeninfo at :attr:`tokeninfo_url` and ID-token keys at
-    :attr:`certs_url`. Every control method is thread-safe. Use it as a context manager, or
+    :attr:`certs_url`; for workload identity federation, the Security Token Service at
+    :attr:`sts_url` and a CI-style subject-token URL (see :meth:`workload_identity`); and IAM
+    Credentials' ``generateAccessToken`` / ``generateIdToken`` under :attr:`iam_url`. Every
+    control method is thread-safe. Use it as a context manager, or
     call :meth:`start` and :meth:`close`; :meth:`close` joins every thread it started.
 
     Args:
@@ -113,9 +89,10 @@ class GoogleEmulator:
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
-        self._faults: list[_Armed] = []
+        self._faults: list[Armed] = []
         self._delay = 0.0
         self._google = FakeGoogle(lambda: self.url)
+        self._federation = FakeFederation(self._google, lambda: self.url)
         self._server = HttpServer(host, port, self._respond, routes.endpoint_of)
         self.token_lifetime = token_lifetime
 
@@ -259,6 +236,31 @@ class GoogleEmulator:
         """
         return f"{self.url}/oauth2/v3/certs"
 
+    @property
+    def sts_url(self) -> str:
+        """``{url}/v1/token``: the Security Token Service (the ``token_url`` of workload identity).
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     emu.workload_identity()["token_url"] == emu.sts_url
+            True
+        """
+        return f"{self.url}{STS_PATH}"
+
+    @property
+    def iam_url(self) -> str:
+        """IAM Credentials' base URL (the emulator's :attr:`url`), for ``Impersonated(url=...)``.
+
+        IAM answers ``POST {iam_url}/v1/projects/-/serviceAccounts/{email}:generateAccessToken``
+        and ``...:generateIdToken``. The caller's bearer token must be an unexpired access
+        token the emulator issued; it may impersonate any service account the emulator
+        issued, unless that account is revoked.
+
+        Example:
+            >>> source = Impersonated(caller, target, url=emu.iam_url)  # doctest: +SKIP
+        """
+        return self.url
+
     # --- settings -----------------------------------------------------------------------------
 
     @property
@@ -324,6 +326,60 @@ class GoogleEmulator:
     def project_id(self, project_id: str) -> None:
         self._google.project_id = project_id
 
+    @property
+    def iam_max_lifetime(self) -> float:
+        """The longest ``lifetime`` IAM's generateAccessToken grants; longer is a 400.
+
+        Defaults to 3600 s, as Google; up to 43200 s where an organization policy allows it.
+        The token issued lives ``min(lifetime, token_lifetime)``.
+
+        Example:
+            >>> emu = GoogleEmulator()
+            >>> emu.iam_max_lifetime = 43200
+        """
+        return self._federation.iam_max_lifetime
+
+    @iam_max_lifetime.setter
+    def iam_max_lifetime(self, seconds: float) -> None:
+        check_iam_settings(seconds, self.expire_time_offset, self.expire_time_digits)
+        self._federation.iam_max_lifetime = float(seconds)
+
+    @property
+    def expire_time_offset(self) -> timedelta:
+        """The UTC offset of IAM's ``expireTime``: zero (the default, as Google) sends ``Z``.
+
+        Any other whole-minute offset under a day sends the same instant with that offset,
+        ``2024-05-01T14:00:00+02:00``, so a client that only handles ``Z`` shows itself.
+
+        Example:
+            >>> from datetime import timedelta
+            >>> emu = GoogleEmulator()
+            >>> emu.expire_time_offset = timedelta(hours=2)
+        """
+        return self._federation.expire_time_offset
+
+    @expire_time_offset.setter
+    def expire_time_offset(self, offset: timedelta) -> None:
+        check_iam_settings(self.iam_max_lifetime, offset, self.expire_time_digits)
+        self._federation.expire_time_offset = offset
+
+    @property
+    def expire_time_digits(self) -> int:
+        """Fractional-second digits of IAM's ``expireTime``, 0 (the default) to 9.
+
+        The time is rounded up at that precision, and the token lives until then.
+
+        Example:
+            >>> emu = GoogleEmulator()
+            >>> emu.expire_time_digits = 9  # ...T12:00:00.123456789Z
+        """
+        return self._federation.expire_time_digits
+
+    @expire_time_digits.setter
+    def expire_time_digits(self, digits: int) -> None:
+        check_iam_settings(self.iam_max_lifetime, self.expire_time_offset, digits)
+        self._federation.expire_time_digits = digits
+
     # --- credentials --------------------------------------------------------------------------
 
     def service_account(self, email: str | None = None) -> dict[str, str]:
@@ -373,14 +429,108 @@ class GoogleEmulator:
         """
         return self._google.authorized_user(scopes, email)
 
+    def workload_identity(
+        self,
+        *,
+        file: str | os.PathLike[str] | None = None,
+        format: Literal["text", "json"] = "text",
+        service_account: str | None = None,
+        subject: str = DEFAULT_SUBJECT,
+        subject_token_type: str = JWT_TOKEN_TYPE,
+    ) -> dict[str, Any]:
+        """Creates a workload identity pool; returns ``external_account`` credentials for it.
+
+        The credentials point at :attr:`sts_url`. Their ``credential_source`` is ``file``
+        when given (a fresh subject token is written there now; write more with
+        :meth:`subject_token`), else the pool's subject-token URL on the emulator, which, like
+        a CI system's OIDC endpoint, needs the ``Authorization`` header in the credentials and
+        mints a fresh subject token per request. STS checks the grant type, requested token
+        type, ``audience`` (the pool's), ``subject_token_type`` and that the subject token was
+        minted here for this pool and is unexpired. Its tokens show in tokeninfo with the
+        email ``principal://.../subject/{subject}``; :meth:`revoke` of the ``audience``
+        disables the pool.
+
+        Args:
+            file: Where the subject token lives; ``None`` for the URL source.
+            format: ``"text"``, or ``"json"`` (the token in the field ``"value"``).
+            service_account: Impersonate this service account after STS (it is created if
+                the emulator has not issued it): the credentials get a
+                ``service_account_impersonation_url`` on the emulator.
+            subject: The subject (``sub``) of the pool's subject tokens.
+            subject_token_type: The ``subject_token_type`` STS will insist on.
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     creds = emu.workload_identity(format="json")
+            ...     creds["credential_source"]["format"]
+            {'type': 'json', 'subject_token_field_name': 'value'}
+        """
+        if format not in ("text", "json"):
+            raise ValueError("format must be 'text' or 'json'")
+        pool = self._federation.create_pool(
+            subject_token_type=subject_token_type, format=format, subject=subject
+        )
+        token_format: dict[str, str] = {"type": format}
+        if format == "json":
+            token_format["subject_token_field_name"] = "value"
+        if file is not None:
+            source: dict[str, Any] = {"file": os.fspath(file), "format": token_format}
+            self._write_subject_token(Path(file), pool.audience, format)
+        else:
+            source = {
+                "url": f"{self.url}{SUBJECT_PATH}{pool.number}",
+                "headers": {"Authorization": f"Bearer {pool.request_token}"},
+                "format": token_format,
+            }
+        credentials: dict[str, Any] = {
+            "type": "external_account",
+            "audience": pool.audience,
+            "subject_token_type": subject_token_type,
+            "token_url": self.sts_url,
+            "credential_source": source,
+            "universe_domain": "googleapis.com",
+        }
+        if service_account is not None:
+            self._google.ensure_account(service_account)
+            credentials["service_account_impersonation_url"] = (
+                f"{self.iam_url}/v1/projects/-/serviceAccounts/{service_account}"
+                ":generateAccessToken"
+            )
+        return credentials
+
+    def subject_token(
+        self, audience: str, *, subject: str | None = None, lifetime: float = 3600.0
+    ) -> str:
+        """Mints a subject token (a signed JWT) that STS accepts for ``audience``.
+
+        Args:
+            audience: The pool's ``audience``, from :meth:`workload_identity`'s credentials.
+            subject: Its ``sub``. Defaults to the pool's ``subject``.
+            lifetime: Seconds until STS refuses it ("The subject token has expired.").
+
+        Example:
+            >>> with GoogleEmulator() as emu:
+            ...     creds = emu.workload_identity()
+            ...     token = emu.subject_token(creds["audience"])
+        """
+        if isinstance(lifetime, bool) or not (math.isfinite(lifetime) and lifetime > 0):
+            raise ValueError("lifetime must be a positive, finite number of seconds")
+        return self._federation.mint_subject_token(audience, subject, lifetime)
+
+    def _write_subject_token(self, path: Path, audience: str, format: str) -> None:
+        token = self.subject_token(audience)
+        path.write_text(json.dumps({"value": token}) if format == "json" else token)
+
     def revoke(self, identity: str) -> None:
         """Revokes an identity: its grants now get 400 ``invalid_grant`` and its tokens die.
 
         Args:
             identity: A service account's ``client_email`` or ``client_id`` ("Invalid grant:
-                account not found"), one of its ``private_key_id`` ("Invalid JWT
-                Signature."), or an authorized user's ``client_id`` or ``refresh_token``
-                ("Token has been expired or revoked."). Anything else raises ``ValueError``.
+                account not found"; IAM will not impersonate it either), one of its
+                ``private_key_id`` ("Invalid JWT Signature."), an authorized user's
+                ``client_id`` or ``refresh_token`` ("Token has been expired or revoked."), or
+                a workload identity pool's ``audience`` ("The workload identity pool is
+                disabled."). Anything else raises ``ValueError``.
 
         Example:
             >>> emu.revoke(key["client_email"])  # doctest: +SKIP
@@ -392,7 +542,9 @@ class GoogleEmulator:
 
         Access tokens give ``azp``, ``aud``, ``sub``, ``email``, ``scope``, ``exp`` and
         ``expires_in`` (strings, seconds); ID tokens give their claims as strings plus
-        ``expires_in``. Unknown, expired and revoked tokens give ``None``.
+        ``expires_in``. Unknown, expired and revoked tokens give ``None``. A token IAM issued
+        by impersonation has the impersonated account's ``email``; an STS token has its
+        federated principal's, ``principal://iam.googleapis.com/.../subject/{subject}``.
 
         Example:
             >>> emu.token_info(creds.token)["scope"]  # doctest: +SKIP
@@ -430,32 +582,29 @@ class GoogleEmulator:
                 ``Content-Type`` is added.
             headers: More response headers.
             endpoint: Which requests: ``"token"``, ``"metadata"`` (every metadata path,
-                ping included), ``"tokeninfo"``, ``"certs"``, ``"other"`` or ``"any"``.
-                Defaults to requests that ask for a token: ``POST /token`` and the metadata
-                ``token`` and ``identity`` paths.
+                ping included), ``"tokeninfo"``, ``"certs"``, ``"sts"``, ``"iam"`` (answered
+                in Google APIs' shape, ``{"error": {"code", "message", "status"}}``, where
+                ``error`` is the ``status``), ``"subject"`` (the subject-token URL),
+                ``"other"`` or ``"any"``. Defaults to requests that ask for a token:
+                ``POST /token``, STS, IAM, and the metadata ``token`` and ``identity`` paths.
 
         Example:
             >>> emu.fail_next(2, 503, retry_after=1)  # doctest: +SKIP
         """
-        _check_count(n)
-        _check_endpoint(endpoint)
+        check_count(n)
+        check_endpoint(endpoint)
         if isinstance(status, bool) or not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status, 400-599")
         extra = dict(headers or {})
         if retry_after is not None:
             extra["Retry-After"] = (
-                retry_after if isinstance(retry_after, str) else _format_seconds(retry_after)
+                retry_after if isinstance(retry_after, str) else format_seconds(retry_after)
             )
         if body is None:
-            payload = {
-                "error": error or _default_error(status),
-                "error_description": f"Emulated failure (HTTP {status}).",
-            }
-            response = Response.json(status, payload, extra)
-        else:
-            raw = body.encode() if isinstance(body, str) else body
-            response = Response(status, raw, tuple(extra.items()))
-        self._arm(_Canned(response, flavored=True), n, endpoint)
+            self._arm(Failure(status, error, tuple(extra.items())), n, endpoint)
+            return
+        raw = body.encode() if isinstance(body, str) else body
+        self._arm(Canned(Response(status, raw, tuple(extra.items())), flavored=True), n, endpoint)
 
     def respond_next(
         self,
@@ -483,14 +632,14 @@ class GoogleEmulator:
         Example:
             >>> emu.respond_next(1, 200, {"access_token": "x"})  # doctest: +SKIP
         """
-        _check_count(n)
-        _check_endpoint(endpoint)
+        check_count(n)
+        check_endpoint(endpoint)
         if isinstance(body, Mapping):
             response = Response.json(status, dict(body), headers)
         else:
             raw = body.encode() if isinstance(body, str) else body
             response = Response(status, raw, tuple((headers or {}).items()))
-        self._arm(_Canned(response, flavored=False), n, endpoint)
+        self._arm(Canned(response, flavored=False), n, endpoint)
 
     def delay(self, seconds: float) -> None:
         """Makes every following request wait ``seconds`` before its answer; 0 clears it.
@@ -552,7 +701,8 @@ class GoogleEmulator:
 
         Args:
             where: An endpoint name (``"token"``, ``"metadata"``, ``"tokeninfo"``,
-                ``"certs"``, ``"other"``, or ``"any"``) or a path prefix starting with ``/``.
+                ``"certs"``, ``"sts"``, ``"iam"``, ``"subject"``, ``"other"``, or ``"any"``)
+                or a path prefix starting with ``/``.
 
         Example:
             >>> len(emu.requests_to("token"))  # doctest: +SKIP
@@ -599,9 +749,9 @@ class GoogleEmulator:
 
     # --- serving ------------------------------------------------------------------------------
 
-    def _arm(self, fault: _Fault, n: int, endpoint: str | None) -> None:
+    def _arm(self, fault: Fault, n: int, endpoint: str | None) -> None:
         with self._lock:
-            self._faults.append(_Armed(fault, endpoint, n))
+            self._faults.append(Armed(fault, endpoint, n))
 
     def _respond(self, request: RecordedRequest) -> Response:
         # Runs on a connection thread for every request.
@@ -612,10 +762,12 @@ class GoogleEmulator:
             fault = self._take_fault(request)
         if delay:
             self._server.wait(delay)
+
+        def normal() -> Response:
+            return routes.answer(self._google, self._federation, request)
+
         try:
-            if fault is not None:
-                return fault.answer(request, lambda: routes.answer(self._google, request))
-            return routes.answer(self._google, request)
+            return normal() if fault is None else fault.answer(request, normal)
         except Exception:
             # The path has no query string, so no token: safe to log.
             _log.exception("GoogleEmulator failed to answer %s %s", request.method, request.path)
@@ -623,7 +775,7 @@ class GoogleEmulator:
                 500, {"error": "internal_failure", "error_description": "Emulator bug."}
             )
 
-    def _take_fault(self, request: RecordedRequest) -> _Fault | None:
+    def _take_fault(self, request: RecordedRequest) -> Fault | None:
         for armed in self._faults:
             if armed.matches(request):
                 armed.remaining -= 1
@@ -633,26 +785,8 @@ class GoogleEmulator:
         return None
 
 
-def _check_count(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError("n must be an int >= 1")
-
-
-def _check_endpoint(endpoint: str | None) -> None:
-    if endpoint is not None and endpoint != "any" and endpoint not in ENDPOINTS:
-        raise ValueError(f"endpoint must be 'any' or one of {sorted(ENDPOINTS)}")
-
-
 def _where(where: str) -> Callable[[RecordedRequest], bool]:
     if where.startswith("/"):
         return lambda request: request.path.startswith(where)
-    _check_endpoint(where)
+    check_endpoint(where)
     return lambda request: where in ("any", request.endpoint)
-
-
-def _default_error(status: int) -> str:
-    return _ERROR_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid_request")
-
-
-def _format_seconds(seconds: float) -> str:
-    return str(int(seconds)) if seconds == int(seconds) else repr(float(seconds))

@@ -157,6 +157,7 @@ class FakeGoogle:
         self._users: dict[str, _AuthorizedUser] = {}  # by client_id
         self._tokens: dict[str, _Issued] = {}
         self._revoked: set[str] = set()
+        self._identities: set[str] = set()  # more names revoke() accepts (workload pools)
         self._signer: tuple[rsa.RSAPrivateKey, str] | None = None
 
     # --- credentials --------------------------------------------------------------------------
@@ -218,7 +219,8 @@ class FakeGoogle:
         """Revokes a service account, key, OAuth client or refresh token issued here."""
         with self._lock:
             known = (
-                identity in self._accounts
+                identity in self._identities
+                or identity in self._accounts
                 or identity in self._users
                 or any(identity in (a.client_id, *a.keys) for a in self._accounts.values())
                 or any(identity == u.refresh_token for u in self._users.values())
@@ -230,6 +232,32 @@ class FakeGoogle:
                     "that this emulator issued"
                 )
             self._revoked.add(identity)
+
+    def register_identity(self, identity: str) -> None:
+        """Makes ``identity`` (a workload identity pool's audience) revocable."""
+        with self._lock:
+            self._identities.add(identity)
+
+    def is_revoked(self, identities: Iterable[str]) -> bool:
+        """Whether any of ``identities`` has been revoked."""
+        with self._lock:
+            return not self._revoked.isdisjoint(identities)
+
+    def active_account(self, email_or_id: str) -> tuple[str, str] | None:
+        """``(email, client_id)`` of a service account issued here and not revoked, or None."""
+        with self._lock:
+            account = self._accounts.get(email_or_id) or next(
+                (a for a in self._accounts.values() if a.client_id == email_or_id), None
+            )
+            if account is None or not self._revoked.isdisjoint((account.email, account.client_id)):
+                return None
+            return account.email, account.client_id
+
+    def ensure_account(self, email: str) -> None:
+        """Creates the service account ``email`` (without a key) unless it exists."""
+        with self._lock:
+            if email not in self._accounts:
+                self._accounts[email] = _ServiceAccount(email, _numeric_id())
 
     def token_info(self, token: str, kind: str | None = None) -> dict[str, str] | None:
         """What tokeninfo says about ``token``, or ``None`` if unknown, expired or revoked.
@@ -269,7 +297,7 @@ class FakeGoogle:
         identities = frozenset((account.email, account.client_id, key_id))
         target_audience = claims.get("target_audience")
         if isinstance(target_audience, str) and target_audience:
-            id_token = self._issue_id_token(
+            id_token = self.issue_id_token(
                 audience=target_audience,
                 azp=account.email,
                 subject=account.client_id,
@@ -284,7 +312,7 @@ class FakeGoogle:
             )
         delegated = claims.get("sub")
         user = delegated if isinstance(delegated, str) and delegated else None
-        body = self._issue_access(
+        body = self.issue_access(
             client_id=account.client_id,
             subject=user or account.client_id,
             email=user or account.email,
@@ -317,7 +345,7 @@ class FakeGoogle:
             raise Rejected(400, "invalid_grant", "Token has been expired or revoked.")
         if not set(scopes) <= set(user.scopes):
             raise Rejected(400, "invalid_scope", "Some requested scopes were not granted.")
-        body = self._issue_access(
+        body = self.issue_access(
             client_id=user.client_id,
             subject=user.user_id,
             email=user.email,
@@ -329,7 +357,7 @@ class FakeGoogle:
     def metadata_token(self, scopes: tuple[str, ...]) -> dict[str, object]:
         """The metadata server's token answer; ``scopes`` empty means its own."""
         email = self.metadata_email
-        return self._issue_access(
+        return self.issue_access(
             client_id=self._metadata_client_id,
             subject=self._metadata_client_id,
             email=email,
@@ -341,7 +369,7 @@ class FakeGoogle:
         """The metadata server's ID token for ``audience``; ``full`` adds instance claims."""
         email = self.metadata_email
         instance = {"project_id": self.project_id, "zone": "emulator-zone-a"}
-        return self._issue_id_token(
+        return self.issue_id_token(
             audience=audience,
             azp=self._metadata_client_id,
             subject=self._metadata_client_id,
@@ -352,7 +380,7 @@ class FakeGoogle:
 
     def jwks(self) -> dict[str, object]:
         """The JWK set of the key that signs ID tokens."""
-        key, kid = self._signing_key()
+        key, kid = self.signing_key()
         numbers = key.public_key().public_numbers()
         jwk = {
             "kty": "RSA",
@@ -405,7 +433,7 @@ class FakeGoogle:
             raise Rejected(400, "invalid_grant", _BAD_TIMES)
         return account, key_id, claims
 
-    def _issue_access(
+    def issue_access(
         self,
         *,
         client_id: str,
@@ -413,16 +441,25 @@ class FakeGoogle:
         email: str,
         scopes: tuple[str, ...],
         identities: frozenset[str],
+        expires: float | None = None,
     ) -> dict[str, object]:
+        """Issues an access token; remembers it for tokeninfo. Returns the OAuth answer.
+
+        ``expires`` (unix seconds) overrides now + :attr:`token_lifetime`.
+        """
         lifetime = self.token_lifetime
         token = f"ya29.emu-{secrets.token_urlsafe(32)}"
-        expires = time.time() + lifetime
+        now = time.time()
+        if expires is None:
+            expires = now + lifetime
+        else:
+            lifetime = expires - now
         issued = _Issued("access", client_id, subject, email, scopes, expires, identities)
         with self._lock:
             self._tokens[token] = issued
         return {"access_token": token, "expires_in": _seconds(lifetime), "token_type": "Bearer"}
 
-    def _issue_id_token(
+    def issue_id_token(
         self,
         *,
         audience: str,
@@ -431,8 +468,10 @@ class FakeGoogle:
         email: str,
         identities: frozenset[str],
         extra: Mapping[str, object] | None = None,
+        include_email: bool = True,
     ) -> str:
-        key, kid = self._signing_key()
+        """Issues an RS256 ID token; remembers it for tokeninfo."""
+        key, kid = self.signing_key()
         issued_at = int(time.time())
         expires = issued_at + math.ceil(self.token_lifetime)
         claims: dict[str, object] = {
@@ -440,8 +479,7 @@ class FakeGoogle:
             "aud": audience,
             "azp": azp,
             "sub": subject,
-            "email": email,
-            "email_verified": True,
+            **({"email": email, "email_verified": True} if include_email else {}),
             "iat": issued_at,
             "exp": expires,
             **(extra or {}),
@@ -452,7 +490,8 @@ class FakeGoogle:
             self._tokens[token] = issued
         return token
 
-    def _signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
+    def signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """The key (and its ``kid``) that signs ID tokens; see :meth:`jwks`."""
         with self._lock:
             if self._signer is None:
                 self._signer = (_pooled_key()[0], secrets.token_hex(20))

@@ -47,7 +47,15 @@ _JOIN_TIMEOUT = 2.0
 
 
 _SECRET_NAMES = frozenset(
-    ("assertion", "client_secret", "refresh_token", "access_token", "id_token", "authorization")
+    (
+        "assertion",
+        "client_secret",
+        "refresh_token",
+        "access_token",
+        "id_token",
+        "subject_token",
+        "authorization",
+    )
 )
 
 
@@ -59,15 +67,19 @@ class RecordedRequest:
         method: ``"GET"``, ``"POST"``, ...
         path: The path without its query string, e.g. ``"/token"``.
         endpoint: What was asked: ``"token"`` (the token endpoint), ``"metadata"``
-            (``/computeMetadata/...`` and the ``GET /`` ping), ``"tokeninfo"``, ``"certs"``
-            or ``"other"``.
+            (``/computeMetadata/...`` and the ``GET /`` ping), ``"tokeninfo"``, ``"certs"``,
+            ``"sts"`` (the Security Token Service), ``"iam"`` (IAM Credentials),
+            ``"subject"`` (the subject-token URL of workload identity) or ``"other"``.
         query: Query parameters (the last of repeated names wins).
         form: The parameters of a form-encoded (or JSON object) body; empty otherwise.
+            JSON values that are not strings are kept JSON-encoded.
         headers: Request headers, names in lower case.
         time: Arrival time, as ``time.time()``.
+        body: The raw request body (``json.loads(request.body)`` for an IAM request).
 
     The attributes hold what was sent, secrets included; the ``repr`` hides assertions,
-    client secrets, refresh and access tokens and ``Authorization`` headers.
+    client secrets, refresh, access and subject tokens, ``Authorization`` headers and the
+    raw body.
 
     Example:
         >>> [r.form["grant_type"] for r in emu.requests_to("token")]  # doctest: +SKIP
@@ -81,6 +93,7 @@ class RecordedRequest:
     form: dict[str, str]
     headers: dict[str, str]
     time: float
+    body: bytes = b""
 
     def __repr__(self) -> str:
         return (
@@ -345,14 +358,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         path = url.path or "/"
+        body = self.rfile.read(length)
         request = RecordedRequest(
             method=self.command,
             path=path,
             endpoint=self._classify(path),
             query=dict(parse_qsl(url.query, keep_blank_values=True)),
-            form=_form(self.headers.get("Content-Type", ""), self.rfile.read(length)),
+            form=_form(self.headers.get("Content-Type", ""), body),
             headers={name.lower(): value for name, value in self.headers.items()},
             time=time.time(),
+            body=body,
         )
         try:
             response = self._respond(request)

@@ -11,15 +11,29 @@
   the ping and needs nothing. Every metadata answer carries ``Metadata-Flavor: Google``.
 - ``GET /oauth2/v3/tokeninfo?access_token=`` (or ``id_token=``), also as a POST form.
 - ``GET /oauth2/v3/certs``: the JWKS of the ID-token signing key.
+- ``POST /v1/token``: the Security Token Service's token exchange (workload identity), with
+  OAuth's error shape.
+- ``POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken`` and
+  ``:generateIdToken``: IAM Credentials, with a bearer token and a JSON body; errors in
+  Google APIs' shape ``{"error": {"code", "message", "status"}}``.
+- ``GET /subject-token/{n}``: pool ``n``'s subject-token URL, like a CI system's OIDC
+  endpoint: needs the pool's ``Authorization: Bearer ...``, answers text or JSON.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
+from goth_actors.testing._emulator_federation import (
+    STS_PATH,
+    SUBJECT_PATH,
+    ApiRejected,
+    FakeFederation,
+)
 from goth_actors.testing._emulator_google import TOKEN_PATHS, FakeGoogle, Rejected, split_scopes
 from goth_actors.testing._emulator_http import RecordedRequest, Response
 
@@ -30,6 +44,10 @@ JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 _METADATA_ROOT = "/computeMetadata/v1/"
 _ACCOUNTS = "instance/service-accounts/"
+_IAM_ROOT = "/v1/projects/"
+_IAM_PATH = re.compile(
+    r"/v1/projects/(?P<project>[^/]+)/serviceAccounts/(?P<name>[^/:]+):(?P<verb>\w+)"
+)
 
 
 def endpoint_of(path: str) -> str:
@@ -42,18 +60,25 @@ def endpoint_of(path: str) -> str:
         return "tokeninfo"
     if path == "/oauth2/v3/certs":
         return "certs"
+    if path == STS_PATH:
+        return "sts"
+    if path.startswith(_IAM_ROOT):
+        return "iam"
+    if path.startswith(SUBJECT_PATH):
+        return "subject"
     return "other"
 
 
 def issues_token(request: RecordedRequest) -> bool:
-    """Whether ``request`` asks for a token: the token endpoint, or metadata token/identity."""
-    if request.endpoint == "token":
+    """Whether ``request`` asks for a token: the token endpoint, STS, IAM Credentials, or
+    metadata token/identity."""
+    if request.endpoint in ("token", "sts", "iam"):
         return request.method == "POST"
     path = request.path.rstrip("/")
     return path.startswith(_METADATA_ROOT + _ACCOUNTS) and path.endswith(("/token", "/identity"))
 
 
-def answer(google: FakeGoogle, request: RecordedRequest) -> Response:
+def answer(google: FakeGoogle, federation: FakeFederation, request: RecordedRequest) -> Response:
     """Google's normal answer to ``request``."""
     routes: dict[str, Callable[[FakeGoogle, RecordedRequest], Response]] = {
         "token": _token_endpoint,
@@ -61,14 +86,23 @@ def answer(google: FakeGoogle, request: RecordedRequest) -> Response:
         "tokeninfo": _tokeninfo,
         "certs": _certs,
     }
-    route = routes.get(request.endpoint)
-    if route is None:
-        return Response.text(404, "Not Found\n")
+    federated: dict[str, Callable[[FakeFederation, RecordedRequest], Response]] = {
+        "sts": _sts,
+        "iam": _iam,
+        "subject": _subject,
+    }
     try:
-        response = route(google, request)
+        if request.endpoint in routes:
+            response = routes[request.endpoint](google, request)
+        elif request.endpoint in federated:
+            response = federated[request.endpoint](federation, request)
+        else:
+            return Response.text(404, "Not Found\n")
     except Rejected as rejected:
         payload = {"error": rejected.error, "error_description": rejected.description}
         response = Response.json(rejected.status, payload)
+    except ApiRejected as rejected:
+        response = Response.json(rejected.code, rejected.payload())
     if request.endpoint == "metadata":
         response = response.with_headers(METADATA_FLAVOR)
     return response
@@ -175,3 +209,41 @@ def _tokeninfo(google: FakeGoogle, request: RecordedRequest) -> Response:
 
 def _certs(google: FakeGoogle, request: RecordedRequest) -> Response:
     return Response.json(200, google.jwks())
+
+
+def _sts(federation: FakeFederation, request: RecordedRequest) -> Response:
+    if request.method != "POST":
+        raise Rejected(405, "invalid_request", "The token exchange endpoint only accepts POST.")
+    return Response.json(200, federation.sts_exchange(request.form))
+
+
+def _iam(federation: FakeFederation, request: RecordedRequest) -> Response:
+    match = _IAM_PATH.fullmatch(request.path)
+    if match is None:
+        raise ApiRejected(404, "Method not found.")
+    if request.method != "POST":
+        raise ApiRejected(405, "Only POST is supported.")
+    if match["project"] != "-":
+        raise ApiRejected(400, "The project must be the '-' wildcard.")
+    authorization = request.headers.get("authorization", "")
+    target = unquote(match["name"])
+    if match["verb"] == "generateAccessToken":
+        body = federation.generate_access_token(authorization, target, request.body)
+    elif match["verb"] == "generateIdToken":
+        body = federation.generate_id_token(authorization, target, request.body)
+    else:
+        raise ApiRejected(404, "Method not found.")
+    return Response.json(200, body)
+
+
+def _subject(federation: FakeFederation, request: RecordedRequest) -> Response:
+    if request.method != "GET":
+        raise ApiRejected(405, "Only GET is supported.")
+    number = request.path.removeprefix(SUBJECT_PATH)
+    if not number.isdigit():
+        raise ApiRejected(404, "No such subject-token source.")
+    authorization = request.headers.get("authorization", "")
+    pool, token = federation.serve_subject_token(int(number), authorization)
+    if pool.format == "json":
+        return Response.json(200, {"count": 1, "value": token})
+    return Response.text(200, token)

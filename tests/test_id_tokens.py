@@ -1,0 +1,141 @@
+"""ID tokens for IAP and Cloud Run, three ways; and the examples, run as programs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+from goth_actors._errors import ConfigError, TokenEndpointError
+from goth_actors._impersonated import Impersonated
+from goth_actors._sources import Metadata, RefreshToken, ServiceAccount, Source
+from goth_actors._token import Token
+from goth_actors.testing import GoogleEmulator
+
+AUDIENCE = "https://hello-abc123-ew.a.run.app"
+INVOKER = "invoker@emulator-project.iam.gserviceaccount.com"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def verified_claims(emulator: GoogleEmulator, token: str) -> dict[str, Any]:
+    """The ID token's claims, its signature checked with the emulator's published keys."""
+    keys = jwt.PyJWKSet.from_dict(requests.get(emulator.certs_url, timeout=5).json())
+    key = keys[jwt.get_unverified_header(token)["kid"]]
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=AUDIENCE,
+        issuer="https://accounts.google.com",
+    )
+    return claims
+
+
+def some_jwt(claims: dict[str, Any]) -> str:
+    """A JWT with these claims, signed by nobody in particular."""
+    return jwt.encode(claims, "not-a-google-key-but-long-enough!", algorithm="HS256")
+
+
+def three_ways(emulator: GoogleEmulator) -> dict[str, Source]:
+    key = emulator.service_account(INVOKER)
+    user = RefreshToken(emulator.authorized_user(email="alice@example.com"))
+    return {
+        "service_account": ServiceAccount(key, target_audience=AUDIENCE),
+        "metadata": Metadata(url=emulator.metadata_url, audience=AUDIENCE),
+        "impersonated": Impersonated(user, INVOKER, audience=AUDIENCE, url=emulator.iam_url),
+    }
+
+
+@pytest.mark.parametrize("way", ["service_account", "metadata", "impersonated"])
+def test_each_way_gives_an_id_token_that_expires_at_its_exp_and_scopes_its_aud(
+    emulator: GoogleEmulator, way: str
+) -> None:
+    token = Token.fetch(three_ways(emulator)[way])
+
+    claims = verified_claims(emulator, token.token)
+    assert token.type == "Bearer"
+    assert token.expires == claims["exp"]
+    assert token.scope == claims["aud"] == AUDIENCE
+    assert token.sub == claims["sub"]
+    expected = INVOKER if way != "metadata" else emulator.metadata_email
+    assert claims["email"] == expected
+
+
+def test_target_audience_as_a_keyword_is_the_same_as_the_claim(emulator: GoogleEmulator) -> None:
+    key = emulator.service_account()
+    by_keyword = ServiceAccount(key, target_audience=AUDIENCE)
+    by_claim = ServiceAccount(key, claims={"target_audience": AUDIENCE})
+
+    assert by_keyword.assertion_claims(1000.0) == by_claim.assertion_claims(1000.0)
+    assert "scope" not in by_keyword.assertion_claims(1000.0)
+    assert f"target_audience={AUDIENCE!r}" in repr(by_keyword)
+
+
+def test_target_audience_and_a_different_claim_are_refused(rsa_private_key_pem: str) -> None:
+    key = {"client_email": "robot@p.iam.gserviceaccount.com", "private_key": rsa_private_key_pem}
+    assert ServiceAccount(key, target_audience="a", claims={"target_audience": "a"})
+    with pytest.raises(ConfigError, match="differs") as raised:
+        ServiceAccount(key, target_audience="a", claims={"target_audience": "b"})
+    assert raised.value.field == "target_audience"
+    with pytest.raises(ConfigError) as raised:
+        ServiceAccount(key, target_audience="")
+    assert raised.value.field == "target_audience"
+
+
+def test_an_impersonated_id_token_asks_iam_for_the_email(emulator: GoogleEmulator) -> None:
+    Token.fetch(three_ways(emulator)["impersonated"])
+
+    (iam,) = emulator.requests_to("iam")
+    assert iam.path == f"/v1/projects/-/serviceAccounts/{INVOKER}:generateIdToken"
+    assert json.loads(iam.body) == {"audience": AUDIENCE, "includeEmail": True}
+
+
+def test_an_impersonated_id_token_through_delegates_names_them(emulator: GoogleEmulator) -> None:
+    builder = emulator.service_account()["client_email"]
+    source = three_ways(emulator)["impersonated"]
+    assert isinstance(source, Impersonated)
+
+    with_delegate = Impersonated(
+        source.source, INVOKER, audience=AUDIENCE, delegates=(builder,), url=emulator.iam_url
+    )
+
+    Token.fetch(with_delegate)
+
+    delegates = json.loads(emulator.requests_to("iam")[0].body)["delegates"]
+    assert delegates == [f"projects/-/serviceAccounts/{builder}"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({}, "without a token"),
+        ({"token": "not-a-jwt"}, "not a JWT"),
+        ({"token": some_jwt({"aud": AUDIENCE})}, "numeric exp"),
+    ],
+)
+def test_a_generate_id_token_200_that_is_not_an_id_token_is_not_retryable(
+    emulator: GoogleEmulator, body: dict[str, str], problem: str
+) -> None:
+    source = three_ways(emulator)["impersonated"]
+    emulator.respond_next(1, 200, body, endpoint="iam")
+
+    with pytest.raises(TokenEndpointError, match=problem) as raised:
+        Token.fetch(source)
+
+    assert (raised.value.status, raised.value.retryable) == (200, False)
+
+
+def test_an_id_token_with_a_list_audience_reports_them_space_joined(
+    emulator: GoogleEmulator,
+) -> None:
+    source = three_ways(emulator)["impersonated"]
+    listed = some_jwt({"aud": ["a", "b"], "exp": 2_000_000_000})
+    emulator.respond_next(1, 200, {"token": listed}, endpoint="iam")
+
+    token = Token.fetch(source)
+
+    assert (token.scope, token.expires) == ("a b", 2_000_000_000.0)
