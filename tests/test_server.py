@@ -450,9 +450,9 @@ def test_a_crashed_server_is_restarted_with_its_token_kept(
     emulator.wait_for_requests(2, "token")
     _advance(clock, 1.0)  # its one retry fails: the server crashes
     emulator.wait_for_requests(3, "token")
-    _wait_for(lambda: whereis("app") not in (None, old_ref))
+    _wait_for(lambda: status("app").restarts == 1)
+    assert whereis("app") not in (None, old_ref)
     assert fetch("app") == first  # through the crash and the restart
-    assert status("app").restarts == 1
     _advance(clock, 1.0)  # the restarted server's paced prefetch
     _wait_for(lambda: status("app").state == "ok" and fetch("app") != first)
     unsubscribe()
@@ -692,6 +692,6 @@ def test_a_server_stopped_from_outside_is_restarted_and_callers_keep_its_token(
     assert old is not None
     old.stop()  # a normal stop, from anywhere: the permanent child is restarted
     assert fetch("app") == first
-    _wait_for(lambda: whereis("app") not in (None, old))
+    _wait_for(lambda: status("app").restarts == 1)
+    assert whereis("app") not in (None, old)
     assert fetch("app") == first
-    assert status("app").restarts == 1

@@ -27,6 +27,7 @@ from goth_actors.testing._emulator_faults import (
     Canned,
     Failure,
     Fault,
+    Reset,
     check_count,
     check_endpoint,
     format_seconds,
@@ -640,6 +641,21 @@ class GoogleEmulator:
             raw = body.encode() if isinstance(body, str) else body
             response = Response(status, raw, tuple((headers or {}).items()))
         self._arm(Canned(response, flavored=False), n, endpoint)
+
+    def reset_next(self, n: int = 1, *, endpoint: str | None = None) -> None:
+        """Makes the next ``n`` matching requests die mid-response: the normal answer's headers
+        and half its body are sent, then the connection is reset (TCP RST).
+
+        Args:
+            n: How many requests (at least 1).
+            endpoint: Which requests, as in :meth:`fail_next`.
+
+        Example:
+            >>> emu.reset_next(1, endpoint="token")  # doctest: +SKIP
+        """
+        check_count(n)
+        check_endpoint(endpoint)
+        self._arm(Reset(), n, endpoint)
 
     def delay(self, seconds: float) -> None:
         """Makes every following request wait ``seconds`` before its answer; 0 clears it.

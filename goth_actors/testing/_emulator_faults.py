@@ -9,7 +9,7 @@ arms it, not a new branch in the server.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from goth_actors.testing import _emulator_routes as routes
@@ -90,6 +90,15 @@ class Failure:
         if request.endpoint == "metadata":
             return response.with_headers(routes.METADATA_FLAVOR)
         return response
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Sends the normal answer's headers and half its body, then resets the connection."""
+
+    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
+        response = normal()
+        return replace(response, cut_after=len(response.body) // 2)
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ import contextlib
 import json
 import selectors
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -125,11 +126,16 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """One HTTP answer. ``Content-Length`` is added unless ``headers`` already has one."""
+    """One HTTP answer. ``Content-Length`` is added unless ``headers`` already has one.
+
+    ``cut_after`` set: only that many bytes of the body are sent, then the connection is
+    reset (TCP RST), as a peer or middlebox that dies mid-response.
+    """
 
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    cut_after: int | None = None
 
     @classmethod
     def json(
@@ -383,4 +389,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.cut_after is None:
+            self.wfile.write(response.body)
+            return
+        self.wfile.write(response.body[: response.cut_after])
+        self.wfile.flush()
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()

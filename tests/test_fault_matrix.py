@@ -1,0 +1,287 @@
+"""The fault matrix: every way Google's endpoints misbehave, for every source.
+
+For each fault and source: the error class and its ``retryable`` flag from a one-shot
+``Token.fetch``; then a running server that already holds a token meets the same fault on a
+refresh: callers keep the token, the server retries (every failure is retried) and recovers,
+or, with ``max_retries=0``, crashes and is restarted with the token kept. Nothing leaks: no
+thread (the autouse fixture), no socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+import goth_actors
+from goth_actors import (
+    Metadata,
+    Refresh,
+    RefreshToken,
+    ServiceAccount,
+    Source,
+    Token,
+    TokenEndpointError,
+    TokenError,
+    TransportError,
+    fetch,
+    start_link,
+    status,
+    whereis,
+)
+from goth_actors._timers import ManualClock, Scheduler
+from goth_actors.testing import GoogleEmulator
+
+WAIT = 5.0
+TIMEOUT = 0.3  # the client timeout in these tests; the "slow" fault answers after 1 s
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    arm: Callable[[GoogleEmulator, str], None]
+    error: type[TokenError]
+    retryable: bool
+    retry_after: float | None = None
+    metadata_only: bool = False
+    heal: Callable[[GoogleEmulator], None] = lambda emulator: None
+
+
+def _status(code: int, error: str | None = None, retry_after: object = None) -> Callable[..., None]:
+    def arm(emulator: GoogleEmulator, endpoint: str) -> None:
+        emulator.fail_next(1, code, error=error, retry_after=retry_after, endpoint=endpoint)  # type: ignore[arg-type]
+
+    return arm
+
+
+def _body(body: bytes, status_code: int = 200, **headers: str) -> Callable[..., None]:
+    def arm(emulator: GoogleEmulator, endpoint: str) -> None:
+        emulator.respond_next(1, status_code, body, headers or None, endpoint=endpoint)
+
+    return arm
+
+
+def _http_date_in(seconds: float) -> str:
+    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+
+
+def _slow(emulator: GoogleEmulator, endpoint: str) -> None:
+    emulator.delay(1.0)
+
+
+FAULTS = [
+    Fault("400 invalid_grant", _status(400, "invalid_grant"), TokenEndpointError, False),
+    Fault("400 invalid_scope", _status(400, "invalid_scope"), TokenEndpointError, False),
+    Fault("401", _status(401), TokenEndpointError, False),
+    Fault("403", _status(403), TokenEndpointError, False),
+    Fault("404", _status(404), TokenEndpointError, False),
+    Fault("408", _status(408), TokenEndpointError, True),
+    Fault("429", _status(429), TokenEndpointError, True),
+    Fault("429 Retry-After seconds", _status(429, None, 7), TokenEndpointError, True, 7.0),
+    Fault(
+        "429 Retry-After date",
+        lambda e, ep: _status(429, None, _http_date_in(30))(e, ep),
+        TokenEndpointError,
+        True,
+        30.0,
+    ),
+    Fault("500", _status(500), TokenEndpointError, True),
+    Fault("502", _status(502), TokenEndpointError, True),
+    Fault("503", _status(503), TokenEndpointError, True),
+    Fault("504", _status(504), TokenEndpointError, True),
+    Fault(
+        "connection refused",
+        lambda e, ep: e.down(),
+        TransportError,
+        True,
+        heal=lambda e: e.up(),
+    ),
+    Fault("reset mid-response", lambda e, ep: e.reset_next(1, endpoint=ep), TransportError, True),
+    Fault(
+        "slower than the client timeout",
+        _slow,
+        TransportError,
+        True,
+        heal=lambda e: e.delay(0),
+    ),
+    Fault("200 HTML", _body(b"<html><body>Hi</body></html>"), TokenEndpointError, False),
+    Fault("200 non-JSON", _body(b"access_token=x"), TokenEndpointError, False),
+    Fault("200 JSON without token", _body(b'{"expires_in": 3599}'), TokenEndpointError, False),
+    Fault(
+        "expires_in negative",
+        _body(b'{"access_token": "ya29.x", "expires_in": -1}'),
+        TokenEndpointError,
+        False,
+    ),
+    Fault(
+        "expires_in zero",
+        _body(b'{"access_token": "ya29.x", "expires_in": 0}'),
+        TokenEndpointError,
+        False,
+    ),
+    Fault(
+        "expires_in a string",
+        _body(b'{"access_token": "ya29.x", "expires_in": "an hour"}'),
+        TokenEndpointError,
+        False,
+    ),
+    Fault(
+        "expires_in absurd",
+        _body(b'{"access_token": "ya29.x", "expires_in": 1e300}'),
+        TokenEndpointError,
+        False,
+    ),
+    Fault("a 10 MB body", _body(b"x" * 10_000_000), TokenEndpointError, False),
+    Fault(
+        "a redirect",
+        _body(b"", 302, Location="http://127.0.0.1:9/elsewhere"),
+        TokenEndpointError,
+        False,
+    ),
+    Fault(
+        "metadata without Metadata-Flavor",
+        _body(b'{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}'),
+        TokenEndpointError,
+        False,
+        metadata_only=True,
+    ),
+]
+
+SOURCES = ["service account", "refresh token", "metadata"]
+
+
+def _source(kind: str, emulator: GoogleEmulator) -> tuple[Source, str]:
+    if kind == "service account":
+        return ServiceAccount(emulator.service_account()), "token"
+    if kind == "refresh token":
+        return RefreshToken(emulator.authorized_user()), "token"
+    return Metadata(url=emulator.metadata_url), "metadata"
+
+
+def _cases(sources: list[str]) -> list[object]:
+    return [
+        pytest.param(fault, kind, id=f"{kind}: {fault.name}")
+        for fault in FAULTS
+        for kind in sources
+        if not fault.metadata_only or kind == "metadata"
+    ]
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+@pytest.fixture
+def scheduler() -> Iterator[tuple[ManualClock, Scheduler]]:
+    clock = ManualClock()
+    timers = Scheduler(clock)
+    yield clock, timers
+    goth_actors.shutdown()
+    timers.stop()
+
+
+def _wait_for(predicate: Callable[[], bool]) -> None:
+    """Waits for what another thread does (bounded, no fixed sleep)."""
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.001)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
+@pytest.mark.parametrize(("fault", "kind"), _cases(SOURCES))
+def test_a_one_shot_fetch_raises_the_right_error_and_flag(
+    emulator: GoogleEmulator, fault: Fault, kind: str
+) -> None:
+    source, endpoint = _source(kind, emulator)
+    sockets = _open_sockets()
+    fault.arm(emulator, endpoint)
+    with pytest.raises(fault.error) as info:
+        Token.fetch(source, timeout=TIMEOUT)
+    assert info.value.retryable is fault.retryable
+    if fault.retry_after is not None:
+        assert info.value.retry_after == pytest.approx(fault.retry_after, abs=2.0)
+    fault.heal(emulator)
+    assert Token.fetch(source, timeout=WAIT).token  # the endpoint works again
+    _wait_for(lambda: _open_sockets() <= sockets)  # the emulator may still be answering
+
+
+@pytest.mark.parametrize(("fault", "kind"), _cases(SOURCES))
+def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
+    emulator: GoogleEmulator,
+    scheduler: tuple[ManualClock, Scheduler],
+    fault: Fault,
+    kind: str,
+) -> None:
+    clock, timers = scheduler
+    source, endpoint = _source(kind, emulator)
+    start_link(
+        name="app",
+        source=source,
+        prefetch="sync",
+        http_timeout=TIMEOUT,
+        retry_delay=lambda attempt: 1.0,
+        max_retries=None,
+        scheduler=timers,
+    )
+    held = fetch("app")
+    fault.arm(emulator, endpoint)
+    ref = whereis("app")
+    assert ref is not None
+    with pytest.raises(fault.error) as info:  # whoever forces a refresh hears why it failed
+        ref.ask(Refresh(), timeout=WAIT)
+    assert info.value.retryable is fault.retryable
+    assert fetch("app") == held  # callers holding a valid token see no error
+    current = status("app")
+    assert (current.state, current.consecutive_failures, current.restarts) == ("retrying", 1, 0)
+    assert current.next_attempt is not None
+    expected_delay = max(1.0, fault.retry_after or 0.0)
+    assert current.next_attempt - time.time() == pytest.approx(expected_delay, abs=2.0)
+    fault.heal(emulator)
+    clock.advance(expected_delay)  # the retry: every failure is retried
+    _wait_for(lambda: status("app").state == "ok")
+    assert fetch("app") != held
+    assert status("app").restarts == 0
+
+
+@pytest.mark.parametrize(("fault", "kind"), _cases(["refresh token", "metadata"]))
+def test_with_max_retries_zero_the_fault_crashes_the_server_and_it_restarts_with_its_token(
+    emulator: GoogleEmulator,
+    scheduler: tuple[ManualClock, Scheduler],
+    fault: Fault,
+    kind: str,
+) -> None:
+    clock, timers = scheduler
+    source, endpoint = _source(kind, emulator)
+    start_link(
+        name="app",
+        source=source,
+        prefetch="sync",
+        http_timeout=TIMEOUT,
+        retry_delay=lambda attempt: 1.0,
+        max_retries=0,
+        scheduler=timers,
+    )
+    held = fetch("app")
+    old = whereis("app")
+    assert old is not None
+    fault.arm(emulator, endpoint)
+    with pytest.raises(fault.error):
+        old.ask(Refresh(), timeout=WAIT)
+    _wait_for(lambda: status("app").restarts == 1)
+    assert whereis("app") not in (None, old)
+    assert fetch("app") == held  # through the crash and the restart
+    fault.heal(emulator)
+    _wait_for(lambda: status("app").next_attempt is not None)
+    clock.advance(max(1.0, fault.retry_after or 0.0))
+    _wait_for(lambda: status("app").state == "ok")
+    assert fetch("app") != held
