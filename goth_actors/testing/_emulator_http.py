@@ -255,7 +255,7 @@ class HttpServer:
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((self._host, self._port))
-            listener.listen(64)
+            listener.listen(socket.SOMAXCONN)  # a herd of clients connects at once
             listener.setblocking(False)
         except BaseException:
             listener.close()

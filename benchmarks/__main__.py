@@ -1,0 +1,7 @@
+"""``uv run python -m benchmarks [--quick]``: runs every benchmark (see :mod:`benchmarks.run`)."""
+
+import sys
+
+from benchmarks.run import main
+
+sys.exit(main())
