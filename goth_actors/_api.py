@@ -30,11 +30,10 @@ from goth_actors._errors import (
 )
 from goth_actors._http import DEFAULT_TIMEOUT, HttpClient, close_default_client
 from goth_actors._server import (
-    Fetch,
-    Ping,
     ServerOptions,
     ServerStatus,
     TokenServer,
+    _CallerFetch,
     published,
 )
 from goth_actors._sources import Source
@@ -60,7 +59,7 @@ One server in a crash loop must not take its siblings down with it. Each server 
 restarts with its backoff, so a crash loop is never a hot loop either.
 """
 
-SERVER_SHUTDOWN = 1.0
+SERVER_SHUTDOWN = 0.25
 """Seconds a supervisor waits for a token server to stop before abandoning its thread.
 
 A server in the middle of an exchange cannot be interrupted (Python threads cannot be
@@ -68,7 +67,6 @@ killed), and it has nothing to save, so waiting longer would only delay the prog
 """
 
 _entries = _registry._entries  # the registry's dict, read directly on the hot path
-_time = time.time
 
 
 # -------------------------------------------------------------------------------- validation
@@ -132,7 +130,7 @@ def _options(
             "backoff_type", f"must be one of {', '.join(BACKOFF_TYPES)}, got {backoff_type!r}"
         )
     low = _seconds("backoff_min", backoff_min)
-    high = _seconds("backoff_max", backoff_max)
+    high = _seconds("backoff_max", backoff_max, allow_zero=False)
     if low > high:
         raise ConfigError("backoff_min", f"({low:g}) is greater than backoff_max ({high:g})")
     if retry_delay is not None and not callable(retry_delay):
@@ -244,9 +242,10 @@ def start_link(
             ``refresh_after``, in seconds). Default 3300.
         refresh_before: Refresh at least this many seconds before it expires (Goth's
             ``refresh_before``). Default 225 (3 min 45 s, as google-auth and Go). A token
-            whose whole lifetime is shorter is refreshed at half its lifetime.
+            is never refreshed before half its usable lifetime (no hot loop on short tokens).
         prefetch: ``"async"`` returns at once and fetches in the background; ``"sync"``
-            returns after the first attempt, whether it succeeded or not.
+            makes the start (here, or a supervisor's start of a ``child_spec``) return after
+            the first attempt, whether it succeeded or not.
         max_retries: Retries after a failure before the server crashes; ``0`` crashes at the
             first failure, ``None`` never. Default 20.
         backoff_min: Smallest retry delay in seconds. Default 1.
@@ -300,11 +299,6 @@ def start_link(
     _parents[name] = parent
     if supervisor is None:
         _started[name] = spec
-    if prefetch == "sync":
-        # on_start queued the first attempt; this ask is answered once it is done, whatever
-        # its outcome. Bounded, as every ask must be.
-        with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):
-            ref.ask(Ping(), timeout=2 * http_timeout + 5.0)
     return ref
 
 
@@ -349,13 +343,15 @@ def _fetch_slow(name: object, timeout: float) -> Token:
         remaining = deadline - time.monotonic()
         if ref is not None:
             try:
-                token = cast(Token, ref.ask(Fetch(), timeout=max(remaining, 0.0)))
+                outcome = ref.ask(_CallerFetch(), timeout=max(remaining, 0.0))
             except pykka.Timeout:
                 raise FetchTimeout(f"no token from server {name!r} within {timeout} s") from None
             except pykka.ActorDeadError:
                 pass  # crashed or restarting: look the name up again
             else:
-                return token
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return cast(Token, outcome)
         # Between a crash and the restart: serve a still-valid token, or wait for the new actor.
         value = published(name)
         if value is not None and value.token is not None and value.fresh_until > value.clock():
@@ -380,6 +376,9 @@ def stop(name: object, timeout: float = 5.0) -> None:
     and ``DeleteChild``: this function stops the actor, and a ``permanent`` child would be
     restarted.
 
+    The name is forgotten at once; a server in the middle of an exchange stops when the
+    exchange ends (waited for up to ``timeout`` seconds, then left to finish on its own).
+
     Raises:
         ServerNotFound: No server has this name.
     """
@@ -391,14 +390,19 @@ def stop(name: object, timeout: float = 5.0) -> None:
     _forked_away.discard(name)
     if parent is not None and parent.is_alive():
         try:
-            parent.ask(TerminateChild(name), timeout=timeout)
-            parent.ask(DeleteChild(name), timeout=timeout)
+            # Bounded by the child's own shutdown (SERVER_SHUTDOWN), after which the
+            # supervisor abandons a busy server: the id is then free for a new start.
+            parent.ask(TerminateChild(name), timeout=_SUPERVISOR_WAIT)
+            parent.ask(DeleteChild(name), timeout=_SUPERVISOR_WAIT)
         except (LookupError, pykka.ActorDeadError, pykka.Timeout):
             pass  # already gone from that supervisor
     ref = _registry.whereis(name)
+    _registry.unregister(name)  # first: whatever the actor does next, the name is free
     if ref is not None:
-        ref.stop(block=True, timeout=timeout)
-    _registry.unregister(name)
+        # A server in the middle of an exchange stops when the exchange ends; it can no longer
+        # write to the registry, so there is nothing to wait for past the timeout.
+        with contextlib.suppress(pykka.Timeout):
+            ref.stop(block=True, timeout=timeout)
 
 
 def status(name: object) -> ServerStatus:
@@ -413,7 +417,7 @@ def status(name: object) -> ServerStatus:
     value = published(name)
     if value is None:
         raise ServerNotFound(f"no token server is named {name!r}")
-    current = value.status
+    current = replace(value.status, has_valid_token=value.fresh_until > value.clock())
     if _registry.whereis(name) is None and current.state != "down":
         current = replace(current, state="down", next_attempt=None)
     return current
@@ -438,22 +442,29 @@ def _default_supervisor() -> pykka.ActorRef[Any]:
 
 
 def shutdown(timeout: float = 10.0) -> None:
-    """Stops the default root supervisor, every server under it, and the timer thread.
+    """Stops the default root supervisor and every server under it, and forgets their names.
 
     Runs at interpreter exit; tests call it too. Servers started under your own supervisors
-    are yours to stop. Safe to call more than once; the next :func:`start_link` starts afresh.
+    are yours to stop, and keep running: the timer thread is stopped only when no actor is
+    left (otherwise it ends by itself once idle). A server in the middle of an exchange is
+    abandoned after ``SERVER_SHUTDOWN`` seconds, never waited for. Safe to call more than
+    once; the next :func:`start_link` starts afresh.
     """
     global _default
     with _default_lock:
         root, _default = _default, None
     if root is not None and root.is_alive():
-        root.stop(block=True, timeout=timeout)
+        with contextlib.suppress(pykka.Timeout):
+            root.stop(block=True, timeout=timeout)
     for name in list(_started):
         _registry.unregister(name)
     _parents.clear()
     _started.clear()
     _forked_away.clear()
-    _timers.stop_default_scheduler()
+    if not any(ref.is_alive() for ref in pykka.ActorRegistry.get_all()):
+        # Other actors (your supervisors' servers) may still need the timer thread; it is a
+        # daemon thread and ends by itself once idle.
+        _timers.stop_default_scheduler()
     close_default_client()
 
 

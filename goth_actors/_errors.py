@@ -69,6 +69,15 @@ class TokenError(GothError):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_token_error, (type(self), str(self), self.retryable, self.retry_after))
+
+
+def _rebuild_token_error(
+    cls: type[TokenError], message: str, retryable: bool, retry_after: float | None
+) -> TokenError:
+    return cls(message, retryable=retryable, retry_after=retry_after)
+
 
 class TokenEndpointError(TokenError):
     """The token endpoint answered, but not with a usable token.

@@ -6,7 +6,7 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
                     body: bytes, timeout: float) -> HttpResponse: ...
 
 - ``method`` is ``"GET"`` or ``"POST"``; ``body`` is ``b""`` for GET.
-- ``timeout`` is in seconds and bounds connecting and each read.
+- ``timeout`` is in seconds and bounds connecting, each read, and the whole body.
 - It returns an :class:`HttpResponse` whose ``body`` may be ``bytes``, ``str`` or an already
   decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
   of ``(name, value)`` pairs; names are matched case-insensitively.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -141,13 +142,18 @@ def default_http_client(
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
+        # Each read is bounded by the socket timeout; the whole body by this deadline, so an
+        # endpoint that drips a byte at a time cannot hold the caller for ever.
+        deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
             chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise requests.ReadTimeout(f"the body took longer than {timeout} s to arrive")
         return HttpResponse(
             status=response.status_code,
             headers=dict(response.headers),

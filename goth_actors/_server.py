@@ -15,6 +15,7 @@ Life of a server::
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
 import time
@@ -32,12 +33,11 @@ from goth_actors._events import Event, EventKind, emit
 from goth_actors._http import DEFAULT_TIMEOUT, HttpClient
 from goth_actors._sources import Source
 from goth_actors._timers import Scheduler, TimerHandle, send_after
-from goth_actors._token import Token
+from goth_actors._token import Token, _redact
 
 __all__ = [
     "EXPIRY_MARGIN",
     "Fetch",
-    "Ping",
     "Refresh",
     "RetriesExhausted",
     "ServerOptions",
@@ -45,6 +45,8 @@ __all__ = [
     "ServerStatus",
     "TokenServer",
 ]
+
+logger = logging.getLogger("goth_actors.server")
 
 EXPIRY_MARGIN = 10.0
 """A token is never handed out when it expires within this many seconds."""
@@ -55,6 +57,9 @@ MIN_REFRESH_INTERVAL = 1.0
 REFRESH_JITTER = 0.1
 """Refreshes come up to this fraction of their interval early (never later)."""
 
+MIN_RETRY_DELAY = 0.01
+"""No retry comes sooner than this after a failure, whatever the backoff says."""
+
 MAX_RETRY_AFTER = 3600.0
 """A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
 
@@ -64,11 +69,14 @@ ServerState = Literal["starting", "fetching", "ok", "retrying", "down"]
 class RetriesExhausted(GothError):
     """A token server failed more than ``max_retries`` retries in a row and crashed.
 
-    Its supervisor restarts it. The last error is chained as ``__cause__``.
+    Its supervisor restarts it. Pykka logs the crash with its traceback, so the last error is
+    kept as an attribute, not chained: its own cause (an HTTP client's exception) is never
+    printed there.
 
     Attributes:
         name: The server's name.
         attempts: How many attempts failed in a row.
+        last_error: The last attempt's error.
     """
 
     def __init__(self, name: object, attempts: int, last_error: TokenError) -> None:
@@ -78,6 +86,8 @@ class RetriesExhausted(GothError):
         )
         self.name = name
         self.attempts = attempts
+        self.last_error = last_error
+        self.__suppress_context__ = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +112,9 @@ class Refresh:
 
 
 @dataclass(frozen=True, slots=True)
-class Ping:
-    """Answered with ``None`` once every message queued before it was handled."""
+class _CallerFetch:
+    """What :func:`goth_actors.fetch` asks: like :class:`Fetch`, but a failure comes back as
+    the answer, raised on the caller's side, so Pykka does not log every failed fetch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +136,16 @@ class ServerStatus:
         state: ``"starting"`` (no attempt yet), ``"fetching"`` (an exchange is in flight),
             ``"ok"`` (a token is held, the next refresh is scheduled), ``"retrying"`` (the last
             attempt failed, the next is scheduled), ``"down"`` (the actor is not running:
-            crashed and not yet restarted, or its supervisor gave up).
+            crashed or stopped and not yet restarted, or its supervisor gave up).
         expires: The held token's expiry (unix seconds), or ``None``.
         last_refresh: When the last token arrived (unix seconds), or ``None``.
         consecutive_failures: Failed attempts since the last success.
         last_error: The last failure, or ``None`` after a success.
-        restarts: How many times the server was restarted after a crash.
+        restarts: How many times a new server took over this name and its token: after a
+            crash, a stop from outside (restarted by the supervisor), or a fork.
         next_attempt: When the next attempt is due (unix seconds), or ``None``.
+        has_valid_token: Whether ``fetch`` would hand out the held token right now (it
+            expires more than 10 s from now, on the server's clock).
     """
 
     name: object
@@ -142,11 +156,7 @@ class ServerStatus:
     last_error: TokenError | None = None
     restarts: int = 0
     next_attempt: float | None = None
-
-    @property
-    def has_valid_token(self) -> bool:
-        """Whether a token that ``fetch`` would hand out is held right now."""
-        return self.expires is not None and self.expires - EXPIRY_MARGIN > time.time()
+    has_valid_token: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +167,7 @@ class _Published:
     fresh_until: float
     clock: Callable[[], float]
     status: ServerStatus
+    source: Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +213,8 @@ class TokenServer(pykka.ThreadingActor):
         self._options = options
         self._name = options.name
         previous = published(options.name)
+        if previous is not None and previous.source != options.source:
+            previous = None  # a different identity took the name: inherit nothing
         try:
             _registry.register(options.name, self.actor_ref)
         except AlreadyRegistered:
@@ -216,8 +229,11 @@ class TokenServer(pykka.ThreadingActor):
         self._rng = random.Random()
         self._token: Token | None = previous.token if previous else None
         self._restarts = previous.status.restarts + 1 if previous else 0
-        # Restarted after dying of failures: pace the first attempt like the next retry.
-        self._paced = previous is not None and previous.status.last_error is not None
+        # Restarted after dying of failures: pace the first attempt like the next retry, and
+        # honour a Retry-After the last failure carried.
+        last_error = previous.status.last_error if previous else None
+        self._paced = last_error is not None
+        self._paced_retry_after = last_error.retry_after if last_error is not None else None
         self._status = ServerStatus(
             name=options.name,
             state="starting",
@@ -238,10 +254,15 @@ class TokenServer(pykka.ThreadingActor):
         if self._paced:
             # A crash loop must not become a hot loop: pace the restarted server's first
             # attempt with the backoff, as if it were the next retry.
-            self._backoff_delay_attempt(self._restarts)
+            self._backoff_delay_attempt(self._restarts, self._paced_retry_after)
+        elif self._options.prefetch == "sync":
+            # Supervisors wait for on_start: the first attempt is over when the start returns,
+            # whether it succeeded or not.
+            error = self._attempt()
+            if isinstance(error, RetriesExhausted):
+                self.actor_ref.tell(_Crash(error))
         else:
-            # Straight into the inbox, not through a timer: a sync prefetch's Ping (asked
-            # once on_start has returned) then queues behind the first attempt.
+            # Straight into the inbox, ahead of any fetch asked once the start has returned.
             self._generation += 1
             self.actor_ref.tell(_Tick(self._generation))
 
@@ -262,14 +283,17 @@ class TokenServer(pykka.ThreadingActor):
         self._set_status(state="down", next_attempt=None)
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _CallerFetch):
+            try:
+                return self._on_fetch()
+            except TokenError as error:
+                return error
         if isinstance(message, Fetch):
             return self._on_fetch()
         if isinstance(message, _Tick):
             return self._on_tick(message)
         if isinstance(message, Refresh):
             return self._on_refresh(message)
-        if isinstance(message, Ping):
-            return None
         if isinstance(message, _Crash):
             raise message.error
         return super().on_receive(message)
@@ -280,9 +304,9 @@ class TokenServer(pykka.ThreadingActor):
         token = self._valid_token()
         if token is not None:
             return token
-        if self._status.state == "retrying" and self._status.last_error is not None:
-            # Between retries, with no valid token: answer with the last error at once rather
-            # than hammer an endpoint that is down.
+        if self._status.state in ("retrying", "down") and self._status.last_error is not None:
+            # Between retries (or about to crash), with no valid token: answer with the last
+            # error at once rather than hammer an endpoint that is down.
             raise copy.copy(self._status.last_error)
         return self._attempt_for_caller()
 
@@ -314,9 +338,7 @@ class TokenServer(pykka.ThreadingActor):
         if isinstance(error, RetriesExhausted):
             # An exception raised to an asker does not kill a Pykka actor; a tell does.
             self.actor_ref.tell(_Crash(error))
-            cause = error.__cause__
-            assert isinstance(cause, TokenError)
-            raise copy.copy(cause)
+            raise copy.copy(error.last_error)
         raise copy.copy(error)
 
     def _attempt(self) -> TokenError | RetriesExhausted | None:
@@ -336,8 +358,8 @@ class TokenServer(pykka.ThreadingActor):
         except TokenError as exc:
             return self._failed(exc, time.monotonic() - started)
         except Exception as exc:  # a broken http_client or source: report, do not die here
-            error = TokenError(f"unexpected {type(exc).__name__}: {exc}", retryable=False)
-            error.__cause__ = exc
+            detail = _redact(f"{type(exc).__name__}: {exc}")[:300]
+            error = TokenError(f"unexpected {detail}", retryable=False)
             return self._failed(error, time.monotonic() - started)
         now = self._clock()
         if token.expires - EXPIRY_MARGIN <= now:
@@ -372,7 +394,6 @@ class TokenServer(pykka.ThreadingActor):
         max_retries = self._options.max_retries
         if max_retries is not None and failures > max_retries:
             crash = RetriesExhausted(self._name, failures, error)
-            crash.__cause__ = error
             self._set_status(state="down", next_attempt=None)
             self._emit("crash", attempt=failures, error=error)
             return crash
@@ -380,7 +401,15 @@ class TokenServer(pykka.ThreadingActor):
         return error
 
     def _backoff_delay_attempt(self, attempt: int, retry_after: float | None = None) -> None:
-        delay = self._backoff.next()
+        try:
+            delay = max(self._backoff.next(), MIN_RETRY_DELAY)
+        except Exception:  # a retry_delay of the user's that raised or returned nonsense
+            logger.exception(
+                "token server %r: retry_delay failed; retrying after %s s",
+                self._name,
+                self._options.backoff_max,
+            )
+            delay = max(self._options.backoff_max, 1.0)
         if retry_after is not None and retry_after > delay:
             delay = min(retry_after, MAX_RETRY_AFTER)
         self._schedule(delay, retry=True)
@@ -391,12 +420,10 @@ class TokenServer(pykka.ThreadingActor):
         """Seconds until the next refresh after a success at ``now``."""
         options = self._options
         lifetime = token.expires - now
-        if lifetime > options.refresh_before:
-            before_expiry = lifetime - options.refresh_before
-        else:
-            # Metadata servers hand out cached tokens with minutes left: refresh at half the
-            # remaining lifetime instead of looping back-to-back (Goth's hot loop).
-            before_expiry = lifetime / 2
+        # refresh_before ahead of expiry, but never before half the usable lifetime: metadata
+        # servers hand out cached tokens with minutes left, and refreshing those at once would
+        # loop back-to-back (Goth's hot loop).
+        before_expiry = max(lifetime - options.refresh_before, (lifetime - EXPIRY_MARGIN) / 2)
         interval = min(options.refresh_after, before_expiry)
         interval -= self._rng.uniform(0.0, REFRESH_JITTER * interval)
         return max(interval, MIN_REFRESH_INTERVAL)
@@ -433,6 +460,7 @@ class TokenServer(pykka.ThreadingActor):
             fresh_until=token.expires - EXPIRY_MARGIN if token is not None else -math.inf,
             clock=self._clock,
             status=self._status,
+            source=self._options.source,
         )
         _registry.update_value(self._name, value, ref=self.actor_ref)
 

@@ -72,8 +72,8 @@ class Exchange:
 
     method: Literal["GET", "POST"]
     url: str
-    headers: Mapping[str, str]
-    body: bytes
+    headers: Mapping[str, str] = field(repr=False)  # may carry a bearer token
+    body: bytes = field(repr=False)  # carries the assertion or the secrets
     kind: Literal["oauth", "metadata", "metadata_identity"]
     scope: str | None = None
     sub: str | None = None

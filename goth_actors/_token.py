@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import jwt
 
@@ -411,7 +411,9 @@ _SECRET_PATTERNS = re.compile(
 def _redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "<redacted>")
+            # As sent: raw, and URL-encoded in a form body or a query string.
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, "<redacted>")
     return _SECRET_PATTERNS.sub("<redacted>", text)
 
 

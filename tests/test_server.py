@@ -291,8 +291,26 @@ def test_a_lifetime_below_refresh_before_refreshes_at_half_of_it_not_in_a_loop(
     assert current.next_attempt is not None
     assert current.last_refresh is not None
     delay = current.next_attempt - current.last_refresh
-    assert 45.0 - 1 <= delay <= 50.0 + 1
+    assert 0.9 * 45.0 - 1 <= delay <= 45.0 + 1  # half of its usable (100 - 10 s) lifetime
     assert len(emulator.requests_to("metadata")) == 1
+
+
+def test_a_lifetime_just_above_refresh_before_is_not_refreshed_every_second(
+    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+) -> None:
+    clock, scheduler = fake_time
+    emulator.token_lifetime = 226.0  # 1 s more than refresh_before
+    start_link(
+        name="app",
+        source=Metadata(url=emulator.metadata_url),
+        prefetch="sync",
+        clock=clock,
+        scheduler=scheduler,
+    )
+    current = status("app")
+    assert current.next_attempt is not None
+    assert current.last_refresh is not None
+    assert current.next_attempt - current.last_refresh >= 0.9 * (226.0 - 10.0) / 2 - 1
 
 
 def test_refresh_ticks_fetch_a_new_token_when_due(
