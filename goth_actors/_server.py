@@ -304,10 +304,7 @@ class TokenServer(pykka.ThreadingActor):
         token = self._valid_token()
         if token is not None:
             return token
-        if self._status.state in ("retrying", "down") and self._status.last_error is not None:
-            # Between retries (or about to crash), with no valid token: answer with the last
-            # error at once rather than hammer an endpoint that is down.
-            raise copy.copy(self._status.last_error)
+        self._raise_while_failing()
         return self._attempt_for_caller()
 
     def _on_refresh(self, message: Refresh) -> Token:
@@ -318,7 +315,14 @@ class TokenServer(pykka.ThreadingActor):
             and current.token != message.unless_changed_from
         ):
             return current
+        self._raise_while_failing()
         return self._attempt_for_caller()
+
+    def _raise_while_failing(self) -> None:
+        """Between retries (or about to crash), answers with the last error at once: an
+        endpoint that is down sees one request per backoff step, however many callers ask."""
+        if self._status.state in ("retrying", "down") and self._status.last_error is not None:
+            raise copy.copy(self._status.last_error)
 
     def _on_tick(self, tick: _Tick) -> None:
         if tick.generation != self._generation:

@@ -291,3 +291,27 @@ def test_a_body_that_drips_in_is_cut_off_at_the_timeout(emulator: GoogleEmulator
             stop.set()
             server.join(WAIT)
         assert time.monotonic() - started < 3.0
+
+
+def test_forced_refreshes_during_an_outage_cost_one_request_per_backoff_step(
+    emulator: GoogleEmulator,
+) -> None:
+    start_link(
+        name="app",
+        source=RefreshToken(emulator.authorized_user()),
+        prefetch="sync",
+        backoff_min=60.0,
+        backoff_max=60.0,
+    )
+    held = fetch("app").token
+    emulator.fail_next(1000, 503, endpoint="token")
+    ref = whereis("app")
+    assert ref is not None
+    futures = [
+        ref.ask(goth_actors.Refresh(unless_changed_from=held), block=False) for _ in range(50)
+    ]
+    for future in futures:
+        with pytest.raises(TokenEndpointError):
+            future.get(timeout=WAIT)
+    assert len(emulator.requests_to("token")) == 2  # the prefetch, then one failed refresh
+    assert fetch("app").token == held

@@ -1,0 +1,115 @@
+"""Drop-in authentication for HTTP clients and Google's client libraries, from token servers.
+
+Three integrations, one per audience, each a thin layer over :func:`goth_actors.fetch`:
+
+- :mod:`goth_actors.integrations.requests`: ``GothAuth(name)``, a ``requests`` auth
+  (no extra needed).
+- :mod:`goth_actors.integrations.httpx`: ``GothAuth(name)``, an ``httpx.Auth`` for ``Client``
+  and ``AsyncClient`` (``pip install goth-actors[httpx]``).
+- :mod:`goth_actors.integrations.google_auth`: ``Credentials(name)``, a google-auth credentials
+  object for google-cloud-* clients and ``AuthorizedSession``
+  (``pip install goth-actors[google-auth]``).
+
+All three handle a ``401`` from the API the same way, with :func:`refresh_rejected`: the token
+the API refused is replaced once, by the server's newer token if someone already refreshed it,
+else by one forced refresh that every concurrent caller shares (the server's single flight).
+So a hundred requests rejected together cost one request to the token endpoint, not a hundred,
+and a request never retries more than once.
+
+Example:
+    >>> import requests, goth_actors
+    >>> from goth_actors.integrations.requests import GothAuth
+    >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
+    ... # doctest: +SKIP
+    >>> requests.get(url, auth=GothAuth("storage"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable
+from typing import cast
+
+import pykka
+
+from goth_actors._api import fetch
+from goth_actors._errors import ConfigError, FetchTimeout
+from goth_actors._registry import whereis
+from goth_actors._server import Refresh, published
+from goth_actors._token import Token
+
+__all__ = ["refresh_rejected"]
+
+
+def refresh_rejected(name: Hashable, rejected: str, *, timeout: float = 5.0) -> Token:
+    """A replacement for a token an API rejected (401): newer, and shared by every caller.
+
+    If the server already holds a different token (someone refreshed meanwhile), that one is
+    returned at once, without asking the server. Otherwise the server is asked for one forced
+    refresh with ``Refresh(unless_changed_from=rejected)``: the first such ask makes the
+    exchange, and those queued behind it get its result, so concurrent 401s for the same token
+    cause one request to the token endpoint.
+
+    Args:
+        name: The token server's name.
+        rejected: The token string the API answered 401 to.
+        timeout: Seconds to wait in all (fetch and refresh). Default 5.
+
+    Returns:
+        A token other than ``rejected``, unless the server is between a crash and its restart
+        and still serves ``rejected`` (it is then returned as the best there is).
+
+    Raises:
+        ServerNotFound: No server has this name.
+        FetchTimeout: No token within ``timeout``.
+        TokenEndpointError, TransportError: The forced refresh failed.
+
+    Example:
+        >>> response = session.get(url, headers={"Authorization": f"Bearer {token.token}"})
+        ... # doctest: +SKIP
+        >>> if response.status_code == 401:  # doctest: +SKIP
+        ...     token = refresh_rejected("my_app", token.token)
+    """
+    deadline = time.monotonic() + timeout
+    current = fetch(name, timeout)
+    if current.token != rejected:
+        return current  # already replaced: no refresh
+    ref = whereis(name)
+    if ref is not None:
+        try:
+            answer = ref.ask(
+                Refresh(unless_changed_from=rejected),
+                timeout=max(deadline - time.monotonic(), 0.0),
+            )
+        except pykka.Timeout:
+            raise FetchTimeout(f"no new token from server {name!r} within {timeout} s") from None
+        except pykka.ActorDeadError:
+            pass  # stopped meanwhile: fall back on what fetch finds
+        else:
+            return cast(Token, answer)
+    return fetch(name, max(deadline - time.monotonic(), 0.0))
+
+
+def _cached_token(name: Hashable) -> Token | None:
+    """The token ``fetch(name)`` would return at once, or ``None``; never blocks or asks."""
+    value = published(name)
+    if value is None or value.token is None or not value.fresh_until > value.clock():
+        return None
+    return value.token
+
+
+def _authorization(token: Token) -> str:
+    """The ``Authorization`` header value for a token."""
+    return f"{token.type} {token.token}"
+
+
+def _check_timeout(timeout: object) -> float:
+    """Validates an integration's ``timeout``: a positive, finite number of seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ConfigError("timeout", f"must be a number of seconds, got {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(
+            "timeout", f"must be a positive, finite number of seconds, got {timeout!r}"
+        )
+    return float(timeout)

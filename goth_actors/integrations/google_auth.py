@@ -1,0 +1,220 @@
+"""``Credentials``: google-auth credentials whose tokens come from a goth_actors token server.
+
+Needs the ``google-auth`` extra: ``pip install goth-actors[google-auth]``.
+
+Hand them to any google-cloud-* client (``storage.Client(credentials=...)``), to google-auth's
+``AuthorizedSession`` or ``AuthorizedHttp``, or as the source of google-auth's impersonated
+credentials: every one of them then shares the server's token, refreshed ahead of expiry by
+the server, with no lock on the hot path and one exchange however many threads need a token.
+
+How google-auth's machinery maps onto the server:
+
+- ``token`` and ``expiry`` are read live from the server, without a lock: the token
+  :func:`goth_actors.fetch` would hand out right now (``None`` if there is none yet or it is
+  within 10 seconds of expiry), and its expiry as a naive UTC datetime, as google-auth expects.
+- ``token_state`` is ``FRESH`` or ``INVALID``, never ``STALE``: the server refreshes on its own
+  before a token goes stale, so google-auth never needs to start a refresh thread of its own.
+  ``valid`` and ``expired`` agree with it.
+- ``refresh(request)`` takes a token from the server. If the server still holds the token this
+  thread last had from these credentials, it is the token an API just refused (that is why
+  ``AuthorizedSession`` refreshes after a 401), so the server is asked for one forced refresh,
+  shared by every thread that asks for the same
+  (:func:`~goth_actors.integrations.refresh_rejected`). Otherwise the server's current token
+  is the answer, and no exchange is made. The ``request`` is not used: the server has its own
+  HTTP client.
+- ``before_request`` applies the header from one read of the server's token, waiting for one
+  (up to ``timeout``) only when there is none.
+
+Errors reach google-auth as ``google.auth.exceptions.RefreshError``, with ``retryable`` and the
+goth_actors error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Mapping, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+try:
+    from google.auth import credentials as google_credentials
+    from google.auth import exceptions as google_exceptions
+except ImportError as error:  # pragma: no cover - exercised with google-auth hidden
+    raise ImportError(
+        "goth_actors.integrations.google_auth needs google-auth: "
+        "pip install goth-actors[google-auth]"
+    ) from error
+
+from goth_actors._api import fetch
+from goth_actors._errors import FetchTimeout, GothError, TokenError
+from goth_actors._server import published
+from goth_actors._token import Token
+from goth_actors.integrations import _cached_token, _check_timeout, refresh_rejected
+
+__all__ = ["Credentials"]
+
+
+class Credentials(google_credentials.CredentialsWithQuotaProject):
+    """google-auth credentials that take their tokens from a goth_actors token server.
+
+    Thread-safe: share one instance between clients and threads.
+
+    Args:
+        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        timeout: Seconds to wait for a token when none is cached, and for a refresh.
+            Default 5.
+        quota_project_id: The project to bill (sent as ``x-goog-user-project``). Default none.
+
+    Raises:
+        ConfigError: ``timeout`` is not a positive number of seconds.
+
+    Example:
+        >>> import goth_actors
+        >>> from google.cloud import storage  # doctest: +SKIP
+        >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
+        ... # doctest: +SKIP
+        >>> client = storage.Client(project="p", credentials=Credentials("storage"))
+        ... # doctest: +SKIP
+        >>> from google.auth.transport.requests import AuthorizedSession
+        >>> AuthorizedSession(Credentials("storage")).get(url)  # doctest: +SKIP
+        <Response [200]>
+    """
+
+    def __init__(
+        self, name: Hashable, *, timeout: float = 5.0, quota_project_id: str | None = None
+    ) -> None:
+        self._name = name
+        self._timeout = _check_timeout(timeout)
+        self._seen = threading.local()  # .token: the token this thread last had from us
+        super().__init__()  # type: ignore[no-untyped-call]  # google-auth is unannotated
+        self._quota_project_id = quota_project_id
+
+    def __repr__(self) -> str:
+        return f"Credentials({self._name!r}, timeout={self._timeout!r})"
+
+    @property
+    def name(self) -> Hashable:
+        """The token server's name."""
+        return self._name
+
+    # --------------------------------------------------------------------- the server's token
+
+    @property
+    def token(self) -> str | None:
+        """The server's current token, or ``None`` when it has none to hand out right now."""
+        token = _cached_token(self._name)
+        if token is None:
+            return None
+        self._seen.token = token.token
+        return token.token
+
+    @token.setter
+    def token(self, value: object) -> None:
+        # google-auth's constructor sets token = None; the server owns the real one.
+        if value is not None:
+            raise AttributeError("the token comes from the goth_actors server: it cannot be set")
+
+    @property
+    def expiry(self) -> datetime | None:
+        """When the server's token expires, as a naive UTC datetime; ``None`` without one."""
+        value = published(self._name)
+        if value is None or value.token is None:
+            return None
+        return datetime.fromtimestamp(value.token.expires, UTC).replace(tzinfo=None)
+
+    @expiry.setter
+    def expiry(self, value: object) -> None:
+        if value is not None:
+            raise AttributeError("the expiry comes from the goth_actors server: it cannot be set")
+
+    @property
+    def expired(self) -> bool:
+        """Whether the server's token is too close to expiry to use (False without a token)."""
+        value = published(self._name)
+        return value is not None and value.token is not None and value.fresh_until <= value.clock()
+
+    @property
+    def valid(self) -> bool:
+        """Whether the server has a token to hand out right now."""
+        return _cached_token(self._name) is not None
+
+    @property
+    def token_state(self) -> google_credentials.TokenState:
+        """``FRESH`` when the server has a token to hand out, else ``INVALID``; never ``STALE``."""
+        if _cached_token(self._name) is None:
+            return google_credentials.TokenState.INVALID
+        return google_credentials.TokenState.FRESH
+
+    # ------------------------------------------------------------------------ google-auth API
+
+    def refresh(self, request: object) -> None:
+        """Takes a token from the server: forced only if it is the one this thread already had.
+
+        Args:
+            request: google-auth's transport request; unused (the server has its own client).
+
+        Raises:
+            google.auth.exceptions.RefreshError: No token: the server failed, timed out, or
+                does not exist.
+        """
+        seen = getattr(self._seen, "token", None)
+        try:
+            if seen is None:
+                token = fetch(self._name, self._timeout)
+            else:
+                token = refresh_rejected(self._name, seen, timeout=self._timeout)
+        except GothError as error:
+            raise _refresh_error(self._name, error) from error
+        self._seen.token = token.token
+
+    def before_request(
+        self, request: object, method: str, url: str, headers: MutableMapping[str, str]
+    ) -> None:
+        """Sets ``authorization`` (and ``x-goog-user-project``) from the server's token.
+
+        Raises:
+            google.auth.exceptions.RefreshError: No token within ``timeout``.
+        """
+        token = self._current()
+        self._seen.token = token.token
+        self.apply(headers, token=token.token)  # type: ignore[no-untyped-call]
+
+    def with_quota_project(self, quota_project_id: str | None) -> Credentials:
+        """A copy that bills ``quota_project_id``, on the same server.
+
+        Example:
+            >>> billed = Credentials("storage").with_quota_project("my-project")
+        """
+        return type(self)(self._name, timeout=self._timeout, quota_project_id=quota_project_id)
+
+    def get_cred_info(self) -> Mapping[str, str]:
+        """What google-auth adds to its error messages about these credentials."""
+        return {
+            "credential_source": f"goth_actors token server {self._name!r}",
+            "credential_type": "goth_actors token server",
+        }
+
+    # ------------------------------------------------------------------------------ machinery
+
+    def _current(self) -> Token:
+        try:
+            return fetch(self._name, self._timeout)
+        except GothError as error:
+            raise _refresh_error(self._name, error) from error
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_seen", None)  # per thread, and a thread-local cannot be pickled
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._seen = threading.local()
+
+
+def _refresh_error(name: Hashable, error: GothError) -> google_exceptions.RefreshError:
+    retryable = isinstance(error, FetchTimeout) or (
+        isinstance(error, TokenError) and error.retryable
+    )
+    message = f"goth_actors token server {name!r}: {type(error).__name__}: {error}"
+    return google_exceptions.RefreshError(message, retryable=retryable)  # type: ignore[no-untyped-call]

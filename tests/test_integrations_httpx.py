@@ -1,0 +1,247 @@
+"""httpx's GothAuth, sync and async, over real HTTP against the emulator and a local API."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+
+import httpx
+import pytest
+from test_integrations_requests import (  # the local API that checks tokens with the emulator
+    WAIT,
+    ApiServer,
+    start_app,
+    token_requests,
+)
+
+import goth_actors
+from goth_actors import (
+    ConfigError,
+    HttpResponse,
+    Refresh,
+    ServiceAccount,
+    fetch,
+    start_link,
+    whereis,
+)
+from goth_actors._http import default_http_client
+from goth_actors.integrations.httpx import GothAuth
+from goth_actors.testing import GoogleEmulator
+
+
+@pytest.fixture(autouse=True)
+def _shutdown_servers() -> Iterator[None]:
+    yield
+    goth_actors.shutdown()
+
+
+@pytest.fixture
+def api(emulator: GoogleEmulator) -> Iterator[ApiServer]:
+    with ApiServer(emulator) as server:
+        yield server
+
+
+class GatedClient:
+    """An http_client for the token server that waits for the test to open the gate."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> HttpResponse:
+        self.entered.set()
+        if not self.open.wait(WAIT):
+            raise TimeoutError("the test never opened the gate")
+        return default_http_client(
+            method=method, url=url, headers=headers, body=body, timeout=timeout
+        )
+
+
+# ------------------------------------------------------------------------------------- sync
+
+
+def test_the_authorization_header_carries_the_servers_token(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    token = start_app(emulator)
+    with httpx.Client(auth=GothAuth("app")) as client:
+        response = client.get(api.url)
+    assert response.status_code == 200
+    assert api.tokens == [token]
+    assert response.history == []
+
+
+def test_a_401_causes_one_forced_refresh_and_one_retry_that_succeeds_with_a_new_token(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    first = start_app(emulator)
+    api.refuse(first)
+    with httpx.Client(auth=GothAuth("app")) as client:
+        response = client.post(api.url, json={"n": 1})
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    second = fetch("app").token
+    assert second != first
+    assert api.tokens == [first, second]
+    assert [seen.body for seen in api.seen] == [b'{"n":1}'] * 2
+    assert token_requests(emulator) == 2
+
+
+def test_a_401_to_the_retry_is_returned_as_is(emulator: GoogleEmulator, api: ApiServer) -> None:
+    start_app(emulator)
+    api.refuse_everything()
+    with httpx.Client(auth=GothAuth("app")) as client:
+        response = client.get(api.url)
+    assert response.status_code == 401
+    assert [r.status_code for r in response.history] == [401]
+    assert len(api.seen) == 2
+    assert token_requests(emulator) == 2
+
+
+def test_a_token_someone_else_refreshed_meanwhile_is_not_refreshed_again(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    first = start_app(emulator)
+    api.refuse(first)
+    ref = whereis("app")
+    assert ref is not None
+    api.before_refusing = lambda _token: ref.ask(Refresh(), timeout=WAIT)
+    with httpx.Client(auth=GothAuth("app")) as client:
+        response = client.get(api.url)
+    assert response.status_code == 200
+    assert token_requests(emulator) == 2  # the prefetch and the other caller's refresh only
+    assert api.tokens == [first, fetch("app").token]
+
+
+def test_a_streamed_body_is_not_retried_but_the_next_request_has_a_new_token(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    first = start_app(emulator)
+    api.refuse(first)
+    with httpx.Client(auth=GothAuth("app")) as client:
+        response = client.post(api.url, content=iter([b"one", b"two"]))
+        assert response.status_code == 401
+        assert response.history == []
+        assert client.get(api.url).status_code == 200
+    assert api.tokens == [first, fetch("app").token]
+    assert token_requests(emulator) == 2
+
+
+def test_a_bad_timeout_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="timeout"):
+        GothAuth("app", timeout=0)
+
+
+def test_importing_without_httpx_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    monkeypatch.delitem(sys.modules, "goth_actors.integrations.httpx")
+    with pytest.raises(ImportError, match=r"pip install goth-actors\[httpx\]"):
+        importlib.import_module("goth_actors.integrations.httpx")
+
+
+# ------------------------------------------------------------------------------------ async
+
+
+def test_async_requests_carry_the_token_and_retry_once_after_a_401(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    first = start_app(emulator)
+
+    async def main() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
+            accepted = await client.get(api.url)
+            api.refuse(first)
+            retried = await client.get(api.url)
+            return accepted, retried
+
+    accepted, retried = asyncio.run(main())
+    assert accepted.status_code == 200
+    assert accepted.history == []
+    assert retried.status_code == 200
+    assert [r.status_code for r in retried.history] == [401]
+    assert api.tokens == [first, first, fetch("app").token]
+    assert token_requests(emulator) == 2
+
+
+def test_async_a_401_to_the_retry_is_returned_as_is(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    start_app(emulator)
+    api.refuse_everything()
+
+    async def main() -> httpx.Response:
+        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
+            return await client.get(api.url)
+
+    response = asyncio.run(main())
+    assert response.status_code == 401
+    assert [r.status_code for r in response.history] == [401]
+    assert token_requests(emulator) == 2
+
+
+def test_async_a_hundred_concurrent_401s_for_one_token_cause_one_token_request(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    first = start_app(emulator)
+    api.refuse(first)
+    api.hold_refusals(100)
+
+    async def main() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(auth=GothAuth("app"), limits=limits) as client:
+            return await asyncio.gather(*(client.get(api.url) for _ in range(100)))
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200] * 100
+    assert all([h.status_code for h in r.history] == [401] for r in responses)
+    assert token_requests(emulator) == 2  # the prefetch and ONE forced refresh
+
+
+def test_async_waiting_for_a_first_token_does_not_block_the_event_loop(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    gate = GatedClient()
+    source = ServiceAccount(emulator.service_account())
+    start_link(name="app", source=source, http_client=gate)  # its first exchange waits
+
+    async def main() -> httpx.Response:
+        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
+            request = asyncio.create_task(client.get(api.url))
+            await asyncio.sleep(0)  # the request starts, and must hand the loop back
+            assert not request.done()
+            gate.open.set()  # only this coroutine can let the token through
+            return await request
+
+    assert asyncio.run(main()).status_code == 200
+
+
+def test_async_a_forced_refresh_does_not_block_the_event_loop(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    gate = GatedClient()
+    gate.open.set()
+    source = ServiceAccount(emulator.service_account())
+    start_link(name="app", source=source, http_client=gate, prefetch="sync")
+    first = fetch("app").token
+    api.refuse(first)
+    gate.open.clear()
+    gate.entered.clear()
+
+    async def main() -> httpx.Response:
+        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
+            request = asyncio.create_task(client.get(api.url))
+            assert await asyncio.to_thread(gate.entered.wait, WAIT)  # the refresh is in flight
+            assert not request.done()
+            gate.open.set()
+            return await request
+
+    response = asyncio.run(main())
+    assert response.status_code == 200
+    assert api.tokens == [first, fetch("app").token]
