@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -156,11 +157,25 @@ SOURCES = ["service account", "refresh token", "metadata"]
 
 
 def _source(kind: str, emulator: GoogleEmulator) -> tuple[Source, str]:
+    source, endpoint, _ = _source_and_secrets(kind, emulator)
+    return source, endpoint
+
+
+def _source_and_secrets(kind: str, emulator: GoogleEmulator) -> tuple[Source, str, list[str]]:
+    """The source, the endpoint it talks to, and the secrets it holds."""
     if kind == "service account":
-        return ServiceAccount(emulator.service_account()), "token"
+        key = emulator.service_account()
+        fragments = key["private_key"].splitlines()[1:-1]
+        return ServiceAccount(key), "token", fragments
     if kind == "refresh token":
-        return RefreshToken(emulator.authorized_user()), "token"
-    return Metadata(url=emulator.metadata_url), "metadata"
+        user = emulator.authorized_user()
+        return RefreshToken(user), "token", [user["client_secret"], user["refresh_token"]]
+    return Metadata(url=emulator.metadata_url), "metadata", []
+
+
+def _assert_no_secret(text: str, secrets: list[str]) -> None:
+    leaked = [f"{secret[:4]}... ({len(secret)} chars)" for secret in secrets if secret in text]
+    assert not leaked, f"secrets in logs, reprs or errors: {leaked}"
 
 
 def _cases(sources: list[str]) -> list[object]:
@@ -219,11 +234,13 @@ def test_a_one_shot_fetch_raises_the_right_error_and_flag(
 def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
     emulator: GoogleEmulator,
     scheduler: tuple[ManualClock, Scheduler],
+    caplog: pytest.LogCaptureFixture,
     fault: Fault,
     kind: str,
 ) -> None:
     clock, timers = scheduler
-    source, endpoint = _source(kind, emulator)
+    caplog.set_level(logging.DEBUG)  # secret hygiene: everything, at every level
+    source, endpoint, secrets = _source_and_secrets(kind, emulator)
     start_link(
         name="app",
         source=source,
@@ -249,8 +266,11 @@ def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
     fault.heal(emulator)
     clock.advance(expected_delay)  # the retry: every failure is retried
     _wait_for(lambda: status("app").state == "ok")
-    assert fetch("app") != held
+    fresh = fetch("app")
+    assert fresh != held
     assert status("app").restarts == 0
+    seen = caplog.text + repr(info.value) + str(info.value) + repr(status("app"))
+    _assert_no_secret(seen + repr(source) + repr(fresh), [*secrets, held.token, fresh.token])
 
 
 @pytest.mark.parametrize(("fault", "kind"), _cases(["refresh token", "metadata"]))
