@@ -12,60 +12,13 @@ userinfo API.
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import json
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from _credentials import emulator_unless_real, key_file
+from _credentials import SCOPES, emulator_unless_real, key_file, userinfo_api
 
 import goth_actors
 from goth_actors.integrations.requests import GothAuth
-from goth_actors.testing import GoogleEmulator
-
-USERINFO = "https://www.googleapis.com/oauth2/v3/userinfo"
-SCOPES = ("https://www.googleapis.com/auth/userinfo.email",)
-
-
-class ApiServer(http.server.ThreadingHTTPServer):
-    request_queue_size = 64  # room for concurrent connects (the default, 5, drops SYNs)
-
-
-@contextlib.contextmanager
-def userinfo_api(emulator: GoogleEmulator | None) -> Iterator[tuple[str, set[str]]]:
-    """Google's userinfo URL, or a local stand-in for it: yields (url, tokens it refuses)."""
-    refused: set[str] = set()
-    if emulator is None:
-        yield USERINFO, refused
-        return
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            ok = scheme == "Bearer" and token not in refused
-            info = emulator.token_info(token) if ok else None
-            body = json.dumps({"email": info["email"]} if info else {"error": "invalid_token"})
-            self.send_response(200 if info else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ApiServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,))
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/oauth2/v3/userinfo", refused
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def main() -> None:
