@@ -292,16 +292,17 @@ def run_demo(
         started = time.monotonic()
         current = steps[0].title
         pending = list(steps)
-        while (elapsed := time.monotonic() - started) < duration:
-            while pending and elapsed >= pending[0].at:
-                step = pending.pop(0)
-                step.action()
-                current = step.title
-                view.say(f"[t={elapsed:4.1f}s] {current}")
-            with lock:
-                snapshot = counts.copy()
-            view.update(current, elapsed, _rows(snapshot))
-            time.sleep(0.25)
+        with view:
+            while (elapsed := time.monotonic() - started) < duration:
+                while pending and elapsed >= pending[0].at:
+                    step = pending.pop(0)
+                    step.action()
+                    current = step.title
+                    view.say(f"[t={elapsed:4.1f}s] {current}")
+                with lock:
+                    snapshot = counts.copy()
+                view.update(current, elapsed, _rows(snapshot))
+                time.sleep(0.25)
     finally:
         stop_callers.set()
         for thread in threads:
