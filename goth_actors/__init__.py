@@ -30,6 +30,9 @@ from goth_actors._childspec import (
 from goth_actors._errors import (
     AlreadyRegistered,
     AlreadyStarted,
+    ChildAlreadyPresent,
+    ChildNotFound,
+    ChildRunning,
     ConfigError,
     FailedToStartChild,
     FetchTimeout,
@@ -76,9 +79,12 @@ logging.getLogger("goth_actors").addHandler(logging.NullHandler())
 __all__ = [
     "AlreadyRegistered",
     "AlreadyStarted",
+    "ChildAlreadyPresent",
     "ChildCounts",
     "ChildInfo",
+    "ChildNotFound",
     "ChildRestarts",
+    "ChildRunning",
     "ChildSpec",
     "ConfigError",
     "CountChildren",

@@ -23,6 +23,9 @@ from goth_actors._backoff import BACKOFF_TYPES, BackoffType
 from goth_actors._childspec import ChildSpec, DeleteChild, StartChild, TerminateChild
 from goth_actors._errors import (
     AlreadyStarted,
+    ChildAlreadyPresent,
+    ChildNotFound,
+    ChildRunning,
     ConfigError,
     FailedToStartChild,
     FetchTimeout,
@@ -294,7 +297,7 @@ def start_link(
         if isinstance(exc.reason, AlreadyStarted):
             raise AlreadyStarted(name) from None
         raise
-    except ValueError:  # the supervisor still has a child with this id
+    except ChildAlreadyPresent:  # the supervisor still has a child with this id
         raise AlreadyStarted(name) from None
     _parents[name] = parent
     if supervisor is None:
@@ -394,7 +397,7 @@ def stop(name: object, timeout: float = 5.0) -> None:
             # supervisor abandons a busy server: the id is then free for a new start.
             parent.ask(TerminateChild(name), timeout=_SUPERVISOR_WAIT)
             parent.ask(DeleteChild(name), timeout=_SUPERVISOR_WAIT)
-        except (LookupError, pykka.ActorDeadError, pykka.Timeout):
+        except (ChildNotFound, ChildRunning, pykka.ActorDeadError, pykka.Timeout):
             pass  # already gone from that supervisor
     ref = _registry.whereis(name)
     _registry.unregister(name)  # first: whatever the actor does next, the name is free

@@ -13,6 +13,9 @@
     ├── AlreadyStarted                     a token server with that name is running
     ├── AlreadyRegistered                  the name is held by a live actor
     ├── FailedToStartChild                 a supervisor could not start a child
+    ├── ChildNotFound (LookupError)        a supervisor has no child with that id
+    ├── ChildAlreadyPresent (ValueError)   start_child with an id the supervisor has
+    ├── ChildRunning (RuntimeError)        restart_child / delete_child of a running child
     └── MaxRestartsExceeded                a supervisor gave up: too many restarts too fast
 
 Errors carry data (``status``, ``retryable``, a body excerpt) but never a secret: no access
@@ -26,6 +29,9 @@ from typing import Any
 __all__ = [
     "AlreadyRegistered",
     "AlreadyStarted",
+    "ChildAlreadyPresent",
+    "ChildNotFound",
+    "ChildRunning",
     "ConfigError",
     "FailedToStartChild",
     "FetchTimeout",
@@ -212,6 +218,18 @@ class FailedToStartChild(GothError):
         super().__init__(f"child {id!r} failed to start: {type(reason).__name__}: {reason}")
         self.id = id
         self.reason = reason
+
+
+class ChildNotFound(GothError, LookupError):
+    """A supervisor has no child with the given id."""
+
+
+class ChildAlreadyPresent(GothError, ValueError):
+    """``start_child`` with an id the supervisor already has (running or not)."""
+
+
+class ChildRunning(GothError, RuntimeError):
+    """``restart_child`` or ``delete_child`` of a child that is running."""
 
 
 class MaxRestartsExceeded(GothError):

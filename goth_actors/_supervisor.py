@@ -44,7 +44,14 @@ from goth_actors._childspec import (
     TerminateChild,
     WhichChildren,
 )
-from goth_actors._errors import ConfigError, FailedToStartChild, MaxRestartsExceeded
+from goth_actors._errors import (
+    ChildAlreadyPresent,
+    ChildNotFound,
+    ChildRunning,
+    ConfigError,
+    FailedToStartChild,
+    MaxRestartsExceeded,
+)
 from goth_actors._monitor import (
     _ChildExit,
     _claim_link,
@@ -301,7 +308,8 @@ class Supervisor(pykka.ThreadingActor):
         """Add a child and start it; return its ref.
 
         Raises:
-            ValueError: If a child with ``spec.id`` is already present.
+            ChildAlreadyPresent: If a child with ``spec.id`` is already present (a
+                ``ValueError``).
             FailedToStartChild: If it failed to start (it is then not added).
 
         Example:
@@ -320,7 +328,7 @@ class Supervisor(pykka.ThreadingActor):
         if existing is not None:
             state = "running" if existing.ref is not None else "present"
             msg = f"a child with id {spec.id!r} is already {state}"
-            raise ValueError(msg)
+            raise ChildAlreadyPresent(msg)
         child = _Child(spec)
         ref = self._start(child, "child_started")
         self._children.append(child)
@@ -332,7 +340,7 @@ class Supervisor(pykka.ThreadingActor):
         A terminated child is not restarted until :meth:`restart_child`.
 
         Raises:
-            LookupError: If there is no child with this id.
+            ChildNotFound: If there is no child with this id (a ``LookupError``).
         """
         child = self._get(id)
         self._terminate(child)
@@ -343,27 +351,27 @@ class Supervisor(pykka.ThreadingActor):
         """Start again a child that is not running; return its new ref.
 
         Raises:
-            LookupError: If there is no child with this id.
-            RuntimeError: If the child is running.
+            ChildNotFound: If there is no child with this id (a ``LookupError``).
+            ChildRunning: If the child is running (a ``RuntimeError``).
             FailedToStartChild: If it failed to start.
         """
         child = self._get(id)
         if child.ref is not None:
             msg = f"child {id!r} is running"
-            raise RuntimeError(msg)
+            raise ChildRunning(msg)
         return self._start(child, "child_started")
 
     def delete_child(self, id: Hashable) -> None:
         """Remove the spec of a child that is not running.
 
         Raises:
-            LookupError: If there is no child with this id.
-            RuntimeError: If the child is running.
+            ChildNotFound: If there is no child with this id (a ``LookupError``).
+            ChildRunning: If the child is running (a ``RuntimeError``).
         """
         child = self._get(id)
         if child.ref is not None:
             msg = f"child {id!r} is running; terminate_child first"
-            raise RuntimeError(msg)
+            raise ChildRunning(msg)
         self._children.remove(child)
 
     def which_children(self) -> list[ChildInfo]:
@@ -384,7 +392,7 @@ class Supervisor(pykka.ThreadingActor):
         """Return how many times this supervisor has restarted the child.
 
         Raises:
-            LookupError: If there is no child with this id.
+            ChildNotFound: If there is no child with this id (a ``LookupError``).
         """
         return self._get(id).restarts
 
@@ -400,7 +408,7 @@ class Supervisor(pykka.ThreadingActor):
         child = self._find(child_id)
         if child is None:
             msg = f"no child with id {child_id!r}"
-            raise LookupError(msg)
+            raise ChildNotFound(msg)
         return child
 
     def _emit(
