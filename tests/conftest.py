@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pykka
 import pytest
+from _api_server import ApiServer
 
 from goth_actors.testing import GoogleEmulator
 
@@ -55,3 +56,19 @@ def emulator() -> Iterator[GoogleEmulator]:
     """A fresh Google emulator on 127.0.0.1 for one test."""
     with GoogleEmulator() as emu:
         yield emu
+
+
+@pytest.fixture
+def shutdown_servers() -> Iterator[None]:
+    """Stops the library's token servers after the test (``goth_actors.shutdown()``)."""
+    yield
+    import goth_actors
+
+    goth_actors.shutdown()
+
+
+@pytest.fixture
+def api(emulator: GoogleEmulator) -> Iterator[ApiServer]:
+    """A local Google-like API that checks bearer tokens with the emulator, for one test."""
+    with ApiServer(emulator) as server:
+        yield server

@@ -10,7 +10,7 @@ import os
 import select
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -18,13 +18,10 @@ import goth_actors
 from goth_actors import RefreshToken, ServerNotFound, Supervisor, child_spec, fetch, start_link
 from goth_actors.testing import GoogleEmulator
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-
-
-@pytest.fixture(autouse=True)
-def _shutdown_servers() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
+pytestmark = [
+    pytest.mark.usefixtures("shutdown_servers"),
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+]
 
 
 def _in_child(body: Callable[[], str], timeout: float = 20.0) -> str:

@@ -7,7 +7,7 @@ each must raise ConfigError (a ValueError) naming a field, and never echo key ma
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -166,13 +166,7 @@ def test_metadata_options_of_any_type_are_config_errors_or_valid(
 # ---------------------------------------------------------------------------------- names
 
 
-@pytest.fixture
-def _shutdown() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
-
-
-@pytest.mark.usefixtures("_shutdown")
+@pytest.mark.usefixtures("shutdown_servers")
 @pytest.mark.parametrize("name", [["a", "list"], {"a": "dict"}, {"a", "set"}])
 def test_unhashable_names_are_refused_everywhere(emulator: GoogleEmulator, name: Any) -> None:
     with pytest.raises(ConfigError, match="hashable") as info:
@@ -184,7 +178,7 @@ def test_unhashable_names_are_refused_everywhere(emulator: GoogleEmulator, name:
         goth_actors.whereis(name)
 
 
-@pytest.mark.usefixtures("_shutdown")
+@pytest.mark.usefixtures("shutdown_servers")
 def test_a_name_is_reused_after_stop_with_nothing_carried_over(emulator: GoogleEmulator) -> None:
     source = Metadata(url=emulator.metadata_url)
     for round_ in range(3):
@@ -195,7 +189,7 @@ def test_a_name_is_reused_after_stop_with_nothing_carried_over(emulator: GoogleE
             goth_actors.fetch(("tenant", 1))
 
 
-@pytest.mark.usefixtures("_shutdown")
+@pytest.mark.usefixtures("shutdown_servers")
 def test_very_many_names_each_get_their_own_server(emulator: GoogleEmulator) -> None:
     source = Metadata(url=emulator.metadata_url)
     names = [("tenant", i) for i in range(200)]

@@ -12,16 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from google.auth import credentials as google_credentials
-from google.auth import exceptions as google_exceptions
-from google.auth import impersonated_credentials
-from google.auth.transport.requests import AuthorizedSession, Request
-from test_integrations_requests import (  # the local API that checks tokens with the emulator
+from _api_server import (  # the local API that checks tokens with the emulator
     WAIT,
     ApiServer,
     start_app,
     token_requests,
 )
+from google.auth import credentials as google_credentials
+from google.auth import exceptions as google_exceptions
+from google.auth import impersonated_credentials
+from google.auth.transport.requests import AuthorizedSession, Request
 
 import goth_actors
 from goth_actors import (
@@ -38,19 +38,9 @@ from goth_actors import (
 from goth_actors.integrations.google_auth import Credentials
 from goth_actors.testing import GoogleEmulator
 
+pytestmark = pytest.mark.usefixtures("shutdown_servers")
+
 TokenState = google_credentials.TokenState
-
-
-@pytest.fixture(autouse=True)
-def _shutdown_servers() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
-
-
-@pytest.fixture
-def api(emulator: GoogleEmulator) -> Iterator[ApiServer]:
-    with ApiServer(emulator) as server:
-        yield server
 
 
 class FakeWallClock:

@@ -6,18 +6,17 @@ import asyncio
 import importlib
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import httpx
 import pytest
-from test_integrations_requests import (  # the local API that checks tokens with the emulator
+from _api_server import (  # the local API that checks tokens with the emulator
     WAIT,
     ApiServer,
     start_app,
     token_requests,
 )
 
-import goth_actors
 from goth_actors import (
     ConfigError,
     HttpResponse,
@@ -31,17 +30,7 @@ from goth_actors._http import default_http_client
 from goth_actors.integrations.httpx import GothAuth
 from goth_actors.testing import GoogleEmulator
 
-
-@pytest.fixture(autouse=True)
-def _shutdown_servers() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
-
-
-@pytest.fixture
-def api(emulator: GoogleEmulator) -> Iterator[ApiServer]:
-    with ApiServer(emulator) as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("shutdown_servers")
 
 
 class GatedClient:

@@ -35,6 +35,8 @@ from goth_actors import (
 from goth_actors._timers import ManualClock, Scheduler
 from goth_actors.testing import GoogleEmulator
 
+pytestmark = pytest.mark.usefixtures("shutdown_servers")
+
 WAIT = 5.0
 
 
@@ -58,12 +60,6 @@ class WallClock:
     def jump(self, seconds: float) -> None:
         """A wall-clock jump (NTP, laptop sleep) that timers do not see."""
         self.offset += seconds
-
-
-@pytest.fixture(autouse=True)
-def _shutdown_servers() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
 
 
 @pytest.fixture

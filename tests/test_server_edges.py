@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -32,13 +32,9 @@ from goth_actors._http import default_http_client
 from goth_actors._timers import ManualClock, Scheduler
 from goth_actors.testing import GoogleEmulator
 
+pytestmark = pytest.mark.usefixtures("shutdown_servers")
+
 WAIT = 5.0
-
-
-@pytest.fixture(autouse=True)
-def _shutdown_servers() -> Iterator[None]:
-    yield
-    goth_actors.shutdown()
 
 
 def _wait_for(predicate: Any, timeout: float = WAIT) -> None:
