@@ -237,7 +237,8 @@ def start_link(
     Args:
         name: Any hashable value; :func:`fetch` finds the server by it.
         source: Where tokens come from: :class:`~goth_actors.ServiceAccount`,
-            :class:`~goth_actors.RefreshToken`, :class:`~goth_actors.Metadata` or
+            :class:`~goth_actors.RefreshToken`, :class:`~goth_actors.Metadata`,
+            :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated` or
             :func:`~goth_actors.default_source`.
         http_client: The HTTP client (contract in :class:`~goth_actors.HttpClient`).
             Default: a shared ``requests.Session``.

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -70,7 +72,7 @@ class _SubjectTokenSource:
 
     file: str | None
     url: str | None
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # may carry a CI system's bearer token
     format: Literal["text", "json"]
     field_name: str | None
 
@@ -251,6 +253,7 @@ class WorkloadIdentity(Source):
             client_secret = str(creds.get("client_secret") or "")
             pair = f"{client_id}:{client_secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            secrets += (headers["Authorization"],)
             secrets += (client_secret,) if client_secret else ()
         elif creds.get("workforce_pool_user_project"):
             options = {"userProject": creds["workforce_pool_user_project"]}
@@ -273,7 +276,11 @@ def _subject_from_file(source: _SubjectTokenSource) -> str:
     assert source.file is not None
     path = source.file
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: opening a FIFO with no writer must not block the server for ever.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise _file_error(path, "is not a regular file")
             raw = handle.read(MAX_BODY_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -343,7 +350,9 @@ def _headers(value: object, name: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(name, f"must be a mapping of header names to values, got {value!r:.40}")
+        raise ConfigError(
+            name, f"must be a mapping of header names to values, got {type(value).__name__}"
+        )
     headers: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key or not key.isascii() or ":" in key:

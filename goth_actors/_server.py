@@ -106,9 +106,14 @@ class Refresh:
     Attributes:
         unless_changed_from: When set, skip the exchange if the server's token is already a
             different one than this (someone else refreshed it meanwhile), and answer with that.
+        unless_attempted_since: When set (a ``time.monotonic()`` reading, e.g. when the
+            rejected token was sent), skip the exchange if one started since then, and answer
+            with the current token: a metadata server hands out the same token again, so a
+            changed token is not the only sign that a refresh already happened.
     """
 
     unless_changed_from: str | None = field(default=None, repr=False)
+    unless_attempted_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +248,7 @@ class TokenServer(pykka.ThreadingActor):
             restarts=self._restarts,
         )
         self._generation = 0
+        self._last_attempt = -math.inf  # time.monotonic() when the last exchange started
         self._timer: TimerHandle | None = None
         self._publish()
 
@@ -309,10 +315,15 @@ class TokenServer(pykka.ThreadingActor):
 
     def _on_refresh(self, message: Refresh) -> Token:
         current = self._valid_token()
-        if (
-            current is not None
-            and message.unless_changed_from is not None
-            and current.token != message.unless_changed_from
+        if current is not None and (
+            (
+                message.unless_changed_from is not None
+                and current.token != message.unless_changed_from
+            )
+            or (
+                message.unless_attempted_since is not None
+                and self._last_attempt >= message.unless_attempted_since
+            )
         ):
             return current
         self._raise_while_failing()
@@ -350,7 +361,7 @@ class TokenServer(pykka.ThreadingActor):
         self._cancel_timer()
         self._set_status(state="fetching", next_attempt=None)
         self._emit("attempt", attempt=self._status.consecutive_failures)
-        started = time.monotonic()
+        started = self._last_attempt = time.monotonic()
         options = self._options
         try:
             token = Token.fetch(

@@ -1,8 +1,8 @@
 """The token, and the one-shot exchange that gets one (Goth's ``Goth.Token``).
 
-:meth:`Token.fetch` sends exactly one request for one source and returns a :class:`Token` or
-raises a :class:`~goth_actors.TokenError`. No cache, no retry, no threads: the token server
-does those.
+:meth:`Token.fetch` makes one attempt for one source (one request, or one per step for
+multi-step sources such as workload identity) and returns a :class:`Token` or raises a
+:class:`~goth_actors.TokenError`. No cache, no retry, no threads: the token server does those.
 """
 
 from __future__ import annotations
@@ -87,13 +87,16 @@ class Token:
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
     ) -> Token:
-        """Does exactly one exchange with Google (or the metadata server) for ``source``.
+        """Makes one attempt to get a token for ``source`` from Google or the metadata server.
 
-        No cache and no retry: each call is one HTTP request.
+        No cache and no retry: one HTTP request, or one per step for multi-step sources
+        (:class:`~goth_actors.WorkloadIdentity`: subject token, STS, impersonation;
+        :class:`~goth_actors.Impersonated`: the source's token, then IAM).
 
         Args:
-            source: A :class:`~goth_actors.ServiceAccount`, :class:`~goth_actors.RefreshToken`
-                or :class:`~goth_actors.Metadata` (or any other :class:`~goth_actors.Source`).
+            source: A :class:`~goth_actors.ServiceAccount`, :class:`~goth_actors.RefreshToken`,
+                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity` or
+                :class:`~goth_actors.Impersonated` (any :class:`~goth_actors.Source`).
             http_client: The HTTP client (see :mod:`goth_actors._http` for the contract).
                 Default: a shared ``requests.Session``, TLS verified, no redirects followed.
             timeout: Seconds to wait to connect and for each read.
@@ -169,6 +172,7 @@ class Exchanger:
             ) from None
         except Exception as exc:
             detail = _redact(f"{type(exc).__name__}: {exc}", exchange.secrets)
+            detail = _QUERY.sub("?<redacted>", detail)  # a query string can carry a signature
             raise TransportError(
                 f"{exchange.method} {url} failed: {detail[:300]}", url=url
             ) from exc
@@ -408,12 +412,18 @@ _SECRET_PATTERNS = re.compile(
 )
 
 
+_QUERY = re.compile(r"\?[^\s'\")]+")
+
+
 def _redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
-        if secret:
-            # As sent: raw, and URL-encoded in a form body or a query string.
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, "<redacted>")
+        # As sent: raw, URL-encoded in a form body or a query string, and for a header value
+        # such as "Bearer <token>", the credential alone (an endpoint may echo just that).
+        credential = secret.partition(" ")[2]
+        for whole in (secret, credential) if len(credential) >= 8 else (secret,):
+            for form in {whole, quote(whole, safe=""), quote_plus(whole)}:
+                if form:
+                    text = text.replace(form, "<redacted>")
     return _SECRET_PATTERNS.sub("<redacted>", text)
 
 

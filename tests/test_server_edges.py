@@ -311,3 +311,26 @@ def test_forced_refreshes_during_an_outage_cost_one_request_per_backoff_step(
             future.get(timeout=WAIT)
     assert len(emulator.requests_to("token")) == 2  # the prefetch, then one failed refresh
     assert fetch("app").token == held
+
+
+def test_concurrent_rejections_of_a_token_the_metadata_server_hands_out_again_cost_one_refresh(
+    emulator: GoogleEmulator,
+) -> None:
+    from goth_actors.integrations import refresh_rejected
+
+    same = {"access_token": "ya29.same-cached-token", "expires_in": 3000, "token_type": "Bearer"}
+    emulator.respond_next(100, 200, same, {"Metadata-Flavor": "Google"}, endpoint="metadata")
+    start_link(name="app", source=Metadata(url=emulator.metadata_url), prefetch="sync")
+    sent_at = time.monotonic()  # every request used the token from here on, then got a 401
+    results: list[str] = []
+
+    def rejected() -> None:
+        results.append(refresh_rejected("app", same["access_token"], sent_at=sent_at).token)
+
+    threads = [threading.Thread(target=rejected) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [same["access_token"]] * 20
+    assert len(emulator.requests_to("metadata")) == 2  # the prefetch, then one refresh

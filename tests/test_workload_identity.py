@@ -640,3 +640,71 @@ def test_source_from_credentials_and_default_source_pick_workload_identity(
     assert isinstance(found, WorkloadIdentity)
     assert found.service_account_email is None
     assert found.token_url == "https://sts.googleapis.com/v1/token"
+
+
+# ------------------------------------------------------------------------------ secrets
+
+
+def test_a_subject_url_echoing_just_the_bearer_credential_does_not_leak_it(
+    emulator: GoogleEmulator,
+) -> None:
+    credentials = emulator.workload_identity()
+    header = credentials["credential_source"]["headers"]["Authorization"]
+    credential = header.partition(" ")[2]
+    emulator.respond_next(1, 401, f"token {credential} is not valid", endpoint="subject")
+
+    with pytest.raises(TokenEndpointError) as raised:
+        Token.fetch(WorkloadIdentity(credentials))
+
+    assert credential not in str(raised.value)
+    assert credential not in raised.value.body
+
+
+def test_a_transport_error_never_carries_the_urls_query(emulator: GoogleEmulator) -> None:
+    credentials = emulator.workload_identity()
+    credentials["credential_source"]["url"] = "http://127.0.0.1:9/subject?sig=SECRETSIG123"
+
+    with pytest.raises(TransportError) as raised:
+        Token.fetch(WorkloadIdentity(credentials), timeout=1.0)
+
+    assert "SECRETSIG123" not in str(raised.value)
+
+
+@pytest.mark.parametrize("headers", ["Authorization: Bearer secret-abc", [("Authorization", "x")]])
+def test_headers_of_the_wrong_type_are_named_without_echoing_them(
+    emulator: GoogleEmulator, headers: object
+) -> None:
+    credentials = emulator.workload_identity()
+    credentials["credential_source"]["headers"] = headers
+
+    with pytest.raises(ConfigError) as raised:
+        WorkloadIdentity(credentials)
+
+    assert raised.value.field == "credentials.credential_source.headers"
+    assert "Bearer" not in str(raised.value)
+    assert "Authorization" not in str(raised.value)
+
+
+def test_the_subject_source_repr_never_shows_its_headers(emulator: GoogleEmulator) -> None:
+    credentials = emulator.workload_identity()
+    credential = credentials["credential_source"]["headers"]["Authorization"].partition(" ")[2]
+    source = WorkloadIdentity(credentials)
+    assert credential not in repr(source)
+    assert credential not in repr(source._source)
+
+
+def test_a_subject_token_path_that_is_not_a_regular_file_is_refused_without_blocking(
+    emulator: GoogleEmulator, tmp_path: Path
+) -> None:
+    import os
+
+    fifo = tmp_path / "token"
+    credentials = emulator.workload_identity(file=tmp_path / "real-token")
+    credentials["credential_source"]["file"] = str(fifo)
+    os.mkfifo(fifo)  # no writer: opening it for reading would block for ever
+    started = time.monotonic()
+
+    with pytest.raises(TokenError, match="not a regular file"):
+        Token.fetch(WorkloadIdentity(credentials))
+
+    assert time.monotonic() - started < 2.0

@@ -11,10 +11,13 @@ Three integrations, one per audience, each a thin layer over :func:`goth_actors.
   (``pip install goth-actors[google-auth]``).
 
 All three handle a ``401`` from the API the same way, with :func:`refresh_rejected`: the token
-the API refused is replaced once, by the server's newer token if someone already refreshed it,
-else by one forced refresh that every concurrent caller shares (the server's single flight).
-So a hundred requests rejected together cost one request to the token endpoint, not a hundred,
-and a request never retries more than once.
+the API refused is replaced once, by the server's newer token if someone already refreshed it
+(or already made an exchange since the request was sent: a metadata server may hand out the
+same token again), else by one forced refresh that every concurrent caller shares (the
+server's single flight). So a hundred requests rejected together cost one request to the
+token endpoint, not a hundred. The requests and httpx auths retry a request once; google-auth's
+``AuthorizedSession`` follows its own ``max_refresh_attempts`` (2 by default: up to three
+sends, each refresh still shared).
 
 Example:
     >>> import requests, goth_actors
@@ -42,7 +45,9 @@ from goth_actors._token import Token
 __all__ = ["refresh_rejected"]
 
 
-def refresh_rejected(name: Hashable, rejected: str, *, timeout: float = 5.0) -> Token:
+def refresh_rejected(
+    name: Hashable, rejected: str, *, timeout: float = 5.0, sent_at: float | None = None
+) -> Token:
     """A replacement for a token an API rejected (401): newer, and shared by every caller.
 
     If the server already holds a different token (someone refreshed meanwhile), that one is
@@ -55,6 +60,9 @@ def refresh_rejected(name: Hashable, rejected: str, *, timeout: float = 5.0) -> 
         name: The token server's name.
         rejected: The token string the API answered 401 to.
         timeout: Seconds to wait in all (fetch and refresh). Default 5.
+        sent_at: ``time.monotonic()`` when the rejected token was put on the request. An
+            exchange the server started since then counts as the refresh (a metadata server
+            may hand out the same token again). Default: now.
 
     Returns:
         A token other than ``rejected``, unless the server is between a crash and its restart
@@ -72,6 +80,7 @@ def refresh_rejected(name: Hashable, rejected: str, *, timeout: float = 5.0) -> 
         ...     token = refresh_rejected("my_app", token.token)
     """
     deadline = time.monotonic() + timeout
+    since = deadline - timeout if sent_at is None else sent_at
     current = fetch(name, timeout)
     if current.token != rejected:
         return current  # already replaced: no refresh
@@ -79,7 +88,7 @@ def refresh_rejected(name: Hashable, rejected: str, *, timeout: float = 5.0) -> 
     if ref is not None:
         try:
             answer = ref.ask(
-                Refresh(unless_changed_from=rejected),
+                Refresh(unless_changed_from=rejected, unless_attempted_since=since),
                 timeout=max(deadline - time.monotonic(), 0.0),
             )
         except pykka.Timeout:

@@ -32,6 +32,7 @@ goth_actors error as ``__cause__``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Hashable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -85,7 +86,8 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
     ) -> None:
         self._name = name
         self._timeout = _check_timeout(timeout)
-        self._seen = threading.local()  # .token: the token this thread last had from us
+        # .token: the token this thread last had from us; .at: time.monotonic() then
+        self._seen = threading.local()
         super().__init__()  # type: ignore[no-untyped-call]  # google-auth is unannotated
         self._quota_project_id = quota_project_id
 
@@ -97,6 +99,11 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         """The token server's name."""
         return self._name
 
+    def _remember(self, token: str) -> None:
+        """Notes the token this thread is about to use, and when (for a later 401)."""
+        self._seen.token = token
+        self._seen.at = time.monotonic()
+
     # --------------------------------------------------------------------- the server's token
 
     @property
@@ -105,7 +112,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         token = _cached_token(self._name)
         if token is None:
             return None
-        self._seen.token = token.token
+        self._remember(token.token)
         return token.token
 
     @token.setter
@@ -162,10 +169,11 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
             if seen is None:
                 token = fetch(self._name, self._timeout)
             else:
-                token = refresh_rejected(self._name, seen, timeout=self._timeout)
+                sent_at = getattr(self._seen, "at", None)
+                token = refresh_rejected(self._name, seen, timeout=self._timeout, sent_at=sent_at)
         except GothError as error:
             raise _refresh_error(self._name, error) from error
-        self._seen.token = token.token
+        self._remember(token.token)
 
     def before_request(
         self, request: object, method: str, url: str, headers: MutableMapping[str, str]
@@ -176,7 +184,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
             google.auth.exceptions.RefreshError: No token within ``timeout``.
         """
         token = self._current()
-        self._seen.token = token.token
+        self._remember(token.token)
         self.apply(headers, token=token.token)  # type: ignore[no-untyped-call]
 
     def with_quota_project(self, quota_project_id: str | None) -> Credentials:

@@ -15,6 +15,7 @@ read, no lock), and waiting for a token or a refresh happens in a worker thread
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Generator, Hashable
 from functools import partial
 
@@ -81,10 +82,11 @@ class GothAuth(httpx.Auth):
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header
+        sent_at = time.monotonic()
         response = yield request
         if not _refused(response, header):
             return
-        token = refresh_rejected(self.name, token.token, timeout=self.timeout)
+        token = refresh_rejected(self.name, token.token, timeout=self.timeout, sent_at=sent_at)
         if _replayable(request):
             request.headers["Authorization"] = _authorization(token)
             yield request
@@ -97,11 +99,12 @@ class GothAuth(httpx.Auth):
             token = await _in_thread(partial(fetch, self.name, self.timeout))
         header = _authorization(token)
         request.headers["Authorization"] = header
+        sent_at = time.monotonic()
         response = yield request
         if not _refused(response, header):
             return
         token = await _in_thread(
-            partial(refresh_rejected, self.name, token.token, timeout=self.timeout)
+            partial(refresh_rejected, self.name, token.token, timeout=self.timeout, sent_at=sent_at)
         )
         if _replayable(request):
             request.headers["Authorization"] = _authorization(token)

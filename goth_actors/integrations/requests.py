@@ -11,6 +11,7 @@ stream). The ``401`` ends up in ``response.history``. A second ``401`` is return
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -75,7 +76,7 @@ class GothAuth(AuthBase):
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header
-        hook = _RetryOn401(self, token.token, header)
+        hook = _RetryOn401(self, token.token, header, time.monotonic())
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]  # stubs: untyped
         return request
 
@@ -83,10 +84,11 @@ class GothAuth(AuthBase):
 class _RetryOn401:
     """The response hook of one request: after a 401 to its token, a new token and one retry."""
 
-    def __init__(self, auth: GothAuth, token: str, header: str) -> None:
+    def __init__(self, auth: GothAuth, token: str, header: str, sent_at: float) -> None:
         self._auth = auth
         self._token = token
         self._header = header
+        self._sent_at = sent_at
         self._retried = False  # one hook per request, so one thread: no lock needed
 
     def __call__(self, response: Response, **settings: Any) -> Response | None:
@@ -101,7 +103,9 @@ class _RetryOn401:
             return None
         self._retried = True  # at most one retry, even across the redirects that may follow
         try:
-            token = refresh_rejected(self._auth.name, self._token, timeout=self._auth.timeout)
+            token = refresh_rejected(
+                self._auth.name, self._token, timeout=self._auth.timeout, sent_at=self._sent_at
+            )
         except BaseException:
             response.close()
             raise
