@@ -18,8 +18,6 @@ from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import jwt
-
 from goth_actors._errors import ConfigError, TokenEndpointError
 from goth_actors._sources import (
     CLOUD_PLATFORM_SCOPE,
@@ -35,7 +33,7 @@ from goth_actors._sources import (
     _url,
     source_from_credentials,
 )
-from goth_actors._token import Token
+from goth_actors._token import Token, id_token_from_jwt, without_query
 
 if TYPE_CHECKING:
     from goth_actors._token import Exchanger
@@ -288,28 +286,8 @@ def generate_id_token(
 
 
 def id_token(text: str, where: str, data: Mapping[str, Any] | None = None) -> Token:
-    """A :class:`Token` from an ID token: ``expires`` its ``exp``, ``scope`` its ``aud``.
-
-    The signature is not checked: the JWT came straight from Google over TLS, and only its
-    expiry and audience are read.
-    """
-    try:
-        claims = jwt.decode(text, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise unusable_answer(where, "answered with an ID token that is not a JWT", data) from None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        raise unusable_answer(where, "answered with an ID token without a numeric exp", data)
-    aud = claims.get("aud")
-    audience = " ".join(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else aud
-    sub = claims.get("sub")
-    return Token(
-        token=text,
-        type="Bearer",
-        scope=audience if isinstance(audience, str) and audience else None,
-        sub=sub if isinstance(sub, str) and sub else None,
-        expires=float(exp),
-    )
+    """A :class:`Token` from an IAM ``generateIdToken`` answer's JWT (see ``id_token_from_jwt``)."""
+    return id_token_from_jwt(text, lambda problem: unusable_answer(where, problem, data))
 
 
 def parse_rfc3339(text: str) -> float | None:
@@ -364,11 +342,6 @@ def unusable_answer(where: str, problem: str, data: Mapping[str, Any] | None) ->
     return TokenEndpointError(
         f"{where} {problem}", status=200, retryable=False, body=f"{{{shape}}}", url=where
     )
-
-
-def without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _account(value: object, name: str = "target_principal") -> str:

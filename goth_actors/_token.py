@@ -154,7 +154,7 @@ class Exchanger:
 
     def send(self, exchange: Exchange) -> HttpResponse:
         """Sends one request; raises on transport failure or a refused oversized body."""
-        url = _without_query(exchange.url)
+        url = without_query(exchange.url)
         try:
             response = self.http_client(
                 method=exchange.method,
@@ -185,12 +185,12 @@ class Exchanger:
     def token(self, exchange: Exchange) -> Token:
         """Sends ``exchange`` and reads the answer as a token."""
         response = self.send(exchange)
-        return _read_response(response, exchange, _without_query(exchange.url), self.clock)
+        return _read_response(response, exchange, without_query(exchange.url), self.clock)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""
         response = self.send(exchange)
-        url = _without_query(exchange.url)
+        url = without_query(exchange.url)
         if response.status != 200:
             raise _status_error(response, exchange, url, self.clock)
         return _json_object(response, exchange, url)
@@ -199,7 +199,7 @@ class Exchanger:
         """Sends ``exchange`` and returns the 200 answer's body as text."""
         response = self.send(exchange)
         if response.status != 200:
-            raise _status_error(response, exchange, _without_query(exchange.url), self.clock)
+            raise _status_error(response, exchange, without_query(exchange.url), self.clock)
         if isinstance(response.body, Mapping):
             return json.dumps(response.body)
         return _text(response.body)
@@ -267,15 +267,22 @@ def _access_token(
 
 
 def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -> Token:
+    return id_token_from_jwt(text, lambda problem: _invalid(response, exchange, url, problem))
+
+
+def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:
+    """A :class:`Token` from an ID token: ``expires`` its ``exp``, ``scope`` its ``aud``.
+
+    The signature is not checked: the JWT came straight from Google over TLS, and only its
+    expiry, audience and subject are read. ``unusable(problem)`` builds the error to raise.
+    """
     try:
         claims = jwt.decode(text, options={"verify_signature": False})
     except jwt.PyJWTError:
-        raise _invalid(
-            response, exchange, url, "answered with an ID token that is not a JWT"
-        ) from None
+        raise unusable("answered with an ID token that is not a JWT") from None
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        raise _invalid(response, exchange, url, "answered with an ID token without a numeric exp")
+        raise unusable("answered with an ID token without a numeric exp")
     aud = claims.get("aud")
     audience = " ".join(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else aud
     return Token(
@@ -334,7 +341,7 @@ def _status_error(
     excerpt = _excerpt(body, exchange)
     if 300 <= status < 400:
         location = response.header("Location")
-        where = f" to {_without_query(location)}" if location else ""
+        where = f" to {without_query(location)}" if location else ""
         message = f"{url} answered a redirect ({status}{where}); redirects are never followed"
     else:
         what = ": ".join(part for part in (error, description) if part) or excerpt or "no body"
@@ -458,6 +465,7 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"[:40]
 
 
-def _without_query(url: str) -> str:
+def without_query(url: str) -> str:
+    """``url`` without its query string and fragment (they can carry secrets)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
