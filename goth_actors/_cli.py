@@ -136,7 +136,8 @@ def _emulator(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with GoogleEmulator(host=args.host, port=args.port) as emulator:
+    # Runs until interrupted: keep only the last 1,000 requests (tokens expire and are dropped).
+    with GoogleEmulator(host=args.host, port=args.port, max_recorded=1_000) as emulator:
         lines = [
             f"emulator listening on {emulator.url}",
             f"  token endpoint:   {emulator.token_url}",

@@ -278,7 +278,7 @@ def run_demo(
 
         def recover() -> None:
             nonlocal requests_before_reset, recovered_at
-            requests_before_reset += len(emulator.requests)
+            requests_before_reset += emulator.request_count()
             emulator.reset()
             emulator.up()
             recovered_at = time.time()
@@ -308,7 +308,7 @@ def run_demo(
         for thread in threads:
             thread.join(5.0)
         final_rows = _rows(counts.copy())
-        endpoint_requests = requests_before_reset + len(emulator.requests)
+        endpoint_requests = requests_before_reset + emulator.request_count()
         if supervisor is not None:
             supervisor.stop(timeout=10.0)
         unsubscribe()

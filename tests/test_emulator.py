@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,13 @@ from google.auth.compute_engine import _metadata
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token, service_account
 
-from goth_actors.testing import GoogleEmulator, RecordedRequest
+from goth_actors.testing import (
+    GoogleEmulator,
+    RecordedRequest,
+    _emulator_federation,
+    _emulator_google,
+)
+from goth_actors.testing._emulator_google import Expiring
 
 PUBSUB = "https://www.googleapis.com/auth/pubsub"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -68,6 +75,16 @@ def assertion(key: dict[str, str], *, headers: dict[str, Any] | None = None, **c
     payload = {name: value for name, value in payload.items() if value is not None}
     header = {"kid": key["private_key_id"]} if headers is None else headers
     return jwt.encode(payload, key["private_key"], algorithm="RS256", headers=header)
+
+
+class _ClockAhead:
+    """Stands in for an emulator module's ``time``: its ``time()`` runs ``ahead`` seconds fast."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
 
 
 def post_token(url: str, **form: str) -> requests.Response:
@@ -640,17 +657,29 @@ def test_respond_next_sends_exactly_the_given_answer(emu: GoogleEmulator) -> Non
     assert "Metadata-Flavor" not in response.headers
 
 
-def test_fault_arguments_are_checked(emu: GoogleEmulator) -> None:
-    with pytest.raises(ValueError, match="n must"):
+def test_fault_arguments_are_checked_and_the_message_shows_the_bad_value(
+    emu: GoogleEmulator,
+) -> None:
+    with pytest.raises(ValueError, match=r"^n must be an int >= 1, not 0$"):
         emu.fail_next(0)
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(ValueError, match=r"^n must be an int >= 1, not 1\.5$"):
+        emu.respond_next(1.5, 200)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"^status must be an HTTP error status, 400-599, not 200$"
+    ):
         emu.fail_next(1, 200)
-    with pytest.raises(ValueError, match="endpoint"):
+    with pytest.raises(ValueError, match=r"^endpoint must be .*, not 'tokens'$"):
         emu.fail_next(1, endpoint="tokens")
-    with pytest.raises(ValueError, match="seconds"):
+    with pytest.raises(ValueError, match=r"^where must be a path starting with '/', .*'tokens'$"):
+        emu.requests_to("tokens")
+    with pytest.raises(ValueError, match=r"^seconds must be .*, not -1$"):
         emu.delay(-1)
-    with pytest.raises(ValueError, match="token_lifetime"):
+    with pytest.raises(ValueError, match=r"^token_lifetime must be .*, not 0$"):
         emu.token_lifetime = 0
+    with pytest.raises(ValueError, match=r"^token_lifetime must be .*, not nan$"):
+        emu.token_lifetime = float("nan")
+    with pytest.raises(ValueError, match=r"^max_recorded must be an int >= 0, not -1$"):
+        GoogleEmulator(max_recorded=-1)
 
 
 def test_delay_holds_each_answer_back_until_cleared(emu: GoogleEmulator) -> None:
@@ -662,6 +691,33 @@ def test_delay_holds_each_answer_back_until_cleared(emu: GoogleEmulator) -> None
     emu.delay(30)
     emu.delay(0)
     assert requests.get(emu.metadata_url, timeout=2).status_code == 200
+
+
+def test_close_is_prompt_and_leaves_no_thread_even_when_clients_never_read(
+    emu: GoogleEmulator,
+) -> None:
+    # Each answer is far more than the socket buffers hold: its thread blocks writing it.
+    emu.respond_next(3, 200, b"x" * 20_000_000, endpoint="other")
+    port = int(emu.url.rsplit(":", 1)[1])
+    clients = []
+    try:
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+            clients.append(client)
+        emu.wait_for_requests(3, "other")
+
+        started = time.monotonic()
+        emu.close()
+        took = time.monotonic() - started
+
+        assert took < 1.0
+        prefix = f"goth-emulator-{port}-"
+        assert [t.name for t in threading.enumerate() if t.name.startswith(prefix)] == []
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_close_cuts_a_long_delay_short(emu: GoogleEmulator) -> None:
@@ -754,6 +810,126 @@ def test_requests_are_recorded_with_their_endpoint_form_and_headers(emu: GoogleE
     assert len(emu.requests) == 3
     emu.clear_requests()
     assert emu.requests == []
+
+
+def test_the_recording_keeps_the_last_max_recorded_requests_and_counts_them_all() -> None:
+    with GoogleEmulator(max_recorded=2) as emu:
+        for n in range(4):
+            requests.get(f"{emu.url}/elsewhere/{n}", timeout=5)
+        requests.get(emu.metadata_url, timeout=5)
+
+        assert [r.path for r in emu.requests] == ["/elsewhere/3", "/"]
+        assert [r.path for r in emu.wait_for_requests(4, "other")] == ["/elsewhere/3"]
+        assert (emu.request_count(), emu.request_count("other")) == (5, 4)
+        assert emu.request_count("metadata") == len(emu.requests_to("metadata")) == 1
+        assert emu.request_count("/elsewhere/") == 1  # a path prefix: only what is recorded
+        with pytest.raises(TimeoutError, match="4 of 5 requests to 'other'"):
+            emu.wait_for_requests(5, "other", timeout=0.01)
+
+        emu.clear_requests()
+        assert (emu.requests, emu.request_count()) == ([], 0)
+        requests.get(emu.metadata_url, timeout=5)
+        emu.reset()
+        assert (emu.requests, emu.request_count("metadata")) == ([], 0)
+
+
+def test_max_recorded_zero_records_nothing_but_still_counts() -> None:
+    with GoogleEmulator(max_recorded=0) as emu:
+        requests.get(emu.metadata_url, timeout=5)
+
+        assert emu.wait_for_requests(1, "metadata") == []
+        assert (emu.requests, emu.request_count()) == ([], 1)
+
+
+def test_a_recorded_body_keeps_only_its_first_64_kib(emu: GoogleEmulator) -> None:
+    big = b"a=" + b"x" * 100_000
+    requests.post(f"{emu.url}/upload", data={"small": "form"}, timeout=5)
+    requests.post(
+        f"{emu.url}/upload",
+        data=big,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+
+    small, cut = emu.requests
+
+    assert small.form == {"small": "form"}
+    assert cut.body == big[: 64 * 1024]
+    assert cut.headers["content-length"] == str(len(big))
+    assert cut.form == {}  # not a half-parsed value
+
+
+def test_expired_tokens_are_forgotten_when_new_ones_are_issued(
+    emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = emu.authorized_user()
+    first = refresh(emu, user).json()["access_token"]
+
+    monkeypatch.setattr(_emulator_google, "time", _ClockAhead(7200.0))  # the first has expired
+    second = refresh(emu, user).json()["access_token"]
+
+    assert emu.token_info(first) is None
+    assert emu.token_info(second) is not None
+    assert len(emu._google._tokens) == 1  # forgotten, not merely refused
+
+
+def test_the_token_store_forgets_a_bounded_number_of_expired_entries_per_addition() -> None:
+    store: Expiring[str] = Expiring()
+    for n in range(20):
+        store.add(f"old-{n}", "value", expires=float(n + 1), now=0.0)
+    store.add("live", "value", expires=200.0, now=100.0)
+
+    assert len(store) == 21 - 8
+    assert store.get("old-0") is None
+    assert store.get("old-19") == "value"  # expired, dropped by a later addition
+    for n in range(2):
+        store.add(f"new-{n}", "value", expires=200.0, now=100.0)
+    assert len(store) == 3
+    assert store.get("live") == "value"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "actor_token",
+        "client_assertion",
+        "code",
+        "code_verifier",
+        "password",
+        "client_secret",
+        "api_key",
+        "key",
+        "Proxy-Authorization",
+        "cookie",
+        "x-goog-api-key",
+        "x-goog-iam-authorization-token",
+        "refresh_token",
+    ],
+)
+def test_the_repr_of_a_recorded_request_hides_any_secret_looking_name(name: str) -> None:
+    secret = "SECRET-VALUE"
+    request = RecordedRequest(
+        "POST", "/v1/token", "sts", {name: secret}, {name: secret}, {name: secret}, 0.0
+    )
+
+    assert secret not in repr(request)
+    assert repr(request).count("<redacted>") == 3
+
+
+def test_the_repr_of_a_recorded_request_shows_harmless_names() -> None:
+    shown = {
+        "grant_type": "refresh_token",
+        "scope": PUBSUB,
+        "subject_token_type": JWT_TYPE,
+        "content-type": "application/json",
+        "metadata-flavor": "Google",
+        "audience": AUDIENCE,
+    }
+    request = RecordedRequest("POST", "/v1/token", "sts", {}, shown, shown, 0.0, b"raw")
+
+    for value in shown.values():
+        assert value in repr(request)
+    assert "raw" not in repr(request)
 
 
 def test_service_account_returns_a_complete_key_file(emu: GoogleEmulator) -> None:
@@ -905,6 +1081,21 @@ def test_sts_refuses_a_subject_token_of_another_pool_or_a_disabled_pool(
     emu.revoke(credentials["audience"])
     response = post_token(emu.sts_url, **sts_form(emu, credentials))
     assert "disabled" in assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_an_expired_subject_token_is_forgotten_yet_still_refused_as_expired(
+    emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = emu.workload_identity()
+    old = emu.subject_token(credentials["audience"])
+
+    monkeypatch.setattr(_emulator_federation, "time", _ClockAhead(7200.0))
+    new = emu.subject_token(credentials["audience"])  # forgets the expired one
+
+    assert len(emu._federation._subjects) == 1
+    response = post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=old))
+    assert assert_oauth_error(response, 400, "invalid_grant") == "The subject token has expired."
+    assert post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=new)).ok
 
 
 def test_the_subject_token_url_needs_its_header_and_serves_text_or_json(

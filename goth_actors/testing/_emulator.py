@@ -15,6 +15,7 @@ import math
 import os
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +42,12 @@ from goth_actors.testing._emulator_federation import (
     check_iam_settings,
 )
 from goth_actors.testing._emulator_google import FakeGoogle
-from goth_actors.testing._emulator_http import HttpServer, RecordedRequest, Response
+from goth_actors.testing._emulator_http import (
+    HttpServer,
+    RecordedRequest,
+    Response,
+    for_record,
+)
 
 __all__ = ["GoogleEmulator"]
 
@@ -58,13 +64,20 @@ class GoogleEmulator:
     :attr:`sts_url` and a CI-style subject-token URL (see :meth:`workload_identity`); and IAM
     Credentials' ``generateAccessToken`` / ``generateIdToken`` under :attr:`iam_url`. Every
     control method is thread-safe. Use it as a context manager, or
-    call :meth:`start` and :meth:`close`; :meth:`close` joins every thread it started.
+    call :meth:`start` and :meth:`close`.
+
+    Memory stays bounded however long it runs: it records the last ``max_recorded``
+    requests, each with at most the first 64 KiB of its body, and forgets tokens and
+    subject tokens once they expire (tokeninfo, STS and IAM refuse them then anyway).
 
     Args:
         host: Address to listen on. Defaults to ``"127.0.0.1"``.
         port: Port to listen on; ``0`` (the default) picks a free one.
         token_lifetime: Seconds each issued token lives (``expires_in``). Defaults to
             ``3599.0``, as Google.
+        max_recorded: How many requests :attr:`requests` keeps; older ones are dropped
+            (:meth:`request_count` still counts them). Defaults to ``10_000``; ``0`` keeps
+            none.
 
     Attributes:
         metadata_email: The metadata server's service account. Defaults to
@@ -84,12 +97,20 @@ class GoogleEmulator:
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, token_lifetime: float = 3599.0
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_lifetime: float = 3599.0,
+        max_recorded: int = 10_000,
     ) -> None:
+        if isinstance(max_recorded, bool) or not isinstance(max_recorded, int) or max_recorded < 0:
+            raise ValueError(f"max_recorded must be an int >= 0, not {max_recorded!r}")
         self._host = host
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
+        self._counts: Counter[str] = Counter()  # since the last clear, by endpoint and "any"
         self._faults: list[Armed] = []
         self._delay = 0.0
         self._google = FakeGoogle(lambda: self.url)
@@ -112,9 +133,14 @@ class GoogleEmulator:
         return self
 
     def close(self) -> None:
-        """Stops the server promptly and joins its threads; wakes any delayed answer.
+        """Stops the server at once; idempotent.
 
-        Idempotent. Recorded requests and issued tokens stay readable.
+        New connections are refused, delayed answers wake, and every open connection is shut
+        down: a request still being read or answered (even to a client that never reads) is
+        cut off, so its client sees the connection close. ``close()`` then waits, at most one
+        second in all, for the connection threads to end; in practice they end at once. A
+        thread still busy after that (only a blocking responder could keep one) is a daemon
+        and ends by itself. Recorded requests and issued tokens stay readable.
 
         Example:
             >>> emu = GoogleEmulator().start()
@@ -280,7 +306,9 @@ class GoogleEmulator:
     @token_lifetime.setter
     def token_lifetime(self, seconds: float) -> None:
         if isinstance(seconds, bool) or not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError("token_lifetime must be a positive, finite number of seconds")
+            raise ValueError(
+                f"token_lifetime must be a positive, finite number of seconds, not {seconds!r}"
+            )
         self._google.token_lifetime = float(seconds)
 
     @property
@@ -467,7 +495,7 @@ class GoogleEmulator:
             {'type': 'json', 'subject_token_field_name': 'value'}
         """
         if format not in ("text", "json"):
-            raise ValueError("format must be 'text' or 'json'")
+            raise ValueError(f"format must be 'text' or 'json', not {format!r}")
         pool = self._federation.create_pool(
             subject_token_type=subject_token_type, format=format, subject=subject
         )
@@ -515,7 +543,9 @@ class GoogleEmulator:
             ...     token = emu.subject_token(creds["audience"])
         """
         if isinstance(lifetime, bool) or not (math.isfinite(lifetime) and lifetime > 0):
-            raise ValueError("lifetime must be a positive, finite number of seconds")
+            raise ValueError(
+                f"lifetime must be a positive, finite number of seconds, not {lifetime!r}"
+            )
         return self._federation.mint_subject_token(audience, subject, lifetime)
 
     def _write_subject_token(self, path: Path, audience: str, format: str) -> None:
@@ -594,8 +624,8 @@ class GoogleEmulator:
         """
         check_count(n)
         check_endpoint(endpoint)
-        if isinstance(status, bool) or not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status, 400-599")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status, 400-599, not {status!r}")
         extra = dict(headers or {})
         if retry_after is not None:
             extra["Retry-After"] = (
@@ -666,7 +696,7 @@ class GoogleEmulator:
             >>> emu.delay(0.05)  # doctest: +SKIP
         """
         if isinstance(seconds, bool) or not (math.isfinite(seconds) and seconds >= 0):
-            raise ValueError("seconds must be a finite number >= 0")
+            raise ValueError(f"seconds must be a finite number >= 0, not {seconds!r}")
         with self._lock:
             self._delay = float(seconds)
 
@@ -689,7 +719,7 @@ class GoogleEmulator:
         self._server.up()
 
     def reset(self) -> None:
-        """Clears armed faults, the delay and the recorded requests.
+        """Clears armed faults, the delay, the recorded requests and their counts.
 
         Example:
             >>> emu.reset()  # doctest: +SKIP
@@ -698,12 +728,17 @@ class GoogleEmulator:
             self._faults.clear()
             self._delay = 0.0
             self._requests.clear()
+            self._counts.clear()
 
     # --- recorded requests --------------------------------------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first.
+        """A copy of the recorded requests, oldest first.
+
+        That is every request since the emulator started (or since :meth:`clear_requests`),
+        but at most the last ``max_recorded`` of them (10,000 unless the constructor said
+        otherwise); count with :meth:`request_count`, which forgets none.
 
         Example:
             >>> emu.requests[-1].path  # doctest: +SKIP
@@ -727,10 +762,30 @@ class GoogleEmulator:
         matches = _where(where)
         return [r for r in self.requests if matches(r)]
 
+    def request_count(self, where: str = "any") -> int:
+        """How many requests to ``where`` arrived since the start (or the last clear).
+
+        Unlike ``len(requests_to(where))``, this counts requests older than the last
+        ``max_recorded`` too, except for a path prefix, which only the recording can answer.
+
+        Args:
+            where: As in :meth:`requests_to`; ``"any"`` (the default) counts every request.
+
+        Example:
+            >>> emu.request_count("token")  # doctest: +SKIP
+            1
+        """
+        matches = _where(where)
+        with self._lock:
+            return self._count(where, matches)
+
     def wait_for_requests(
         self, count: int, where: str = "any", *, timeout: float = 5.0
     ) -> list[RecordedRequest]:
-        """Waits until ``count`` requests to ``where`` have arrived; returns them all.
+        """Waits until ``count`` requests to ``where`` have arrived; returns them.
+
+        Counts as :meth:`request_count`; returns those requests to ``where`` still recorded
+        (all of them, unless more than ``max_recorded`` requests arrived meanwhile).
 
         Args:
             count: How many requests to wait for.
@@ -744,24 +799,31 @@ class GoogleEmulator:
         deadline = time.monotonic() + timeout
         with self._recorded:
             while True:
-                found = [r for r in self._requests if matches(r)]
+                arrived = self._count(where, matches)
                 left = deadline - time.monotonic()
-                if len(found) >= count:
-                    return found
+                if arrived >= count:
+                    return [r for r in self._requests if matches(r)]
                 if left <= 0:
                     raise TimeoutError(
-                        f"{len(found)} of {count} requests to {where!r} arrived in {timeout} s"
+                        f"{arrived} of {count} requests to {where!r} arrived in {timeout} s"
                     )
                 self._recorded.wait(left)
 
     def clear_requests(self) -> None:
-        """Forgets the recorded requests.
+        """Forgets the recorded requests and their counts.
 
         Example:
             >>> emu.clear_requests()  # doctest: +SKIP
         """
         with self._lock:
             self._requests.clear()
+            self._counts.clear()
+
+    def _count(self, where: str, matches: Callable[[RecordedRequest], bool]) -> int:
+        # Called with the lock held.
+        if where.startswith("/"):
+            return sum(1 for r in self._requests if matches(r))
+        return self._counts[where]
 
     # --- serving ------------------------------------------------------------------------------
 
@@ -772,7 +834,9 @@ class GoogleEmulator:
     def _respond(self, request: RecordedRequest) -> Response:
         # Runs on a connection thread for every request.
         with self._recorded:
-            self._requests.append(request)
+            self._requests.append(for_record(request))
+            self._counts[request.endpoint] += 1
+            self._counts["any"] += 1
             self._recorded.notify_all()
             delay = self._delay
             fault = self._take_fault(request)
@@ -804,5 +868,5 @@ class GoogleEmulator:
 def _where(where: str) -> Callable[[RecordedRequest], bool]:
     if where.startswith("/"):
         return lambda request: request.path.startswith(where)
-    check_endpoint(where)
+    check_endpoint(where, "where", paths=True)
     return lambda request: where in ("any", request.endpoint)

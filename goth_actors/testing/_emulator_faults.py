@@ -115,16 +115,23 @@ class Armed:
         return self.endpoint in ("any", request.endpoint)
 
 
-def check_count(n: int) -> None:
-    """Raises ``ValueError`` unless ``n`` is an int >= 1."""
+def check_count(n: int, name: str = "n") -> None:
+    """Raises ``ValueError``, naming the argument ``name``, unless ``n`` is an int >= 1."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError("n must be an int >= 1")
+        raise ValueError(f"{name} must be an int >= 1, not {n!r}")
 
 
-def check_endpoint(endpoint: str | None) -> None:
-    """Raises ``ValueError`` unless ``endpoint`` is None, ``"any"`` or an endpoint name."""
+def check_endpoint(endpoint: str | None, name: str = "endpoint", *, paths: bool = False) -> None:
+    """Raises ``ValueError`` unless ``endpoint`` is None, ``"any"`` or an endpoint name.
+
+    The message names the argument ``name``, shows the value, and with ``paths`` mentions
+    that a path prefix (starting with ``/``) is accepted too.
+    """
     if endpoint is not None and endpoint != "any" and endpoint not in ENDPOINTS:
-        raise ValueError(f"endpoint must be 'any' or one of {sorted(ENDPOINTS)}")
+        choices = f"'any' or one of {sorted(ENDPOINTS)}"
+        if paths:
+            choices = f"a path starting with '/', {choices}"
+        raise ValueError(f"{name} must be {choices}, not {endpoint!r}")
 
 
 def default_error(status: int) -> str:

@@ -1,7 +1,8 @@
 """What the fake Google knows beyond OAuth: workload identity pools, STS, IAM Credentials.
 
-:class:`FakeFederation` keeps workload identity pools and the subject tokens minted for them,
-answers the Security Token Service's token exchange, and IAM Credentials'
+:class:`FakeFederation` keeps workload identity pools and the subject tokens minted for them
+(until they expire; an expired one is still recognised by its signature, to be refused as
+expired), answers the Security Token Service's token exchange, and IAM Credentials'
 ``generateAccessToken`` and ``generateIdToken``. It issues tokens through :class:`FakeGoogle`,
 so they show in tokeninfo and die when revoked like any other. Plain Python, no HTTP; a
 failed check raises :class:`~goth_actors.testing._emulator_google.Rejected` (STS, OAuth's
@@ -25,7 +26,7 @@ from typing import Literal
 
 import jwt
 
-from goth_actors.testing._emulator_google import FakeGoogle, Rejected, split_scopes
+from goth_actors.testing._emulator_google import Expiring, FakeGoogle, Rejected, split_scopes
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -135,7 +136,7 @@ class FakeFederation:
         self._lock = threading.Lock()
         self._serial = itertools.count(1)
         self._pools: dict[str, Pool] = {}  # by audience
-        self._subjects: dict[str, _Subject] = {}  # by subject token
+        self._subjects: Expiring[_Subject] = Expiring()  # by subject token
 
     # --- pools and subject tokens -------------------------------------------------------------
 
@@ -183,8 +184,33 @@ class FakeFederation:
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         with self._lock:
-            self._subjects[token] = _Subject(audience, subject, float(expires))
+            self._subjects.add(token, _Subject(audience, subject, float(expires)), expires, now)
         return token
+
+    def _forgotten_subject(self, token: str) -> _Subject | None:
+        """A subject token minted here that expired and was forgotten, read from its claims."""
+        key, kid = self._google.signing_key()
+        try:
+            if jwt.get_unverified_header(token).get("kid") != kid:
+                return None
+            claims = jwt.decode(
+                token,
+                key.public_key(),
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
+            )
+        except jwt.InvalidTokenError:
+            return None
+        audience, subject, expires = claims.get("aud"), claims.get("sub"), claims.get("exp")
+        if (
+            claims.get("iss") != f"{self._base_url()}/oidc"
+            or not isinstance(audience, str)
+            or not isinstance(subject, str)
+            or isinstance(expires, bool)
+            or not isinstance(expires, int)
+        ):
+            return None
+        return _Subject(audience, subject, float(expires))
 
     def serve_subject_token(self, number: int, authorization: str) -> tuple[Pool, str]:
         """What the subject-token URL of pool ``number`` answers: a fresh subject token.
@@ -213,6 +239,8 @@ class FakeFederation:
         with self._lock:
             pool = self._pools.get(form.get("audience", ""))
             subject = self._subjects.get(form.get("subject_token", ""))
+        if subject is None and form.get("subject_token"):
+            subject = self._forgotten_subject(form["subject_token"])
         if pool is None:
             raise Rejected(
                 400,
@@ -358,13 +386,15 @@ class FakeFederation:
 def check_iam_settings(max_lifetime: float, offset: timedelta, digits: int) -> None:
     """Raises ``ValueError`` for settings :class:`FakeFederation` cannot honour."""
     if isinstance(max_lifetime, bool) or not 1 <= max_lifetime <= _IAM_LIFETIME_LIMIT:
-        raise ValueError("iam_max_lifetime must be between 1 and 43200 seconds")
+        raise ValueError(
+            f"iam_max_lifetime must be between 1 and 43200 seconds, not {max_lifetime!r}"
+        )
     if not isinstance(offset, timedelta) or abs(offset) >= timedelta(hours=24):
-        raise ValueError("expire_time_offset must be a timedelta under 24 hours")
+        raise ValueError(f"expire_time_offset must be a timedelta under 24 hours, not {offset!r}")
     if offset.total_seconds() % 60:
-        raise ValueError("expire_time_offset must be whole minutes")
+        raise ValueError(f"expire_time_offset must be whole minutes, not {offset!r}")
     if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 9:
-        raise ValueError("expire_time_digits must be an int from 0 to 9")
+        raise ValueError(f"expire_time_digits must be an int from 0 to 9, not {digits!r}")
 
 
 def _json_body(body: bytes) -> dict[str, object]:

@@ -2,13 +2,15 @@
 
 :class:`FakeGoogle` is plain Python, with no HTTP in it (``_emulator_routes`` maps requests
 onto it). It issues service-account keys and authorized users, checks the two grants as Google
-does, issues access tokens (``ya29.emu-...``) and RS256 ID tokens, and remembers every token
-for tokeninfo. A check that fails raises :class:`Rejected`, whose description is a fixed
-string: never a secret, assertion or token taken from the request. Thread-safe.
+does, issues access tokens (``ya29.emu-...``) and RS256 ID tokens, and remembers each token
+for tokeninfo until it expires (:class:`Expiring`). A check that fails raises
+:class:`Rejected`, whose description is a fixed string: never a secret, assertion or token
+taken from the request. Thread-safe.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import math
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import jwt
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_METADATA_EMAIL",
     "DEFAULT_METADATA_SCOPES",
     "DEFAULT_USER_SCOPES",
+    "Expiring",
     "FakeGoogle",
     "PROJECT_ID",
     "Rejected",
@@ -60,6 +63,10 @@ _BAD_TIMES = (
     "Check your iat and exp values in the JWT claim."
 )
 _JWS = jwt.PyJWS()
+_PRUNE_BATCH = 8
+"""The most expired entries :meth:`Expiring.add` forgets: bounded work, faster than arrivals."""
+
+_V = TypeVar("_V")
 
 # RSA-2048 generation costs 50-100 ms, so a process makes a few keys and reuses them, each
 # time under a new private_key_id. Generated per process, never stored on disk.
@@ -98,6 +105,38 @@ class Rejected(Exception):
         self.status = status
         self.error = error
         self.description = description
+
+
+class Expiring(Generic[_V]):
+    """Values by key, forgotten once expired; not thread-safe (the owner holds its lock).
+
+    Each :meth:`add` also forgets up to 8 expired entries, those that expired first, so
+    the store holds little more than its unexpired entries at a bounded cost per call.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[float, _V]] = {}
+        self._deadlines: list[tuple[float, str]] = []  # a heap: the first to expire on top
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: str) -> _V | None:
+        """The value under ``key``, or ``None``; it may have expired but not yet be dropped."""
+        entry = self._values.get(key)
+        return None if entry is None else entry[1]
+
+    def add(self, key: str, value: _V, expires: float, now: float) -> None:
+        """Remembers ``value`` until ``expires`` (unix seconds); forgets a few expired ones."""
+        self._values[key] = (expires, value)
+        heapq.heappush(self._deadlines, (expires, key))
+        for _ in range(_PRUNE_BATCH):
+            if not self._deadlines or self._deadlines[0][0] > now:
+                return
+            deadline, old = heapq.heappop(self._deadlines)
+            entry = self._values.get(old)
+            if entry is not None and entry[0] == deadline:
+                del self._values[old]
 
 
 @dataclass(slots=True)
@@ -155,7 +194,7 @@ class FakeGoogle:
         self._serial = itertools.count(1)
         self._accounts: dict[str, _ServiceAccount] = {}  # by client_email
         self._users: dict[str, _AuthorizedUser] = {}  # by client_id
-        self._tokens: dict[str, _Issued] = {}
+        self._tokens: Expiring[_Issued] = Expiring()
         self._revoked: set[str] = set()
         self._identities: set[str] = set()  # more names revoke() accepts (workload pools)
         self._signer: tuple[rsa.RSAPrivateKey, str] | None = None
@@ -456,7 +495,7 @@ class FakeGoogle:
             lifetime = expires - now
         issued = _Issued("access", client_id, subject, email, scopes, expires, identities)
         with self._lock:
-            self._tokens[token] = issued
+            self._tokens.add(token, issued, expires, now)
         return {"access_token": token, "expires_in": _seconds(lifetime), "token_type": "Bearer"}
 
     def issue_id_token(
@@ -487,7 +526,7 @@ class FakeGoogle:
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         issued = _Issued("id", azp, subject, email, (), expires, identities, claims)
         with self._lock:
-            self._tokens[token] = issued
+            self._tokens.add(token, issued, expires, time.time())
         return token
 
     def signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:

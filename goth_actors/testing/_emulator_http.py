@@ -9,14 +9,16 @@ connection, so a server that is :meth:`~HttpServer.down` really refuses every ne
   the same port (``SO_REUSEADDR``). Connections already accepted are left alone.
 - :meth:`HttpServer.wait` sleeps for a delay but returns at once when the server closes, so a
   slow answer never holds up :meth:`HttpServer.close`.
-- :meth:`HttpServer.close` stops accepting, wakes every wait, unblocks every connection still
-  reading its request, and joins every thread it started.
+- :meth:`HttpServer.close` stops accepting, wakes every wait, shuts down every open connection
+  (both ways, so a thread blocked reading a request or writing to a client that never reads
+  is unblocked at once) and joins the threads it started, all within one short deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import selectors
 import socket
 import struct
@@ -30,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "MAX_REQUEST_BYTES",
+    "RECORDED_BODY_BYTES",
     "Classifier",
     "HttpServer",
     "RecordedRequest",
@@ -43,21 +46,29 @@ MAX_REQUEST_BYTES = 1024 * 1024
 _READ_TIMEOUT = 5.0
 """Seconds a client may take to send its request before its connection is dropped."""
 
-_JOIN_TIMEOUT = 2.0
-"""Seconds :meth:`HttpServer.close` waits for each thread it started."""
+RECORDED_BODY_BYTES = 64 * 1024
+"""How much of a request body is kept once it is recorded (64 KiB); see :func:`for_record`."""
 
+_CLOSE_TIMEOUT = 1.0
+"""Seconds :meth:`HttpServer.close` waits, in all, for the connection threads to end."""
 
-_SECRET_NAMES = frozenset(
-    (
-        "assertion",
-        "client_secret",
-        "refresh_token",
-        "access_token",
-        "id_token",
-        "subject_token",
-        "authorization",
-    )
+_SECRET_FRAGMENTS = (
+    "token",
+    "secret",
+    "assertion",
+    "authorization",
+    "password",
+    "passwd",
+    "cookie",
+    "credential",
+    "apikey",
 )
+"""A parameter or header whose name contains one of these is redacted in a ``repr``."""
+
+_SECRET_WORDS = frozenset(("code", "key", "pwd", "verifier", "signature", "sig"))
+"""... and so is one with one of these as a word of its name (``code``, ``x-api-key``)."""
+
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -78,9 +89,16 @@ class RecordedRequest:
         time: Arrival time, as ``time.time()``.
         body: The raw request body (``json.loads(request.body)`` for an IAM request).
 
-    The attributes hold what was sent, secrets included; the ``repr`` hides assertions,
-    client secrets, refresh, access and subject tokens, ``Authorization`` headers and the
-    raw body.
+    The attributes hold what was sent, secrets included, except that a recorded ``body``
+    keeps only its first 64 KiB; the full length is in ``headers["content-length"]``, and a
+    longer body is recorded with an empty ``form``.
+
+    The ``repr`` hides the raw body and the value of every query parameter, form field and
+    header whose name looks secret: any name containing ``token``, ``secret``,
+    ``assertion``, ``authorization``, ``password``, ``cookie`` or ``credential``
+    (``actor_token``, ``client_assertion``, ``proxy-authorization``), or with ``code``,
+    ``key``, ``verifier`` or ``signature`` as a word of it (``code``, ``x-api-key``). Token
+    *types* (``subject_token_type``) are shown.
 
     Example:
         >>> [r.form["grant_type"] for r in emu.requests_to("token")]  # doctest: +SKIP
@@ -105,8 +123,28 @@ class RecordedRequest:
         )
 
 
+def for_record(request: RecordedRequest) -> RecordedRequest:
+    """``request`` as it is kept: its body cut to :data:`RECORDED_BODY_BYTES`.
+
+    A body that is cut loses its ``form`` too, rather than keep a half-parsed last value.
+    """
+    if len(request.body) <= RECORDED_BODY_BYTES:
+        return request
+    return replace(request, form={}, body=request.body[:RECORDED_BODY_BYTES])
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter or header called ``name`` may carry a secret (any case)."""
+    lowered = name.lower()
+    if lowered.endswith("token_type"):  # a URN such as ...:token-type:jwt, not a token
+        return False
+    if any(fragment in lowered for fragment in _SECRET_FRAGMENTS):
+        return True
+    return not _SECRET_WORDS.isdisjoint(_WORD.findall(lowered))
+
+
 def _redacted(values: Mapping[str, str]) -> dict[str, str]:
-    return {k: "<redacted>" if k.lower() in _SECRET_NAMES else v for k, v in values.items()}
+    return {k: "<redacted>" if is_secret_name(k) else v for k, v in values.items()}
 
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:
@@ -237,18 +275,26 @@ class HttpServer:
         self._closing.wait(seconds)
 
     def close(self) -> None:
-        """Stops the server and joins every thread it started. Idempotent."""
+        """Stops the server promptly; idempotent.
+
+        Stops accepting (the accept thread is joined), wakes every :meth:`wait`, and shuts
+        down every open connection both ways: a handler reading a request, or writing an
+        answer to a client that never reads, fails at once, and an answer not yet fully sent
+        is cut off. It then waits for the connection threads, at most one second in all;
+        they are daemon threads, so one still inside ``respond`` after that (a responder
+        that blocks) cannot keep the process alive, and ends when ``respond`` returns.
+        """
         with self._switch:
             self._closing.set()
             self._stop_accepting()
         with self._lock:
             connections = dict(self._connections)
         for connection in connections.values():
-            # Unblocks a handler still reading its request; one writing its answer finishes.
             with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RD)
+                connection.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + _CLOSE_TIMEOUT
         for thread in connections:
-            thread.join(_JOIN_TIMEOUT)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _listen(self) -> None:
         listener = socket.socket(self._family, socket.SOCK_STREAM)

@@ -217,7 +217,7 @@ def run_soak(
         while time.monotonic() < faults_end:
             _inject(rng.random(), rng, emulator, names, report.faults)
             time.sleep(rng.uniform(0.03, 0.15))
-        requests_before_reset = len(emulator.requests)
+        requests_before_reset = emulator.request_count()
         emulator.reset()
         emulator.up()
         faults_stopped = time.time()
@@ -234,7 +234,7 @@ def run_soak(
         report.restarts = sum(
             value.status.restarts for n in names if (value := published(n)) is not None
         )
-        report.endpoint_requests = requests_before_reset + len(emulator.requests)
+        report.endpoint_requests = requests_before_reset + emulator.request_count()
         statuses = [repr(value.status) for n in names if (value := published(n)) is not None]
         if supervisor is not None:
             supervisor.stop(timeout=10.0)
