@@ -380,8 +380,9 @@ def stop(name: object, timeout: float = 5.0) -> None:
     and ``DeleteChild``: this function stops the actor, and a ``permanent`` child would be
     restarted.
 
-    The name is forgotten at once; a server in the middle of an exchange stops when the
-    exchange ends (waited for up to ``timeout`` seconds, then left to finish on its own).
+    The name is forgotten at once. A server in the middle of an exchange is abandoned by its
+    supervisor after ``SERVER_SHUTDOWN`` seconds and stops when the exchange ends; it can no
+    longer write to the registry. ``timeout`` bounds each wait on the supervisor and the actor.
 
     Raises:
         ServerNotFound: No server has this name.

@@ -99,7 +99,8 @@ class ChildSpec:
             after a crash) or ``"temporary"`` (never restarted, and dropped once it exits).
         shutdown: Seconds to wait for the child to stop (default 5.0 for a worker), ``None`` to
             wait forever (default for a supervisor), or ``"brutal_kill"`` not to wait. A Python
-            thread cannot be killed: a child that does not stop in time is abandoned, not killed.
+            thread cannot be killed: a child that does not stop in time is abandoned, not killed,
+            and the registry names it holds are released for its successor.
         type: ``"worker"`` (default) or ``"supervisor"``.
 
     Raises:
@@ -176,7 +177,8 @@ class ChildSpec:
         """Build the spec of a child that is ``actor_class.start(*args, **kwargs)``.
 
         ``actor_class`` is any ``pykka.ThreadingActor`` subclass; it inherits nothing of ours.
-        The child is started as a same-named subclass whose hooks wrap the class's own
+        The child is started as a same-named subclass, on a daemon thread (the tree owns its
+        lifetime and stops it at interpreter exit), whose hooks wrap the class's own
         ``on_start``, ``on_stop``, ``on_failure`` and message dispatch, so the supervisor:
 
         - waits for ``on_start`` to return, and reports its failure as a failed start;
@@ -291,11 +293,16 @@ class SupervisorEvent:
     - ``child_exited``: a child exited on its own; ``reason`` is ``None`` for a normal stop,
       else the exception. Children the supervisor stops itself are not reported;
     - ``child_restarted``: the supervisor restarted a child; ``restarts`` counts them;
-    - ``child_start_failed``: a restart failed (``reason``); it is retried, and counted;
+    - ``child_start_failed``: a restart failed (``reason``); it is retried after a short
+      pause, and each retry counts as a restart;
     - ``supervisor_gave_up``: too many restarts; ``reason`` is the ``MaxRestartsExceeded``;
     - ``supervisor_exited``: always the last event; ``reason`` is ``None`` after a normal
       stop, ``MaxRestartsExceeded`` after giving up, ``FailedToStartChild`` if it never
-      started, or an internal error.
+      started, or the internal error it crashed with (a ``BaseException`` raised in the
+      supervisor, such as ``KeyboardInterrupt``, arrives as a ``RuntimeError`` caused by it).
+      A parent supervisor sees the same reason in its ``child_exited``.
+
+    An observer that raises (anything, ``KeyboardInterrupt`` included) is logged and ignored.
 
     Attributes:
         kind: One of the kinds above.
@@ -401,10 +408,3 @@ class ChildRestarts:
     """
 
     id: Hashable
-
-
-def _shutdown_seconds(shutdown: Shutdown) -> float | None:
-    """The wait for a child's stop, in seconds (0 for brutal_kill, None for forever)."""
-    if shutdown == "brutal_kill":
-        return 0.0
-    return shutdown

@@ -20,6 +20,15 @@ are called through ``super()``). The wrappers
   a ``RuntimeError`` crash of that one actor. Left alone, Pykka would leave a zombie (in
   ``on_start``) or stop every actor in the process (in a message handler).
 
+The subclass also runs on a daemon thread (``use_daemon_thread = True``, whatever the user's
+class says): the tree owns the child's lifetime, and the supervisor's exit hook stops it, in
+order and through its ``on_stop``, when the program ends; a child that outlives that is not
+waited for by the interpreter.
+
+A supervisor waits for a child's ``on_start`` with no time limit, as OTP does. At interpreter
+exit :func:`_abandon_starts` ends every such wait (and refuses new starts), so that a child
+stuck in ``on_start`` cannot keep its supervisor from stopping.
+
 The :class:`~goth_actors._supervisor.Supervisor` class speaks the protocol itself.
 """
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -48,6 +58,9 @@ _DEAD_GRACE = 1.0  # seconds to wait for a stop reply once an unlinked child is 
 _local = threading.local()
 _hooked_lock = threading.Lock()
 _hooked: dict[type[pykka.ThreadingActor], type[pykka.ThreadingActor]] = {}
+_starts_lock = threading.Lock()
+_starts: set[_Link] = set()  # links whose child's on_start a supervisor is waiting for
+_exiting = False  # set at interpreter exit: no new start, no wait for an on_start
 
 
 class _Link:
@@ -62,6 +75,7 @@ class _Link:
         self.thread: threading.Thread | None = None  # the actor's thread, set in on_start
         self.started = threading.Event()
         self.start_error: BaseException | None = None
+        self.abandoned = False  # the starter stopped waiting for on_start (interpreter exit)
         self.exited = threading.Event()
         self.reason: BaseException | None = None
         self._lock = threading.Lock()
@@ -73,7 +87,18 @@ class _Link:
         )
 
     def set_started(self) -> None:
-        self.started.set()
+        with self._lock:
+            self.started.set()
+
+    def abandon_start(self, error: BaseException) -> bool:
+        """Make the wait for ``on_start`` end with ``error``, unless it has already ended."""
+        with self._lock:
+            if self.started.is_set():
+                return False
+            self.abandoned = True
+            self.start_error = error
+            self.started.set()
+            return True
 
     def report_exit(self, reason: BaseException | None) -> None:
         """Record the exit (first call only), wake waiters, tell the supervisor."""
@@ -81,10 +106,10 @@ class _Link:
             if self._reported:
                 return
             self._reported = True
-        self.reason = reason
-        if not self.started.is_set():
-            self.start_error = reason or RuntimeError("the actor stopped before it started")
-            self.started.set()
+            self.reason = reason
+            if not self.started.is_set():
+                self.start_error = reason or RuntimeError("the actor stopped before it started")
+                self.started.set()
         self.exited.set()
         parent = self.parent
         if parent is not None:
@@ -139,6 +164,9 @@ def start_linked(
 ) -> tuple[pykka.ActorRef[Any], _Link | None]:
     """Call ``start`` with a link on offer; wait for the child's ``on_start`` if it took it.
 
+    The wait has no time limit (as in OTP), except that :func:`_abandon_starts` ends it at
+    interpreter exit; the child is then asked to stop, and no longer reports to ``parent``.
+
     Returns:
         The child's ref, and its link, or ``None`` if the started actor does not speak the
         protocol (its death can then only be noticed by polling ``is_alive()``).
@@ -146,7 +174,10 @@ def start_linked(
     Raises:
         BaseException: Whatever ``start`` raised, or the child's ``on_start`` failure.
         TypeError: If ``start`` did not return an ``ActorRef``.
+        RuntimeError: If the interpreter is exiting (see :func:`_abandon_starts`).
     """
+    if _exiting:
+        raise RuntimeError(_EXITING)
     link = _Link(parent, names)
     with _offering(link):
         ref = start()
@@ -157,10 +188,53 @@ def start_linked(
     if link.urn != ref.actor_urn:
         link.parent = None  # taken by some other actor, or by none: not this child's link
         return ref, None
-    link.started.wait()
+    with _starts_lock:
+        _starts.add(link)
+        exiting = _exiting
+    try:
+        if exiting:
+            link.abandon_start(RuntimeError(_EXITING))
+        link.started.wait()
+    finally:
+        with _starts_lock:
+            _starts.discard(link)
+    if link.abandoned:
+        logger.warning("exiting: abandoned the start of %s, still in on_start", ref)
+        link.parent = None  # no one supervises it now: its exit is no news
+        ref.stop(block=False)  # handled once (if ever) its on_start returns
     if link.start_error is not None:
         raise link.start_error
     return ref, link
+
+
+_EXITING = "the program is exiting: child starts are abandoned"
+
+
+def _abandon_starts() -> None:
+    """At interpreter exit: end every wait for a child's ``on_start``; refuse new starts.
+
+    A supervisor blocked on a child whose ``on_start`` never returns would otherwise never
+    handle the stop that the exit hook sends it. Each abandoned start fails with a
+    ``RuntimeError`` and is logged at WARNING; the child is asked to stop once its
+    ``on_start`` returns.
+    """
+    global _exiting
+    with _starts_lock:
+        _exiting = True
+        links = list(_starts)
+    for link in links:
+        link.abandon_start(RuntimeError(_EXITING))
+
+
+def _after_fork_in_child() -> None:
+    # No start of the parent's is in progress here (its supervisors' threads are gone).
+    global _starts_lock, _exiting
+    _starts_lock = threading.Lock()
+    _starts.clear()
+    _exiting = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def stop_child(ref: pykka.ActorRef[Any], link: _Link | None, shutdown: Shutdown) -> bool:
@@ -213,6 +287,7 @@ def _wait_for_stop_reply(
 class _Hooks(pykka.ThreadingActor):
     """The wrappers :func:`hooked_class` puts in front of a user's actor class."""
 
+    use_daemon_thread: ClassVar[bool] = True  # the tree owns the child's lifetime
     _goth_actors_links_itself: ClassVar[bool] = True
     _goth_actors_link: _Link | None
     _goth_actors_done: bool
@@ -309,8 +384,9 @@ class _Hooks(pykka.ThreadingActor):
 def hooked_class(actor_class: type[pykka.ThreadingActor]) -> type[pykka.ThreadingActor]:
     """Return ``actor_class``, or a same-named subclass of it that reports to its supervisor.
 
-    Classes that speak the link protocol themselves (supervisors, already-hooked classes) are
-    returned as they are. The subclass is built once per class and cached.
+    The subclass runs on a daemon thread. Classes that speak the link protocol themselves
+    (supervisors, already-hooked classes) are returned as they are. The subclass is built once
+    per class and cached.
 
     Raises:
         TypeError: If ``actor_class`` is not a ``pykka.ThreadingActor`` subclass.

@@ -46,8 +46,10 @@ class RegistryEntry:
 
     Attributes:
         name: The registered name.
-        ref: The actor that holds (or last held) the name, or ``None`` if none ever did since
-            the value was stored. It may be dead: use :func:`whereis` for a live actor.
+        ref: The actor that holds (or last held) the name, or ``None`` if none does: the
+            holder's process was forked away, or its supervisor gave up on it (a child
+            terminated with ``brutal_kill`` or abandoned after its ``shutdown``). It may be
+            dead: use :func:`whereis` for a live actor.
         value: Whatever the holder stored with :func:`update_value` (``None`` at first). It
             outlives the actor and passes to the next holder of the name.
 
@@ -259,6 +261,21 @@ def _names_of(ref: pykka.ActorRef[Any]) -> list[Hashable]:
     urn = ref.actor_urn
     with _write_lock:
         return [e.name for e in _entries.values() if e.ref is not None and e.ref.actor_urn == urn]
+
+
+def _release_names(ref: pykka.ActorRef[Any]) -> list[Hashable]:
+    """Take every name from ``ref``, alive or not; keep the values; return the names.
+
+    For a supervisor that has given up on a child it could not stop (``brutal_kill``, or past
+    its ``shutdown``): the names resolve to no actor, so the successor can take them, and the
+    old instance, still running, can no longer :func:`update_value` them.
+    """
+    urn = ref.actor_urn
+    with _write_lock:
+        names = [e.name for e in _entries.values() if e.ref is not None and e.ref.actor_urn == urn]
+        for name in names:
+            _entries[name] = replace(_entries[name], ref=None)
+    return names
 
 
 def _reregister(names: list[Hashable], ref: pykka.ActorRef[Any]) -> list[Hashable]:

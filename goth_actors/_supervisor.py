@@ -9,10 +9,21 @@ How a death is detected is in ``_monitor.py``. Exits arrive here as ``_ChildExit
 children started by a plain ``start`` function that does not speak the link protocol: those
 are polled every ``poll_interval`` seconds with ``ref.is_alive()``.
 
-Prompt exit: supervisors run on daemon threads, and the first root supervisor registers a
-``threading._register_atexit`` hook. Python runs such hooks when the main thread finishes,
-*before* it joins non-daemon threads (plain ``atexit`` hooks run after), so the hook can stop
-every live tree in order and let users' non-daemon actors end.
+A supervisor crashes, and is reported as crashed, on any error of its own; a
+``BaseException`` raised in it (say, a ``KeyboardInterrupt`` from a ``clock``) is turned into a
+``RuntimeError`` crash of that one supervisor, as the hooks of ``_monitor.py`` do for workers.
+An ``on_event`` observer that raises anything is logged and ignored.
+
+Prompt exit: supervisors, and the children ``ChildSpec.for_actor`` builds, run on daemon
+threads, and the first root supervisor registers a ``threading._register_atexit`` hook. Python
+runs such hooks when the main thread finishes, *before* it joins non-daemon threads (plain
+``atexit`` hooks run after). The hook (:func:`_stop_root_supervisors`) abandons every child
+start still waiting for an ``on_start``, then stops every live root tree, newest first, each
+in order and every child within its ``shutdown``, and waits for that at most
+``EXIT_TIMEOUT`` seconds in all. It logs at WARNING whatever it stopped waiting for; that
+dies with the process. An actor on a non-daemon thread (a child built by a plain ``start``
+function, say) is still joined by the interpreter, as any non-daemon thread is: if it does not
+stop when asked, the program waits for it.
 """
 
 from __future__ import annotations
@@ -53,14 +64,16 @@ from goth_actors._errors import (
     MaxRestartsExceeded,
 )
 from goth_actors._monitor import (
+    _abandon_starts,
     _ChildExit,
     _claim_link,
+    _crash_from,
     _Link,
     _mark_stopped,
     start_linked,
     stop_child,
 )
-from goth_actors._registry import _names_of, _reregister
+from goth_actors._registry import _names_of, _release_names, _reregister
 from goth_actors._timers import Scheduler, TimerHandle, default_scheduler
 
 __all__ = [
@@ -84,6 +97,11 @@ logger = logging.getLogger("goth_actors.supervisor")
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children a supervisor restarts when one dies."""
 
+EXIT_TIMEOUT = 5.0
+"""Seconds the interpreter-exit hook waits, in all, for the live trees to stop."""
+
+_RETRY_PAUSE = 0.1  # at most this long between a failed restart and its retry (seconds)
+
 
 @dataclass(frozen=True, slots=True)
 class _Poll:
@@ -97,7 +115,7 @@ class _TryAgain:
 
 
 class _Child:
-    __slots__ = ("link", "names", "ref", "restarts", "spec")
+    __slots__ = ("link", "names", "ref", "restarting", "restarts", "retry", "spec")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
@@ -105,6 +123,8 @@ class _Child:
         self.link: _Link | None = None  # None: not running, or not linked (then polled)
         self.restarts = 0
         self.names: tuple[Hashable, ...] = ()  # names to hand to the next instance
+        self.restarting = False  # a restart failed and will be retried (by a _TryAgain)
+        self.retry: TimerHandle | None = None  # the pending _TryAgain's timer
 
 
 class _StartSignal:
@@ -162,12 +182,14 @@ class Supervisor(pykka.ThreadingActor):
             max_seconds: The intensity window, in seconds (default 5.0).
             on_event: Called with a :class:`SupervisorEvent`, in the supervisor's thread, for
                 every child start, exit and restart and for the supervisor's own exit. Keep it
-                quick and never wait on the supervisor in it; exceptions are logged and ignored.
-                This is how whoever starts a root supervisor learns why it exited.
+                quick and never wait on the supervisor in it; whatever it raises (even
+                ``KeyboardInterrupt`` or ``SystemExit``) is logged and ignored. This is how
+                whoever starts a root supervisor learns why it exited.
             poll_interval: Seconds between liveness checks of children started by a plain
                 ``start`` function, the only way to notice their death (default 0.5).
             clock: Monotonic clock for the intensity window (default :func:`time.monotonic`).
-            scheduler: Timer scheduler for the polls (default: the process-wide one).
+            scheduler: Timer scheduler for the polls and for the retries of failed restarts
+                (default: the process-wide one).
 
         Returns:
             The supervisor's ``ActorRef``.
@@ -274,6 +296,19 @@ class Supervisor(pykka.ThreadingActor):
     ) -> None:
         self._shut_down(exception_value or RuntimeError(f"{self} crashed"))
 
+    def _handle_receive(self, message: Any) -> Any:
+        # As in _monitor._Hooks: a BaseException would make Pykka report a normal stop, then
+        # stop every actor in the process. It is a crash of this supervisor instead.
+        try:
+            return super()._handle_receive(message)
+        except Exception:
+            raise
+        except BaseException as error:
+            crash = _crash_from(error, self)
+            logger.error("%s: %s in the supervisor; it crashes", self, type(error).__name__)
+            self._shut_down(crash)
+            raise crash from error
+
     def on_receive(self, message: Any) -> Any:
         match message:
             case _ChildExit(link=link):
@@ -282,7 +317,8 @@ class Supervisor(pykka.ThreadingActor):
                 self._poll()
             case _TryAgain(id=child_id, reason=reason):
                 child = self._find(child_id)
-                if child is not None and child.ref is None:
+                if child is not None and child.restarting and child.ref is None:
+                    child.retry = None
                     self._restart(child, reason)
             case StartChild(spec=spec):
                 return self.start_child(spec)
@@ -343,7 +379,7 @@ class Supervisor(pykka.ThreadingActor):
             ChildNotFound: If there is no child with this id (a ``LookupError``).
         """
         child = self._get(id)
-        self._terminate(child)
+        self._terminate(child)  # and a failed restart is no longer retried
         if child.spec.restart == "temporary":
             self._children.remove(child)
 
@@ -359,6 +395,7 @@ class Supervisor(pykka.ThreadingActor):
         if child.ref is not None:
             msg = f"child {id!r} is running"
             raise ChildRunning(msg)
+        self._stop_retrying(child)
         return self._start(child, "child_started")
 
     def delete_child(self, id: Hashable) -> None:
@@ -372,6 +409,7 @@ class Supervisor(pykka.ThreadingActor):
         if child.ref is not None:
             msg = f"child {id!r} is running; terminate_child first"
             raise ChildRunning(msg)
+        self._stop_retrying(child)
         self._children.remove(child)
 
     def which_children(self) -> list[ChildInfo]:
@@ -430,7 +468,7 @@ class Supervisor(pykka.ThreadingActor):
         )
         try:
             self._on_event(event)
-        except Exception:
+        except BaseException:  # even KeyboardInterrupt: it must not take the tree down
             logger.exception("%s: the on_event observer raised; ignored", self)
 
     def _start(self, child: _Child, kind: SupervisorEventKind) -> pykka.ActorRef[Any]:
@@ -446,24 +484,38 @@ class Supervisor(pykka.ThreadingActor):
         child.names = ()
         child.ref = ref
         child.link = link
+        self._stop_retrying(child)
         if link is None:
             self._arm_poll()
         self._emit(kind, child, ref)
         return ref
 
+    def _stop_retrying(self, child: _Child) -> None:
+        child.restarting = False
+        if child.retry is not None:
+            child.retry.cancel()
+            child.retry = None
+
     def _terminate(self, child: _Child) -> None:
+        self._stop_retrying(child)
         ref, link = child.ref, child.link
         if ref is None:
             return
         child.ref = child.link = None
         child.names = tuple(_names_of(ref))
-        if not stop_child(ref, link, child.spec.shutdown):
+        shutdown = child.spec.shutdown
+        stopped = stop_child(ref, link, shutdown)
+        if not stopped:
             logger.warning(
                 "%s: child %r did not stop within %s s; no longer waiting for it",
                 self,
                 child.spec.id,
-                child.spec.shutdown,
+                shutdown,
             )
+        if shutdown == "brutal_kill" or not stopped:
+            # Given up on, maybe still running: its names go to its successor, not to it.
+            released = _release_names(ref)
+            child.names += tuple(name for name in released if name not in child.names)
 
     def _terminate_all(self) -> None:
         for child in reversed(self._children):
@@ -519,9 +571,21 @@ class Supervisor(pykka.ThreadingActor):
                 self._start(other, "child_restarted")
             except FailedToStartChild as failure:
                 logger.error("%s: restarting child %r failed: %s", self, other.spec.id, failure)
+                self._retry_later(other, failure.reason)
                 self._emit("child_start_failed", other, None, failure.reason)
-                self.actor_ref.tell(_TryAgain(other.spec.id, failure.reason))
                 return
+
+    def _retry_later(self, child: _Child, reason: BaseException | None) -> None:
+        """Retry a failed restart after a pause short enough to reach the intensity limit.
+
+        Every retry counts as a restart, as in OTP; the pause only keeps a failing start from
+        using up ``max_restarts`` in microseconds while (say) a port or a name is released.
+        """
+        pause = min(_RETRY_PAUSE, self._max_seconds / (2 * (self._max_restarts + 1)))
+        child.restarting = True
+        child.retry = self._scheduler.send_after(
+            self.actor_ref, _TryAgain(child.spec.id, reason), pause
+        )
 
     def _give_up(self, child: _Child, reason: BaseException | None) -> None:
         error = MaxRestartsExceeded(self._max_restarts, self._max_seconds, child.spec.id, reason)
@@ -630,13 +694,27 @@ def _forget_root(supervisor: Supervisor) -> None:
 
 
 def _stop_root_supervisors(timeout: float | None = None) -> None:
-    """Stop every live root supervisor, newest first, each tree in order.
+    """At interpreter exit: stop every live root supervisor, newest first, each tree in order.
 
-    Runs at interpreter exit before non-daemon threads are joined; the library's
-    ``shutdown()`` may call it too.
+    Runs before non-daemon threads are joined. First it abandons every child start still
+    waiting for an ``on_start`` (and refuses new ones: see ``_monitor._abandon_starts``), so
+    that no supervisor stays blocked in a start; then it stops the trees, and waits for them
+    ``timeout`` seconds in all (default: :data:`EXIT_TIMEOUT`, read at exit). It logs at
+    WARNING what it abandons; threads still running then are daemon threads and end with the
+    process.
     """
+    if timeout is None:
+        timeout = EXIT_TIMEOUT
+    _abandon_starts()
     with _roots_lock:
         roots = list(_roots.values())
+    deadline = time.monotonic() + timeout
+    late: list[Supervisor] = []
     for supervisor in reversed(roots):
         supervisor.actor_ref.stop(block=False)
-        supervisor._done.wait(timeout)
+        if not supervisor._done.wait(max(0.0, deadline - time.monotonic())):
+            late.append(supervisor)
+    for supervisor in late:
+        logger.warning(
+            "exiting: %s did not stop within %s s; no longer waiting for it", supervisor, timeout
+        )

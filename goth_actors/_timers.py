@@ -10,7 +10,10 @@ the earliest one is due, pops it, releases the lock and only then calls ``ref.te
   been pending for ``idle_timeout`` seconds; :meth:`Scheduler.stop` ends it at once (and drops
   the pending timers). A later ``send_after`` starts a new thread.
 - Delays run on a monotonic clock, injectable: pass a :class:`ManualClock` and tests advance
-  time instead of sleeping.
+  time instead of sleeping. Any finite delay is accepted (the thread waits at most an hour at
+  a time, well under ``threading.TIMEOUT_MAX``); NaN and infinity are refused.
+- If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
+  ``send_after`` starts a new one.
 - A timer whose actor has died by the time it is due is dropped quietly, like a message sent
   to a dead pid.
 - Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
@@ -47,6 +50,7 @@ _FIRED: Final = 1
 _CANCELLED: Final = 2
 
 _COMPACT_MIN_TOMBSTONES: Final = 64
+_MAX_WAIT: Final = 3600.0  # longest single wait: one past threading.TIMEOUT_MAX raises
 
 
 class ManualClock:
@@ -231,12 +235,14 @@ class Scheduler:
                 dropped quietly.
             message: Any object; it is not copied, so send something immutable.
             delay: Seconds from now on this scheduler's clock; a negative delay counts as 0.
+                Any finite delay is allowed, however long.
 
         Returns:
             A handle whose :meth:`~TimerHandle.cancel` cancels the timer.
 
         Raises:
-            ValueError: If ``delay`` is NaN.
+            ValueError: If ``delay`` is NaN or infinite (a timer that never fires is no
+                timer: do not arm one).
 
         Example:
             >>> import pykka
@@ -248,6 +254,9 @@ class Scheduler:
         """
         if math.isnan(delay):
             msg = "delay must be a number of seconds, not NaN"
+            raise ValueError(msg)
+        if math.isinf(delay):
+            msg = f"delay must be a finite number of seconds, not {delay}"
             raise ValueError(msg)
         due = self.clock() + max(delay, 0.0)
         with self._cond:
@@ -368,21 +377,29 @@ class Scheduler:
                 if self._manual:
                     self._cond.wait()
                 else:
-                    self._cond.wait(heap[0][0] - now)
+                    self._cond.wait(min(heap[0][0] - now, _MAX_WAIT))
 
     def _run(self) -> None:
         me = threading.current_thread()
-        while True:
-            due = self._take_due(me)
-            if due is None:
-                return
-            for ref, message in due:
-                try:
-                    ref.tell(message)
-                except pykka.ActorDeadError:
-                    logger.debug("timer for %s dropped: the actor is dead", ref)
-                except Exception:
-                    logger.exception("timer could not tell %s", ref)
+        try:
+            while True:
+                due = self._take_due(me)
+                if due is None:
+                    return
+                for ref, message in due:
+                    try:
+                        ref.tell(message)
+                    except pykka.ActorDeadError:
+                        logger.debug("timer for %s dropped: the actor is dead", ref)
+                    except Exception:
+                        logger.exception("timer could not tell %s", ref)
+        finally:
+            # Normally _take_due has already let go; if the thread dies of an error (say, a
+            # clock that raises), forget it, so that the next send_after starts a new one.
+            with self._cond:
+                if self._thread is me:
+                    self._thread = None
+                    self._cond.notify_all()
 
 
 _default = Scheduler()
@@ -424,6 +441,9 @@ def send_after(
 
     Returns:
         A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
+
+    Raises:
+        ValueError: If ``delay`` is NaN or infinite.
 
     Example:
         >>> import pykka

@@ -163,6 +163,24 @@ def test_only_the_current_holder_can_update_the_value_so_an_old_instance_cannot_
         new.stop()
 
 
+def test_released_names_keep_their_values_and_pass_from_a_live_holder_to_the_next(
+    actors: list[pykka.ActorRef[Any]],
+) -> None:
+    old, new = Plain.start(), Plain.start()
+    actors += [old, new]
+    register("server", old)
+    register("other", old)
+    assert update_value("server", "cached token", ref=old)
+    assert sorted(_registry._release_names(old)) == ["other", "server"]  # type: ignore[type-var]
+    assert old.is_alive()  # given up on by its supervisor, still running
+    assert whereis("server") is None
+    assert lookup("server") == RegistryEntry("server", None, "cached token")
+    assert not update_value("server", "from the old one", ref=old)
+    register("server", new)
+    assert lookup("server") == RegistryEntry("server", new, "cached token")
+    assert _registry._release_names(old) == []
+
+
 def test_unregister_drops_the_value_too_and_can_be_limited_to_the_holder(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:

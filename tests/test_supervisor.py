@@ -311,6 +311,40 @@ def test_a_base_exception_in_on_start_is_a_failed_start_not_a_zombie(journal: Jo
     assert pykka.ActorRegistry.get_all() == []
 
 
+def interrupting_clock() -> float:
+    """A supervisor's clock that raises KeyboardInterrupt: it is only read to count a restart."""
+    raise KeyboardInterrupt
+
+
+def test_a_base_exception_inside_a_supervisor_is_its_crash_not_a_normal_stop_nor_a_stop_all(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    bystander = Plain.start()  # in no tree: Pykka's stop_all would stop it too
+    inner_events = Events()
+    inner = ChildSpec.for_actor(
+        Supervisor,
+        [worker("w", journal)],
+        id="inner",
+        restart="transient",  # restarted after a crash only, not after a normal stop
+        clock=interrupting_clock,
+        on_event=inner_events,
+    )
+    try:
+        sup, events = start_supervisor([inner])
+        old_inner = child(sup, "inner")
+        child(old_inner, "w").tell(Crash())
+        exited = events.wait_for("child_exited", "inner")
+        assert isinstance(exited.reason, RuntimeError)
+        assert isinstance(exited.reason.__cause__, KeyboardInterrupt)
+        assert inner_events.wait_for("supervisor_exited").reason is exited.reason
+        events.wait_for("child_restarted", "inner")
+        assert child(sup, "inner") is not old_inner
+        assert bystander.is_alive()
+        assert sup.is_alive()
+    finally:
+        bystander.stop()
+
+
 def test_an_exception_in_on_stop_makes_the_exit_a_crash(
     start_supervisor: StartSupervisor, journal: Journal
 ) -> None:
@@ -580,6 +614,75 @@ def test_with_max_restarts_zero_the_first_exit_ends_the_supervisor(
     assert isinstance(events.wait_for("supervisor_exited").reason, MaxRestartsExceeded)
 
 
+class FailsItsRestart(pykka.ThreadingActor):
+    """Its first restart (its second start) blocks in on_start until released, then fails."""
+
+    def __init__(self, starts: list[int], entered: threading.Event, go: threading.Event) -> None:
+        super().__init__()
+        self.starts, self.entered, self.go = starts, entered, go
+
+    def on_start(self) -> None:
+        self.starts.append(len(self.starts) + 1)
+        if len(self.starts) == 2:
+            self.entered.set()
+            self.go.wait(5.0)
+            raise ValueError("the restart fails")
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise ValueError("boom")
+
+
+@pytest.fixture
+def manual_scheduler() -> Iterator[tuple[Scheduler, ManualClock]]:
+    clock = ManualClock()
+    scheduler = Scheduler(clock, idle_timeout=0.0)
+    yield scheduler, clock
+    scheduler.stop()
+
+
+def test_a_child_terminated_while_its_restart_fails_is_not_restarted_by_the_stale_retry(
+    start_supervisor: StartSupervisor, manual_scheduler: tuple[Scheduler, ManualClock]
+) -> None:
+    scheduler, clock = manual_scheduler
+    starts: list[int] = []
+    entered, go = threading.Event(), threading.Event()
+    spec = ChildSpec.for_actor(FailsItsRestart, starts, entered, go, id="w")
+    sup, events = start_supervisor([spec], max_restarts=10, scheduler=scheduler)
+    child(sup, "w").tell("crash")
+    assert entered.wait(5.0)  # the supervisor is inside the failing restart
+    terminated = sup.ask(TerminateChild("w"), block=False)  # queued behind it
+    go.set()
+    events.wait_for("child_start_failed", "w")  # its retry is armed
+    clock.advance(1.0)  # the retry is told now, behind TerminateChild
+    assert terminated.get(timeout=5.0) is None
+    assert refs(sup) == {"w": None}  # asked after the retry was handled: it was ignored
+    assert starts == [1, 2]
+    assert ("child_restarted", "w") not in events.drain()
+
+
+def test_a_failing_restart_is_retried_after_a_short_pause_and_every_retry_counts(
+    start_supervisor: StartSupervisor,
+    journal: Journal,
+    manual_scheduler: tuple[Scheduler, ManualClock],
+) -> None:
+    scheduler, clock = manual_scheduler
+    start_failures: list[BaseException] = []
+    spec = worker("a", journal, start_failures=start_failures)
+    sup, events = start_supervisor([spec], max_restarts=2, max_seconds=5.0, scheduler=scheduler)
+    start_failures += [ValueError("still failing")] * 3
+    child(sup, "a").tell(Crash())
+    assert events.wait_for("child_start_failed", "a").restarts == 1
+    clock.advance(0.05)  # the pause is min(0.1, max_seconds / (2 * (max_restarts + 1)))
+    assert sup.ask(ChildRestarts("a"), timeout=5.0) == 1  # not retried yet
+    clock.advance(0.06)
+    assert events.wait_for("child_start_failed", "a").restarts == 2
+    clock.advance(0.2)
+    exited = events.wait_for("supervisor_exited")
+    assert isinstance(exited.reason, MaxRestartsExceeded)
+    assert isinstance(exited.reason.last_reason, ValueError)
+
+
 def test_a_nested_supervisor_that_gives_up_is_restarted_by_its_parent_as_a_crashed_child(
     start_supervisor: StartSupervisor, journal: Journal
 ) -> None:
@@ -818,25 +921,84 @@ def test_a_child_registered_from_outside_is_registered_again_when_restarted(
         unregister(("worker", "a"))
 
 
+class BusyNamed(Named):
+    """A Named that can be kept busy in a handler, then tries to store a value late."""
+
+    def __init__(self, name: str, holding: threading.Event, release: threading.Event) -> None:
+        super().__init__(name)
+        self.holding, self.release = holding, release
+        self.late_writes: queue.Queue[bool] = queue.Queue()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "hold":
+            self.holding.set()
+            self.release.wait(5.0)
+            self.late_writes.put(update_value(self.name, "late", ref=self.actor_ref))
+            return None
+        return super().on_receive(message)
+
+
+@pytest.mark.parametrize("shutdown", ["brutal_kill", 0.02])
+def test_a_child_given_up_on_in_a_restart_hands_its_names_to_its_successor(
+    shutdown: float | str, start_supervisor: StartSupervisor
+) -> None:
+    holding, release = threading.Event(), threading.Event()
+    busy = ChildSpec.for_actor(BusyNamed, "busy", holding, release, id="a", shutdown=shutdown)
+    crashing = ChildSpec.for_actor(Named, "crashing", id="b")
+    sup, events = start_supervisor([busy, crashing], strategy="one_for_all")
+    old = child(sup, "a")
+    late_writes = old.proxy().late_writes.get(timeout=5.0)
+    try:
+        assert old.ask(("store", "cached"), timeout=5.0) is True
+        old.tell("hold")
+        assert holding.wait(5.0)
+        child(sup, "b").tell("crash")  # one_for_all: "a" is stopped, but is busy
+        new = events.wait_for("child_restarted", "a").ref
+        events.wait_for("child_restarted", "b")
+        assert old.is_alive()  # given up on, still running
+        assert whereis("busy") is new is not old
+        entry = lookup("busy")
+        assert entry is not None
+        assert entry.value == "cached"
+        release.set()
+        assert late_writes.get(timeout=5.0) is False  # the old instance can no longer write
+        wait_dead(old)
+        entry = lookup("busy")
+        assert entry is not None
+        assert (entry.ref, entry.value) == (new, "cached")
+        assert sup.ask(ChildRestarts("a"), timeout=5.0) == 1  # one restart, no failed retries
+        sup.stop()
+        wait_dead(new)  # brutal_kill: the stop did not wait for it
+    finally:
+        release.set()
+        unregister("busy")
+        unregister("crashing")
+
+
 # -- observers and process exit ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("error_type", [RuntimeError, KeyboardInterrupt, SystemExit])
 def test_an_observer_that_raises_does_not_break_the_supervisor(
-    journal: Journal, caplog: pytest.LogCaptureFixture
+    error_type: type[BaseException], journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     events = Events()
+    bystander = Plain.start()
 
     def observer(event: SupervisorEvent) -> None:
         events(event)
-        raise RuntimeError("observer bug")
+        raise error_type("observer bug")
 
     sup = Supervisor.start([worker("a", journal)], on_event=observer)
     try:
         child(sup, "a").tell(Crash())
         events.wait_for("child_restarted", "a")
         assert sup.ask(ChildRestarts("a"), timeout=5.0) == 1
+        assert bystander.is_alive()
     finally:
         sup.stop()
+        bystander.stop()
+    assert events.wait_for("supervisor_exited").reason is None
     assert "observer raised" in caplog.text
 
 
@@ -873,6 +1035,131 @@ def test_a_program_that_returns_without_stopping_its_tree_exits_promptly(tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["main returns", "stopped b", "stopped a"]
     assert time.monotonic() - started < 10.0
+
+
+class WhichThread(pykka.ThreadingActor):  # use_daemon_thread is False, Pykka's default
+    def on_receive(self, message: Any) -> Any:
+        return threading.current_thread().daemon
+
+
+def test_children_built_by_for_actor_run_on_daemon_threads_and_plain_ones_keep_theirs(
+    start_supervisor: StartSupervisor,
+) -> None:
+    sup, _ = start_supervisor(
+        [ChildSpec.for_actor(WhichThread, id="built"), ChildSpec("plain", WhichThread.start)]
+    )
+    assert child(sup, "built").ask("daemon?", timeout=5.0) is True
+    assert child(sup, "plain").ask("daemon?", timeout=5.0) is False
+
+
+def run_program(tmp_path: Path, program: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(program))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=REPO
+    )
+    return result, time.monotonic() - started
+
+
+STUCK_IN_A_HANDLER = """
+    import logging, threading
+    import pykka
+    from goth_actors._supervisor import ChildSpec, Supervisor
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    working = threading.Event()
+
+    class Busy(pykka.ThreadingActor):  # a non-daemon class, as most users' actors are
+        def on_receive(self, message):
+            working.set()
+            threading.Event().wait()  # say, a network call with no timeout
+
+    class Worker(pykka.ThreadingActor):
+        def on_stop(self):
+            print("stopped worker", flush=True)
+
+    Supervisor.start(
+        [ChildSpec.for_actor(Worker, id="w"), ChildSpec.for_actor(Busy, id="b", shutdown=0.05)]
+    )
+    [busy] = pykka.ActorRegistry.get_by_class(Busy)
+"""
+
+
+def test_a_program_exits_promptly_past_a_child_that_never_stops(tmp_path: Path) -> None:
+    result, elapsed = run_program(
+        tmp_path,
+        STUCK_IN_A_HANDLER
+        + """
+    busy.tell("work")
+    assert working.wait(10.0)
+    print("main returns", flush=True)
+    """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["main returns", "stopped worker"]
+    assert "did not stop within 0.05 s" in result.stderr
+    assert elapsed < 10.0
+
+
+def test_the_exit_hook_waits_for_the_trees_no_longer_than_its_deadline(tmp_path: Path) -> None:
+    result, elapsed = run_program(
+        tmp_path,
+        STUCK_IN_A_HANDLER.replace('id="b", shutdown=0.05', 'id="b", shutdown=None')
+        + """
+    import goth_actors._supervisor
+    goth_actors._supervisor.EXIT_TIMEOUT = 0.2
+    busy.tell("work")
+    assert working.wait(10.0)
+    print("main returns", flush=True)
+    """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:1] == ["main returns"]
+    assert "did not stop within 0.2 s; no longer waiting for it" in result.stderr
+    assert elapsed < 10.0
+
+
+def test_a_program_exits_promptly_while_a_restart_is_stuck_in_on_start(tmp_path: Path) -> None:
+    result, elapsed = run_program(
+        tmp_path,
+        """
+        import logging, threading
+        import pykka
+        from goth_actors._supervisor import ChildSpec, Supervisor
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        restarting = threading.Event()
+
+        class Stuck(pykka.ThreadingActor):
+            starts = 0
+
+            def on_start(self):
+                Stuck.starts += 1
+                if Stuck.starts > 1:
+                    restarting.set()
+                    threading.Event().wait()  # say, a connect with no timeout
+
+            def on_receive(self, message):
+                raise ValueError("crash")
+
+        class Worker(pykka.ThreadingActor):
+            def on_stop(self):
+                print("stopped worker", flush=True)
+
+        Supervisor.start(
+            [ChildSpec.for_actor(Worker, id="w"), ChildSpec.for_actor(Stuck, id="s")]
+        )
+        [stuck] = pykka.ActorRegistry.get_by_class(Stuck)
+        stuck.tell("crash")
+        assert restarting.wait(10.0)
+        print("main returns", flush=True)
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["main returns", "stopped worker"]
+    assert "abandoned the start of Stuck" in result.stderr
+    assert elapsed < 10.0
 
 
 def test_the_supervision_example_runs_and_exits_cleanly() -> None:

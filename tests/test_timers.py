@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -164,9 +166,60 @@ def test_a_zero_or_negative_delay_fires_without_advancing_the_clock(
     assert drain(received, 1) == ["now"]
 
 
-def test_a_nan_delay_is_refused(scheduler: Scheduler, inbox: pykka.ActorRef[Inbox]) -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        scheduler.send_after(inbox, "never", float("nan"))
+@pytest.mark.parametrize(
+    ("delay", "named"), [(math.nan, "NaN"), (math.inf, "not inf"), (-math.inf, "not -inf")]
+)
+def test_a_nan_or_infinite_delay_is_refused(
+    delay: float, named: str, scheduler: Scheduler, inbox: pykka.ActorRef[Inbox]
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        scheduler.send_after(inbox, "never", delay)
+    assert scheduler.pending == 0
+
+
+def test_a_timer_due_later_than_the_os_can_wait_keeps_the_thread_serving(
+    inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    scheduler = Scheduler(name="far-timers")  # the real clock: the thread waits with a timeout
+    try:
+        far = scheduler.send_after(inbox, "far", 1e10)  # past threading.TIMEOUT_MAX
+        scheduler.send_after(inbox, "soon", 0.001)
+        assert drain(received, 1) == ["soon"]
+        assert scheduler.running
+        assert far.pending
+    finally:
+        scheduler.stop()
+
+
+class BreaksInThread:
+    """A real clock that raises once when read by the timer thread named ``thread_name``."""
+
+    def __init__(self, thread_name: str) -> None:
+        self.thread_name = thread_name
+        self.broke = False
+
+    def __call__(self) -> float:
+        if threading.current_thread().name == self.thread_name and not self.broke:
+            self.broke = True
+            raise RuntimeError("the clock broke")
+        return time.monotonic()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_timer_thread_that_dies_is_replaced_by_the_next_send_after(
+    inbox: pykka.ActorRef[Inbox], received: queue.Queue[Any]
+) -> None:
+    scheduler = Scheduler(BreaksInThread("dying-timers"), name="dying-timers")
+    try:
+        scheduler.send_after(inbox, "lost with the thread", 60.0)
+        [thread] = [t for t in threading.enumerate() if t.name == "dying-timers"]
+        thread.join(5.0)
+        assert not thread.is_alive()
+        assert not scheduler.running
+        scheduler.send_after(inbox, "served by a new thread", 0.0)
+        assert drain(received, 1) == ["served by a new thread"]
+    finally:
+        scheduler.stop()
 
 
 def test_one_daemon_thread_serves_every_timer_and_starts_only_when_needed(
