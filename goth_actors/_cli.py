@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
 def _token_source(args: argparse.Namespace) -> Source:
     scopes: tuple[str, ...] | None = tuple(args.scopes) if args.scopes else None
     audience: str | None = args.audience
+    if scopes is not None and audience is not None:
+        raise _Fail("--scope and --audience cannot be combined: an ID token has no scopes")
+    if not args.timeout > 0:
+        raise _Fail(f"--timeout must be a number of seconds above 0, not {args.timeout}")
     if args.metadata:
         return Metadata(scopes=scopes, audience=audience)
     options: dict[str, Any] = {} if scopes is None else {"scopes": scopes}

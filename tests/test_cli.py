@@ -145,3 +145,17 @@ def test_the_emulator_command_serves_and_writes_credentials(tmp_path: Path) -> N
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--metadata", "--scope", "s", "--audience", "a"], "--scope and --audience"),
+        (["--metadata", "--timeout", "0"], "--timeout must be"),
+    ],
+)
+def test_token_names_the_command_line_option_that_is_wrong(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["token", *arguments]) == 1
+    assert message in capsys.readouterr().err
