@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from _helpers import wait_for as _wait_for
 
 import goth_actors
 from goth_actors import (
@@ -202,14 +203,6 @@ def scheduler() -> Iterator[tuple[ManualClock, Scheduler]]:
     yield clock, timers
     goth_actors.shutdown()
     timers.stop()
-
-
-def _wait_for(predicate: Callable[[], bool]) -> None:
-    """Waits for what another thread does (bounded, no fixed sleep)."""
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.001)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")

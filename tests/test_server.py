@@ -10,6 +10,7 @@ from typing import Any
 
 import pykka
 import pytest
+from _helpers import wait_for as _wait_for
 
 import goth_actors
 from goth_actors import (
@@ -69,15 +70,6 @@ def fake_time() -> Iterator[tuple[WallClock, Scheduler]]:
     yield WallClock(monotonic), scheduler
     goth_actors.shutdown()
     scheduler.stop()
-
-
-def _wait_for(predicate: Any, timeout: float = WAIT) -> None:
-    """Waits for a condition the server reaches on its own thread (bounded, no fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.001)
 
 
 def _advance(clock: WallClock, seconds: float, name: object = "app") -> None:

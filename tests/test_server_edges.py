@@ -6,9 +6,9 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import pytest
+from _helpers import wait_for as _wait_for
 
 import goth_actors
 from goth_actors import (
@@ -35,14 +35,6 @@ from goth_actors.testing import GoogleEmulator
 pytestmark = pytest.mark.usefixtures("shutdown_servers")
 
 WAIT = 5.0
-
-
-def _wait_for(predicate: Any, timeout: float = WAIT) -> None:
-    """Waits for what a server does on its own thread (bounded, no fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.001)
 
 
 def test_a_token_too_close_to_expiry_is_an_error_callers_can_catch(
