@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import requests
@@ -97,44 +97,31 @@ def params(mode: Mode) -> Params:
             timer_baseline=200,
             cli_runs=20,
         )
+    full = params("full")
     if mode == "quick":
-        return Params(
+        return replace(
+            full,
             mode=mode,
             repeat=5,
             loop_seconds=0.02,
             throughput_seconds=0.5,
-            thread_counts=(1, 4, 16),
-            refresh_callers=8,
-            refresh_period=0.001,
-            refresh_delay=0.5,
-            refresh_tail=1.0,
-            herd=200,
-            herd_delay=0.2,
             outage_seconds=3.0,
             outage_backoff=(0.1, 3.0),  # the defaults, on a timescale ten times shorter
-            outage_callers=50,
-            outage_period=0.01,
-            servers=1000,
-            timers=10_000,
-            timer_baseline=200,
             cli_runs=5,
         )
-    return Params(
+    return replace(
+        full,
         mode=mode,
         repeat=3,
         loop_seconds=0.002,
         throughput_seconds=0.05,
-        thread_counts=(1, 4, 16),
         refresh_callers=4,
         refresh_period=0.002,
         refresh_delay=0.2,
         refresh_tail=0.2,
-        herd=200,
-        herd_delay=0.2,
         outage_seconds=0.5,
         outage_backoff=(0.05, 0.5),
         outage_callers=10,
-        outage_period=0.01,
         servers=100,
         timers=1000,
         timer_baseline=20,
