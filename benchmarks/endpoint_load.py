@@ -37,7 +37,7 @@ from benchmarks._common import (
     service_account_credentials,
     summary,
 )
-from goth_actors._backoff import Backoff
+from goth_actors._protocol import Backoff
 from goth_actors.testing import GoogleEmulator
 
 NAME = "bench-load"

@@ -90,7 +90,7 @@ def _settled_readings() -> tuple[int, int, int]:
 def measure_servers(count: int) -> dict[str, Any]:
     """Starts ``count`` token servers on a metadata source and measures them."""
     import goth_actors
-    from goth_actors._timers import default_scheduler
+    from goth_actors.otp import default_scheduler
 
     with _emulator_process() as url:
         source = goth_actors.Metadata(url=url)

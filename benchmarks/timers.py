@@ -32,7 +32,7 @@ from typing import Any
 
 import pykka
 
-from goth_actors._timers import Scheduler, TimerHandle
+from goth_actors.otp import Scheduler, TimerHandle
 
 RESULTS = Path(__file__).resolve().parent / "results" / "timers.json"
 FAR = 3600.0

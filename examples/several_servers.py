@@ -12,6 +12,7 @@ import pykka
 from _credentials import emulator_unless_real, key_file
 
 import goth_actors
+import goth_actors.otp
 
 
 class Uploader(pykka.ThreadingActor):
@@ -43,11 +44,11 @@ def main() -> None:
             ],
             strategy="one_for_one",
         )
-        for child in supervisor.ask(goth_actors.WhichChildren(), timeout=5.0):
+        for child in supervisor.ask(goth_actors.otp.WhichChildren(), timeout=5.0):
             print(f"child {child.id!r:12} {child.type}")
         uploader = next(
             c.ref
-            for c in supervisor.ask(goth_actors.WhichChildren(), timeout=5.0)
+            for c in supervisor.ask(goth_actors.otp.WhichChildren(), timeout=5.0)
             if c.id == "uploader"
         )
         print(uploader.ask("report.csv", timeout=5.0))

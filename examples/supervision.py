@@ -19,16 +19,8 @@ from typing import Any
 
 import pykka
 
-from goth_actors import (
-    ChildSpec,
-    MaxRestartsExceeded,
-    Supervisor,
-    SupervisorEvent,
-    lookup,
-    register,
-    update_value,
-    whereis,
-)
+from goth_actors import ChildSpec, MaxRestartsExceeded, Supervisor, whereis
+from goth_actors.otp import SupervisorEvent, lookup, register, update_value
 
 
 class Counter(pykka.ThreadingActor):

@@ -1,4 +1,4 @@
-"""goth_actors: Google OAuth2 tokens kept fresh by supervised Pykka actors.
+"""goth_actors: Google OAuth2 tokens kept fresh by supervised Pykka actors (Elixir's Goth).
 
 Start a token server per credential, then fetch its token by name from any thread::
 
@@ -7,89 +7,117 @@ Start a token server per credential, then fetch its token by name from any threa
     goth_actors.start_link(name="my_app", source=goth_actors.default_source())
     token = goth_actors.fetch("my_app")   # well under a microsecond once cached
 
-Everything public is importable from here; the Google emulator for tests lives in
-:mod:`goth_actors.testing`.
+This module is Goth's API and everything a user of the token side needs: the functions, the
+sources, the HTTP client contract and the errors; ``Supervisor``, ``ChildSpec`` and ``whereis``
+come from :mod:`goth_actors.otp`, the supervision framework for any Pykka actor, which holds the
+rest of the runtime (child-management messages, the name registry, timers, ``FakeTime``).
+:mod:`goth_actors.testing` has the Google emulator, :mod:`goth_actors.integrations` the
+drop-in auth for requests, httpx and google-auth.
+
+The names here load on first use (PEP 562), so that ``import goth_actors.otp`` loads nothing of
+the token side and the token protocol loads no pykka.
+
+Every exception the library defines derives from :class:`GothError`::
+
+    GothError                                root of everything below
+    ├── ConfigError (ValueError)             bad option, source or credentials, named by field
+    ├── TokenError                           one token exchange failed; has ``retryable``
+    │   ├── TokenEndpointError               the endpoint answered, but not with a token:
+    │   │                                    status, error, description, body excerpt
+    │   └── TransportError                   no usable answer: refused, reset, timeout, DNS
+    ├── ResponseTooLarge                     the default HTTP client refused a body over 1 MiB
+    ├── FetchTimeout (TimeoutError)          no token within the caller's timeout
+    ├── ServerNotFound (LookupError)         no token server under that name
+    ├── AlreadyStarted                       a token server with that name is running
+    ├── RetriesExhausted                     a server failed max_retries retries and crashed
+    └── OtpError                             supervision (goth_actors.otp)
+        ├── AlreadyRegistered                the name is held by another live actor
+        ├── FailedToStartChild               a supervisor could not start a child
+        ├── ChildNotFound (LookupError)      a supervisor has no child with that id
+        ├── ChildAlreadyPresent (ValueError) start_child with an id the supervisor has
+        ├── ChildRunning (RuntimeError)      restart_child / delete_child of a running child
+        └── MaxRestartsExceeded              a supervisor gave up: too many restarts too fast
+
+A wrong argument type is a ``TypeError``, as in Python itself; Pykka's ``ActorDeadError`` and
+``Timeout`` pass through where Pykka's semantics apply (an ``ask`` of your own). Errors carry
+data but never a secret: no token, private key, client secret or refresh token is ever part of
+a message or attribute.
 """
 
-import logging
+from __future__ import annotations
 
-from goth_actors._api import child_spec, fetch, shutdown, start_link, status, stop
-from goth_actors._childspec import (
-    ChildCounts,
-    ChildInfo,
-    ChildRestarts,
-    ChildSpec,
-    CountChildren,
-    DeleteChild,
-    RestartChild,
-    StartChild,
-    SupervisorEvent,
-    TerminateChild,
-    WhichChildren,
-)
-from goth_actors._errors import (
-    AlreadyRegistered,
-    AlreadyStarted,
-    ChildAlreadyPresent,
-    ChildNotFound,
-    ChildRunning,
-    ConfigError,
-    FailedToStartChild,
-    FetchTimeout,
-    GothError,
-    MaxRestartsExceeded,
-    ServerNotFound,
-    TokenEndpointError,
-    TokenError,
-    TransportError,
-)
-from goth_actors._events import Event, subscribe
-from goth_actors._external import WorkloadIdentity
-from goth_actors._http import HttpClient, HttpResponse
-from goth_actors._impersonated import Impersonated
-from goth_actors._registry import (
-    RegistryEntry,
-    lookup,
-    register,
-    unregister,
-    update_value,
-    whereis,
-)
-from goth_actors._server import (
-    Fetch,
-    Refresh,
-    RetriesExhausted,
-    ServerStatus,
-    TokenServer,
-)
-from goth_actors._sources import (
-    Metadata,
-    RefreshToken,
-    ServiceAccount,
-    Source,
-    default_source,
-    source_from_credentials,
-)
-from goth_actors._supervisor import Supervisor
-from goth_actors._timers import ManualClock, Scheduler, TimerHandle, send_after
-from goth_actors._token import Token
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
 
 logging.getLogger("goth_actors").addHandler(logging.NullHandler())
+
+_API = "goth_actors._api"
+_ERRORS = "goth_actors._errors"
+_EVENTS = "goth_actors._events"
+_OTP = "goth_actors.otp"
+_PROTOCOL = "goth_actors._protocol"
+_SERVER = "goth_actors._server"
+
+_EXPORTS: dict[str, str] = {
+    "AlreadyRegistered": _ERRORS,
+    "AlreadyStarted": _ERRORS,
+    "ChildAlreadyPresent": _ERRORS,
+    "ChildNotFound": _ERRORS,
+    "ChildRunning": _ERRORS,
+    "ChildSpec": _OTP,
+    "ConfigError": _ERRORS,
+    "Event": _EVENTS,
+    "EventKind": _EVENTS,
+    "FailedToStartChild": _ERRORS,
+    "Fetch": _SERVER,
+    "FetchTimeout": _ERRORS,
+    "GothError": _ERRORS,
+    "HttpClient": _PROTOCOL,
+    "HttpResponse": _PROTOCOL,
+    "Impersonated": _PROTOCOL,
+    "MaxRestartsExceeded": _ERRORS,
+    "Metadata": _PROTOCOL,
+    "OtpError": _ERRORS,
+    "Refresh": _SERVER,
+    "RefreshToken": _PROTOCOL,
+    "ResponseTooLarge": _ERRORS,
+    "RetriesExhausted": _ERRORS,
+    "ServerNotFound": _ERRORS,
+    "ServerStatus": "goth_actors._status",
+    "ServiceAccount": _PROTOCOL,
+    "Source": _PROTOCOL,
+    "Supervisor": _OTP,
+    "Token": _PROTOCOL,
+    "TokenEndpointError": _ERRORS,
+    "TokenError": _ERRORS,
+    "TransportError": _ERRORS,
+    "WorkloadIdentity": _PROTOCOL,
+    "cached": _API,
+    "child_spec": _API,
+    "default_source": _PROTOCOL,
+    "fetch": _API,
+    "shutdown": _API,
+    "source_from_credentials": _PROTOCOL,
+    "start_link": _API,
+    "status": _API,
+    "stop": _API,
+    "subscribe": _EVENTS,
+    "whereis": _OTP,
+}
 
 __all__ = [
     "AlreadyRegistered",
     "AlreadyStarted",
     "ChildAlreadyPresent",
-    "ChildCounts",
-    "ChildInfo",
     "ChildNotFound",
-    "ChildRestarts",
     "ChildRunning",
     "ChildSpec",
     "ConfigError",
-    "CountChildren",
-    "DeleteChild",
     "Event",
+    "EventKind",
     "FailedToStartChild",
     "Fetch",
     "FetchTimeout",
@@ -97,44 +125,93 @@ __all__ = [
     "HttpClient",
     "HttpResponse",
     "Impersonated",
-    "ManualClock",
     "MaxRestartsExceeded",
     "Metadata",
+    "OtpError",
     "Refresh",
     "RefreshToken",
-    "RegistryEntry",
-    "RestartChild",
+    "ResponseTooLarge",
     "RetriesExhausted",
-    "Scheduler",
     "ServerNotFound",
     "ServerStatus",
     "ServiceAccount",
     "Source",
-    "StartChild",
     "Supervisor",
-    "SupervisorEvent",
-    "TerminateChild",
-    "TimerHandle",
     "Token",
     "TokenEndpointError",
     "TokenError",
-    "TokenServer",
     "TransportError",
-    "WhichChildren",
     "WorkloadIdentity",
+    "__version__",
+    "cached",
     "child_spec",
     "default_source",
     "fetch",
-    "lookup",
-    "register",
-    "send_after",
     "shutdown",
     "source_from_credentials",
     "start_link",
     "status",
     "stop",
     "subscribe",
-    "unregister",
-    "update_value",
     "whereis",
 ]
+
+if TYPE_CHECKING:
+    from goth_actors._api import (
+        cached,
+        child_spec,
+        fetch,
+        shutdown,
+        start_link,
+        status,
+        stop,
+    )
+    from goth_actors._errors import (
+        AlreadyRegistered,
+        AlreadyStarted,
+        ChildAlreadyPresent,
+        ChildNotFound,
+        ChildRunning,
+        ConfigError,
+        FailedToStartChild,
+        FetchTimeout,
+        GothError,
+        MaxRestartsExceeded,
+        OtpError,
+        ResponseTooLarge,
+        RetriesExhausted,
+        ServerNotFound,
+        TokenEndpointError,
+        TokenError,
+        TransportError,
+    )
+    from goth_actors._events import Event, EventKind, subscribe
+    from goth_actors._protocol import (
+        HttpClient,
+        HttpResponse,
+        Impersonated,
+        Metadata,
+        RefreshToken,
+        ServiceAccount,
+        Source,
+        Token,
+        WorkloadIdentity,
+        default_source,
+        source_from_credentials,
+    )
+    from goth_actors._server import Fetch, Refresh
+    from goth_actors._status import ServerStatus
+    from goth_actors.otp import ChildSpec, Supervisor, whereis
+else:
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'goth_actors' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later reads are plain attribute reads
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,16 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from goth_actors._errors import GothError
-from goth_actors._sources import (
+from goth_actors import (
+    GothError,
     Metadata,
     RefreshToken,
     ServiceAccount,
     Source,
+    Token,
     default_source,
     source_from_credentials,
 )
-from goth_actors._token import Token
 
 __all__ = ["main"]
 
@@ -169,7 +169,7 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Fail(Exception):
+class _Fail(GothError):
     """A command-line mistake: printed as one line, exit status 1."""
 
 

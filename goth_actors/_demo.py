@@ -25,13 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from goth_actors import _api
-from goth_actors._childspec import ChildSpec
-from goth_actors._errors import GothError
-from goth_actors._events import Event, subscribe
-from goth_actors._server import ServerStatus
-from goth_actors._sources import Metadata, RefreshToken, ServiceAccount
-from goth_actors._supervisor import Supervisor
+import goth_actors
+from goth_actors import (
+    ChildSpec,
+    Event,
+    GothError,
+    Metadata,
+    RefreshToken,
+    ServerStatus,
+    ServiceAccount,
+    Supervisor,
+    subscribe,
+)
 
 __all__ = ["run_demo"]
 
@@ -86,7 +91,7 @@ class _Caller:
                 for name in SERVERS:
                     started = clock()
                     try:
-                        _api.fetch(name, timeout=2.0)
+                        goth_actors.fetch(name, timeout=2.0)
                     except GothError as exc:
                         self.errors[f"{name}: {type(exc).__name__}"] += 1
                     self.histogram.add(clock() - started)
@@ -179,7 +184,7 @@ def _rows(counts: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
     now = time.time()
     for name in SERVERS:
         try:
-            current: ServerStatus | None = _api.status(name)
+            current: ServerStatus | None = goth_actors.status(name)
         except GothError:
             current = None
         expires = current.expires if current is not None else None
@@ -242,19 +247,19 @@ def run_demo(
             "backoff_max": scale,
         }
         specs: list[ChildSpec] = [
-            _api.child_spec(
+            goth_actors.child_spec(
                 name="service-account",
                 source=ServiceAccount(emulator.service_account("demo@emulator.iam")),
                 max_retries=None,
                 **common,
             ),
-            _api.child_spec(
+            goth_actors.child_spec(
                 name="user",
                 source=RefreshToken(emulator.authorized_user()),
                 max_retries=2,  # gives up quickly: this is the one that crashes
                 **common,
             ),
-            _api.child_spec(
+            goth_actors.child_spec(
                 name="metadata",
                 source=Metadata(url=emulator.metadata_url),
                 max_retries=None,
@@ -313,7 +318,7 @@ def run_demo(
             supervisor.stop(timeout=10.0)
         unsubscribe()
         emulator.close()
-        _api.shutdown()
+        goth_actors.shutdown()
 
     histogram = _Histogram()
     errors: Counter[str] = Counter()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from goth_actors._errors import TokenError
+from goth_actors._protocol import TokenError
 
 __all__ = ["Event", "EventKind", "subscribe"]
 
@@ -95,8 +95,10 @@ def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
     """Calls ``callback(event)`` for every token-server event; returns an unsubscribe function.
 
     Example:
-        >>> counts = collections.Counter()  # doctest: +SKIP
-        >>> unsubscribe = subscribe(lambda event: counts.update([event.kind]))  # doctest: +SKIP
+        ```python
+        counts = collections.Counter()
+        unsubscribe = subscribe(lambda event: counts.update([event.kind]))
+        ```
     """
     global _subscribers
     with _lock:

@@ -1,15 +1,16 @@
 """The token server: one Pykka actor per name that keeps one token fresh (Goth's server).
 
-The actor is the only writer of its name's registry entry; callers read that entry without a
-lock (see :func:`goth_actors.fetch`). Every exchange with Google runs on the actor's thread, one
-at a time, so concurrent callers never cause more than one request (single flight).
+The actor is the only writer of its name's slot in the servers' table (``_table.py``);
+callers read that slot without a lock (see :func:`goth_actors.fetch`). Every exchange with
+Google runs on the actor's thread, one at a time, so concurrent callers never cause more than
+one request (single flight).
 
 Life of a server::
 
     start ─► attempt ─ok─► serve, refresh at min(fetched + refresh_after, expires - refresh_before)
                ▲  └fail─► retry after backoff (Retry-After honoured) ─► attempt ...
                │                └ more than max_retries retries failed ─► raise: crash
-               └──────── supervisor restart (token kept in the registry, prefetch paced)
+               └──────── supervisor restart (token kept in the table, prefetch paced)
 """
 
 from __future__ import annotations
@@ -19,32 +20,21 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import pykka
 
-from goth_actors import _registry
-from goth_actors._backoff import Backoff, BackoffType
-from goth_actors._errors import AlreadyRegistered, AlreadyStarted, GothError, TokenError
+from goth_actors import _table
+from goth_actors._errors import AlreadyStarted, RetriesExhausted
 from goth_actors._events import Event, EventKind, emit
-from goth_actors._http import DEFAULT_TIMEOUT, HttpClient
-from goth_actors._sources import Source
-from goth_actors._timers import Scheduler, TimerHandle, send_after
-from goth_actors._token import Token, _redact
+from goth_actors._options import ServerOptions
+from goth_actors._protocol import Backoff, Token, TokenError, redact
+from goth_actors._status import ServerStatus
+from goth_actors.otp import AlreadyRegistered, Scheduler, TimerHandle, default_scheduler, register
 
-__all__ = [
-    "EXPIRY_MARGIN",
-    "Fetch",
-    "Refresh",
-    "RetriesExhausted",
-    "ServerOptions",
-    "ServerState",
-    "ServerStatus",
-    "TokenServer",
-]
+__all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "TokenServer"]
 
 logger = logging.getLogger("goth_actors.server")
 
@@ -62,32 +52,6 @@ MIN_RETRY_DELAY = 0.01
 
 MAX_RETRY_AFTER = 3600.0
 """A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
-
-ServerState = Literal["starting", "fetching", "ok", "retrying", "down"]
-
-
-class RetriesExhausted(GothError):
-    """A token server failed more than ``max_retries`` retries in a row and crashed.
-
-    Its supervisor restarts it. Pykka logs the crash with its traceback, so the last error is
-    kept as an attribute, not chained: its own cause (an HTTP client's exception) is never
-    printed there.
-
-    Attributes:
-        name: The server's name.
-        attempts: How many attempts failed in a row.
-        last_error: The last attempt's error.
-    """
-
-    def __init__(self, name: object, attempts: int, last_error: TokenError) -> None:
-        super().__init__(
-            f"token server {name!r}: {attempts} attempts failed in a row, last: "
-            f"{type(last_error).__name__}: {last_error}"
-        )
-        self.name = name
-        self.attempts = attempts
-        self.last_error = last_error
-        self.__suppress_context__ = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,76 +96,6 @@ class _Crash:
     error: RetriesExhausted
 
 
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    """A token server's health, for health checks (:func:`goth_actors.status`).
-
-    Attributes:
-        name: The server's name.
-        state: ``"starting"`` (no attempt yet), ``"fetching"`` (an exchange is in flight),
-            ``"ok"`` (a token is held, the next refresh is scheduled), ``"retrying"`` (the last
-            attempt failed, the next is scheduled), ``"down"`` (the actor is not running:
-            crashed or stopped and not yet restarted, or its supervisor gave up).
-        expires: The held token's expiry (unix seconds), or ``None``.
-        last_refresh: When the last token arrived (unix seconds), or ``None``.
-        consecutive_failures: Failed attempts since the last success.
-        last_error: The last failure, or ``None`` after a success.
-        restarts: How many times a new server took over this name and its token: after a
-            crash, a stop from outside (restarted by the supervisor), or a fork.
-        next_attempt: When the next attempt is due (unix seconds), or ``None``.
-        has_valid_token: Whether ``fetch`` would hand out the held token right now (it
-            expires more than 10 s from now, on the server's clock).
-    """
-
-    name: object
-    state: ServerState
-    expires: float | None = None
-    last_refresh: float | None = None
-    consecutive_failures: int = 0
-    last_error: TokenError | None = None
-    restarts: int = 0
-    next_attempt: float | None = None
-    has_valid_token: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Published:
-    """What a server keeps in its registry entry: read by callers without a lock."""
-
-    token: Token | None
-    fresh_until: float
-    clock: Callable[[], float]
-    status: ServerStatus
-    source: Source
-
-
-@dataclass(frozen=True, slots=True)
-class ServerOptions:
-    """A token server's validated options (see :func:`goth_actors.start_link`)."""
-
-    name: object
-    source: Source
-    http_client: HttpClient | None = None
-    refresh_after: float = 3300.0
-    refresh_before: float = 225.0
-    prefetch: Literal["async", "sync"] = "async"
-    max_retries: int | None = 20
-    backoff_min: float = 1.0
-    backoff_max: float = 30.0
-    backoff_type: BackoffType = "rand_exp"
-    retry_delay: Callable[[int], float] | None = None
-    http_timeout: float = DEFAULT_TIMEOUT
-    clock: Callable[[], float] = time.time
-    scheduler: Scheduler | None = None
-
-
-def published(name: object) -> _Published | None:
-    """The value a server keeps in its registry entry, or ``None``."""
-    entry = _registry.lookup(name)
-    value = None if entry is None else entry.value
-    return value if isinstance(value, _Published) else None
-
-
 class TokenServer(pykka.ThreadingActor):
     """Keeps one token fresh: prefetches, refreshes before expiry, retries with backoff.
 
@@ -217,14 +111,16 @@ class TokenServer(pykka.ThreadingActor):
         super().__init__()
         self._options = options
         self._name = options.name
-        previous = published(options.name)
-        if previous is not None and previous.source != options.source:
-            previous = None  # a different identity took the name: inherit nothing
         try:
-            _registry.register(options.name, self.actor_ref)
+            register(options.name, self.actor_ref)
         except AlreadyRegistered:
             raise AlreadyStarted(options.name) from None
-        self._clock = options.clock
+        previous = _table.claim(options.name, self.actor_urn)
+        if previous is not None and previous.source != options.source:
+            previous = None  # a different identity took the name: inherit nothing
+        fake = options.time
+        self._clock = time.time if fake is None else fake.time
+        self._scheduler: Scheduler = default_scheduler() if fake is None else fake.scheduler
         self._backoff = Backoff(
             options.backoff_type,
             options.backoff_min,
@@ -273,18 +169,18 @@ class TokenServer(pykka.ThreadingActor):
             self.actor_ref.tell(_Tick(self._generation))
 
     def on_stop(self) -> None:
-        # The entry, and the token in it, stay: a supervisor restarting a stopped permanent
+        # The slot, and the token in it, stay: a supervisor restarting a stopped permanent
         # server hands them to the successor. stop(name) and shutdown() forget the name.
         self._cancel_timer()
         self._set_status(state="down", next_attempt=None)
 
-    def on_failure(
+    def on_failure(  # Pykka's signature
         self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
+        exception_value: BaseException | None,  # noqa: ARG002
+        traceback: TracebackType | None,  # noqa: ARG002
     ) -> None:
-        # The registry entry, and the token in it, outlive the crash on purpose.
+        # The table's slot, and the token in it, outlive the crash on purpose.
         self._cancel_timer()
         self._set_status(state="down", next_attempt=None)
 
@@ -373,7 +269,7 @@ class TokenServer(pykka.ThreadingActor):
         except TokenError as exc:
             return self._failed(exc, time.monotonic() - started)
         except Exception as exc:  # a broken http_client or source: report, do not die here
-            detail = _redact(f"{type(exc).__name__}: {exc}")[:300]
+            detail = redact(f"{type(exc).__name__}: {exc}")[:300]
             error = TokenError(f"unexpected {detail}", retryable=False)
             return self._failed(error, time.monotonic() - started)
         now = self._clock()
@@ -399,7 +295,7 @@ class TokenServer(pykka.ThreadingActor):
         )
         self._emit("success", duration=duration, expires=token.expires)
         delay = self._refresh_delay(token, now)
-        self._schedule(delay, retry=False)
+        self._schedule(delay)
         self._emit("refresh_scheduled", delay=delay)
 
     def _failed(self, error: TokenError, duration: float) -> TokenError | RetriesExhausted:
@@ -427,7 +323,7 @@ class TokenServer(pykka.ThreadingActor):
             delay = max(self._options.backoff_max, 1.0)
         if retry_after is not None and retry_after > delay:
             delay = min(retry_after, MAX_RETRY_AFTER)
-        self._schedule(delay, retry=True)
+        self._schedule(delay)
         self._set_status(state="retrying")
         self._emit("retry_scheduled", attempt=attempt, delay=delay)
 
@@ -451,12 +347,10 @@ class TokenServer(pykka.ThreadingActor):
             return token
         return None
 
-    def _schedule(self, delay: float, *, retry: bool) -> None:
+    def _schedule(self, delay: float) -> None:
         self._cancel_timer()
         self._generation += 1
-        self._timer = send_after(
-            self.actor_ref, _Tick(self._generation), delay, scheduler=self._options.scheduler
-        )
+        self._timer = self._scheduler.send_after(self.actor_ref, _Tick(self._generation), delay)
         self._set_status(next_attempt=self._clock() + delay)
 
     def _cancel_timer(self) -> None:
@@ -470,14 +364,15 @@ class TokenServer(pykka.ThreadingActor):
 
     def _publish(self) -> None:
         token = self._token
-        value = _Published(
+        value = _table.Published(
+            owner=self.actor_urn,
             token=token,
             fresh_until=token.expires - EXPIRY_MARGIN if token is not None else -math.inf,
             clock=self._clock,
             status=self._status,
             source=self._options.source,
         )
-        _registry.update_value(self._name, value, ref=self.actor_ref)
+        _table.publish(self._name, value)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
         emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))

@@ -10,7 +10,7 @@ import pykka
 import pytest
 from _api_server import ApiServer
 
-from goth_actors.testing import GoogleEmulator
+from goth_actors.testing import FakeTime, GoogleEmulator
 
 LEAK_GRACE_SECONDS = 2.0
 
@@ -56,6 +56,20 @@ def emulator() -> Iterator[GoogleEmulator]:
     """A fresh Google emulator on 127.0.0.1 for one test."""
     with GoogleEmulator() as emu:
         yield emu
+
+
+@pytest.fixture
+def fake_time() -> Iterator[FakeTime]:
+    """Wall and monotonic clocks that move only when the test says, with their scheduler.
+
+    Pass it as ``time=`` to servers, supervisors and the emulator. The library's servers are
+    stopped before its scheduler, so no timer of theirs outlives the test.
+    """
+    with FakeTime() as fake:
+        yield fake
+        import goth_actors
+
+        goth_actors.shutdown()
 
 
 @pytest.fixture

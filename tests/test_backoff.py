@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from goth_actors._backoff import Backoff
+from goth_actors._protocol import Backoff
 
 
 def test_exp_starts_at_min_doubles_and_caps_at_max() -> None:

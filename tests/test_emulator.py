@@ -21,12 +21,8 @@ from google.auth.compute_engine import _metadata
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token, service_account
 
-from goth_actors.testing import (
-    GoogleEmulator,
-    RecordedRequest,
-    _emulator_federation,
-    _emulator_google,
-)
+import goth_actors
+from goth_actors.testing import FakeTime, GoogleEmulator, RecordedRequest
 from goth_actors.testing._emulator_google import Expiring
 
 PUBSUB = "https://www.googleapis.com/auth/pubsub"
@@ -75,16 +71,6 @@ def assertion(key: dict[str, str], *, headers: dict[str, Any] | None = None, **c
     payload = {name: value for name, value in payload.items() if value is not None}
     header = {"kid": key["private_key_id"]} if headers is None else headers
     return jwt.encode(payload, key["private_key"], algorithm="RS256", headers=header)
-
-
-class _ClockAhead:
-    """Stands in for an emulator module's ``time``: its ``time()`` runs ``ahead`` seconds fast."""
-
-    def __init__(self, ahead: float) -> None:
-        self.ahead = ahead
-
-    def time(self) -> float:
-        return time.time() + self.ahead
 
 
 def post_token(url: str, **form: str) -> requests.Response:
@@ -520,18 +506,19 @@ def test_tokeninfo_describes_an_issued_access_token(emu: GoogleEmulator) -> None
     assert isinstance(info["expires_in"], str)
 
 
-def test_tokeninfo_rejects_unknown_and_expired_tokens(
-    emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    emu.token_lifetime = 10.0
-    token = jwt_grant(emu, assertion(emu.service_account())).json()["access_token"]
-    monkeypatch.setattr(_emulator_google, "time", _ClockAhead(20.0))  # the token has expired
+def test_tokeninfo_rejects_unknown_and_expired_tokens(fake_time: FakeTime) -> None:
+    with GoogleEmulator(time=fake_time, token_lifetime=10.0) as emu:
+        token = jwt_grant(emu, assertion(emu.service_account())).json()["access_token"]
+        fake_time.advance(20.0)  # the token has expired
 
-    for unknown in ("ya29.emu-never-issued", token):
-        response = requests.get(emu.tokeninfo_url, params={"access_token": unknown}, timeout=5)
-        assert response.status_code == 400
-        assert response.json() == {"error": "invalid_token", "error_description": "Invalid Value"}
-        assert emu.token_info(unknown) is None
+        for unknown in ("ya29.emu-never-issued", token):
+            response = requests.get(emu.tokeninfo_url, params={"access_token": unknown}, timeout=5)
+            assert response.status_code == 400
+            assert response.json() == {
+                "error": "invalid_token",
+                "error_description": "Invalid Value",
+            }
+            assert emu.token_info(unknown) is None
 
 
 def test_a_fractional_token_lifetime_is_sent_as_a_fractional_expires_in(
@@ -861,18 +848,17 @@ def test_a_recorded_body_keeps_only_its_first_64_kib(emu: GoogleEmulator) -> Non
     assert cut.form == {}  # not a half-parsed value
 
 
-def test_expired_tokens_are_forgotten_when_new_ones_are_issued(
-    emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    user = emu.authorized_user()
-    first = refresh(emu, user).json()["access_token"]
+def test_expired_tokens_are_forgotten_when_new_ones_are_issued(fake_time: FakeTime) -> None:
+    with GoogleEmulator(time=fake_time) as emu:
+        user = emu.authorized_user()
+        first = refresh(emu, user).json()["access_token"]
 
-    monkeypatch.setattr(_emulator_google, "time", _ClockAhead(7200.0))  # the first has expired
-    second = refresh(emu, user).json()["access_token"]
+        fake_time.advance(7200.0)  # the first has expired
+        second = refresh(emu, user).json()["access_token"]
 
-    assert emu.token_info(first) is None
-    assert emu.token_info(second) is not None
-    assert len(emu._google._tokens) == 1  # forgotten, not merely refused
+        assert emu.token_info(first) is None
+        assert emu.token_info(second) is not None
+        assert len(emu._google._tokens) == 1  # forgotten, not merely refused
 
 
 def test_the_token_store_forgets_a_bounded_number_of_expired_entries_per_addition() -> None:
@@ -965,6 +951,68 @@ def test_an_emulator_starts_once_and_closes_any_number_of_times() -> None:
     emu.close()
     with pytest.raises(RuntimeError):
         emu.up()
+
+
+# --- fake time ------------------------------------------------------------------------------
+
+
+def test_a_jump_of_the_fake_wall_clock_expires_the_emulators_tokens(fake_time: FakeTime) -> None:
+    with GoogleEmulator(time=fake_time) as emu:
+        token = refresh(emu, emu.authorized_user()).json()["access_token"]
+        fake_time.jump(3598.0)
+        assert emu.token_info(token) is not None
+        fake_time.jump(2.0)  # no timer moved: the wall clock alone decides expiry
+        assert emu.token_info(token) is None
+        fake_time.jump(-3600.0)  # an NTP step back makes it current again, as for Google
+        assert emu.token_info(token) is not None
+
+
+def test_the_emulator_judges_assertion_times_by_its_fake_time(fake_time: FakeTime) -> None:
+    with GoogleEmulator(time=fake_time) as emu:
+        key = emu.service_account()
+        fake_time.jump(7200.0)
+        real_now = assertion(key)  # stamped by the real clock: two hours old to the emulator
+        assert "Invalid JWT" in assert_oauth_error(jwt_grant(emu, real_now), 400, "invalid_grant")
+        now = int(fake_time.time())
+        fake_now = assertion(key, iat=now, exp=now + 3600)
+        body = jwt_grant(emu, fake_now).json()
+        assert body["expires_in"] == 3599
+        assert emu.token_info(body["access_token"]) is not None
+
+
+def test_an_emulator_takes_a_fake_time_or_none() -> None:
+    with pytest.raises(TypeError, match="FakeTime"):
+        GoogleEmulator(time=time)  # type: ignore[arg-type]
+
+
+def test_an_emulator_and_two_token_servers_can_share_one_fake_time(fake_time: FakeTime) -> None:
+    with GoogleEmulator(time=fake_time) as emu:
+        try:
+            for name, source in [
+                ("user", goth_actors.RefreshToken(emu.authorized_user())),
+                ("robot", goth_actors.ServiceAccount(emu.service_account())),
+            ]:
+                goth_actors.start_link(name=name, source=source, prefetch="sync", time=fake_time)
+            first = {name: goth_actors.fetch(name) for name in ("user", "robot")}
+            for token in first.values():  # stamped by the emulator, read by the server
+                assert token.expires == pytest.approx(fake_time.time() + 3599, abs=1)
+
+            fake_time.advance(3300.0)  # refresh_after: both servers' timers fire on one advance
+            for name, token in first.items():  # a Fetch is handled after the timer's refresh
+                server = goth_actors.whereis(name)
+                assert server is not None
+                assert server.ask(goth_actors.Fetch(), timeout=5.0) != token
+            assert len(emu.requests_to("token")) == 4
+
+            fake_time.jump(86400.0)  # a day later by the wall clock alone: every token expired
+            second = {name: goth_actors.fetch(name) for name in ("user", "robot")}
+            for name, token in second.items():  # the robot's JWT was stamped by the fake clock
+                assert token.expires == pytest.approx(fake_time.time() + 3599, abs=1)
+                assert emu.token_info(token.token) is not None
+                assert emu.token_info(first[name].token) is None
+        finally:
+            goth_actors.stop("user")
+            goth_actors.stop("robot")
 
 
 # --- workload identity: STS and the subject-token URL --------------------------------------
@@ -1086,18 +1134,21 @@ def test_sts_refuses_a_subject_token_of_another_pool_or_a_disabled_pool(
 
 
 def test_an_expired_subject_token_is_forgotten_yet_still_refused_as_expired(
-    emu: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
+    fake_time: FakeTime,
 ) -> None:
-    credentials = emu.workload_identity()
-    old = emu.subject_token(credentials["audience"])
+    with GoogleEmulator(time=fake_time) as emu:
+        credentials = emu.workload_identity()
+        old = emu.subject_token(credentials["audience"])
 
-    monkeypatch.setattr(_emulator_federation, "time", _ClockAhead(7200.0))
-    new = emu.subject_token(credentials["audience"])  # forgets the expired one
+        fake_time.advance(7200.0)  # the old one has expired
+        new = emu.subject_token(credentials["audience"])  # forgets the expired one
 
-    assert len(emu._federation._subjects) == 1
-    response = post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=old))
-    assert assert_oauth_error(response, 400, "invalid_grant") == "The subject token has expired."
-    assert post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=new)).ok
+        assert len(emu._federation._subjects) == 1
+        response = post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=old))
+        assert (
+            assert_oauth_error(response, 400, "invalid_grant") == "The subject token has expired."
+        )
+        assert post_token(emu.sts_url, **sts_form(emu, credentials, subject_token=new)).ok
 
 
 def test_the_subject_token_url_needs_its_header_and_serves_text_or_json(

@@ -14,13 +14,12 @@ import email.utils
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from _helpers import wait_for as _wait_for
 
-import goth_actors
 from goth_actors import (
     Metadata,
     Refresh,
@@ -36,7 +35,7 @@ from goth_actors import (
     status,
     whereis,
 )
-from goth_actors._timers import ManualClock, Scheduler
+from goth_actors.otp import FakeTime
 from goth_actors.testing import GoogleEmulator
 
 WAIT = 5.0
@@ -46,7 +45,8 @@ TIMEOUT = 0.3  # the client timeout in these tests; the "slow" fault answers aft
 @dataclass(frozen=True)
 class Fault:
     name: str
-    arm: Callable[[GoogleEmulator, str], None]
+    arm: Callable[[GoogleEmulator, str, Callable[[], float]], None]
+    """Arms the fault on the endpoint; the clock is the wall clock of whoever will read it."""
     error: type[TokenError]
     retryable: bool
     retry_after: float | None = None
@@ -55,24 +55,33 @@ class Fault:
 
 
 def _status(code: int, error: str | None = None, retry_after: object = None) -> Callable[..., None]:
-    def arm(emulator: GoogleEmulator, endpoint: str) -> None:
+    def arm(emulator: GoogleEmulator, endpoint: str, clock: Callable[[], float]) -> None:
         emulator.fail_next(1, code, error=error, retry_after=retry_after, endpoint=endpoint)  # type: ignore[arg-type]
 
     return arm
 
 
 def _body(body: bytes, status_code: int = 200, **headers: str) -> Callable[..., None]:
-    def arm(emulator: GoogleEmulator, endpoint: str) -> None:
+    def arm(emulator: GoogleEmulator, endpoint: str, clock: Callable[[], float]) -> None:
         emulator.respond_next(1, status_code, body, headers or None, endpoint=endpoint)
 
     return arm
 
 
-def _http_date_in(seconds: float) -> str:
-    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+def _retry_after_date_in(seconds: float) -> Callable[..., None]:
+    """A 429 whose Retry-After is an HTTP date ``seconds`` from now on the reader's clock."""
+
+    def arm(emulator: GoogleEmulator, endpoint: str, clock: Callable[[], float]) -> None:
+        date = email.utils.formatdate(clock() + seconds, usegmt=True)
+        _status(429, None, date)(emulator, endpoint, clock)
+
+    return arm
 
 
-def _slow(emulator: GoogleEmulator, endpoint: str) -> None:
+SLOW_FAULT = "slower than the client timeout"
+
+
+def _slow(emulator: GoogleEmulator, endpoint: str, clock: Callable[[], float]) -> None:
     emulator.delay(1.0)
 
 
@@ -85,27 +94,26 @@ FAULTS = [
     Fault("408", _status(408), TokenEndpointError, True),
     Fault("429", _status(429), TokenEndpointError, True),
     Fault("429 Retry-After seconds", _status(429, None, 7), TokenEndpointError, True, 7.0),
-    Fault(
-        "429 Retry-After date",
-        lambda e, ep: _status(429, None, _http_date_in(30))(e, ep),
-        TokenEndpointError,
-        True,
-        30.0,
-    ),
+    Fault("429 Retry-After date", _retry_after_date_in(30), TokenEndpointError, True, 30.0),
     Fault("500", _status(500), TokenEndpointError, True),
     Fault("502", _status(502), TokenEndpointError, True),
     Fault("503", _status(503), TokenEndpointError, True),
     Fault("504", _status(504), TokenEndpointError, True),
     Fault(
         "connection refused",
-        lambda e, ep: e.down(),
+        lambda e, ep, clock: e.down(),
         TransportError,
         True,
         heal=lambda e: e.up(),
     ),
-    Fault("reset mid-response", lambda e, ep: e.reset_next(1, endpoint=ep), TransportError, True),
     Fault(
-        "slower than the client timeout",
+        "reset mid-response",
+        lambda e, ep, clock: e.reset_next(1, endpoint=ep),
+        TransportError,
+        True,
+    ),
+    Fault(
+        SLOW_FAULT,
         _slow,
         TransportError,
         True,
@@ -179,9 +187,15 @@ def _assert_no_secret(text: str, secrets: list[str]) -> None:
     assert not leaked, f"secrets in logs, reprs or errors: {leaked}"
 
 
-def _cases(sources: list[str]) -> list[object]:
+def _cases(sources: list[str], *, slow: frozenset[str] = frozenset()) -> list[object]:
+    """One case per fault and source; the faults named in ``slow`` are marked ``slow``."""
     return [
-        pytest.param(fault, kind, id=f"{kind}: {fault.name}")
+        pytest.param(
+            fault,
+            kind,
+            id=f"{kind}: {fault.name}",
+            marks=[pytest.mark.slow] if fault.name in slow else [],
+        )
         for fault in FAULTS
         for kind in sources
         if not fault.metadata_only or kind == "metadata"
@@ -196,23 +210,15 @@ def _open_sockets() -> int:
     return count
 
 
-@pytest.fixture
-def scheduler() -> Iterator[tuple[ManualClock, Scheduler]]:
-    clock = ManualClock()
-    timers = Scheduler(clock)
-    yield clock, timers
-    goth_actors.shutdown()
-    timers.stop()
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
-@pytest.mark.parametrize(("fault", "kind"), _cases(SOURCES))
+# Each "slow" case waits the whole second for the emulator's delayed answer to close its socket.
+@pytest.mark.parametrize(("fault", "kind"), _cases(SOURCES, slow=frozenset({SLOW_FAULT})))
 def test_a_one_shot_fetch_raises_the_right_error_and_flag(
     emulator: GoogleEmulator, fault: Fault, kind: str
 ) -> None:
     source, endpoint = _source(kind, emulator)
     sockets = _open_sockets()
-    fault.arm(emulator, endpoint)
+    fault.arm(emulator, endpoint, time.time)
     with pytest.raises(fault.error) as info:
         Token.fetch(source, timeout=TIMEOUT)
     assert info.value.retryable is fault.retryable
@@ -226,12 +232,11 @@ def test_a_one_shot_fetch_raises_the_right_error_and_flag(
 @pytest.mark.parametrize(("fault", "kind"), _cases(SOURCES))
 def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
     emulator: GoogleEmulator,
-    scheduler: tuple[ManualClock, Scheduler],
+    fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
     fault: Fault,
     kind: str,
 ) -> None:
-    clock, timers = scheduler
     caplog.set_level(logging.DEBUG)  # secret hygiene: everything, at every level
     source, endpoint, secrets = _source_and_secrets(kind, emulator)
     start_link(
@@ -241,10 +246,10 @@ def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
         http_timeout=TIMEOUT,
         retry_delay=lambda attempt: 1.0,
         max_retries=None,
-        scheduler=timers,
+        time=fake_time,
     )
     held = fetch("app")
-    fault.arm(emulator, endpoint)
+    fault.arm(emulator, endpoint, fake_time.time)
     ref = whereis("app")
     assert ref is not None
     with pytest.raises(fault.error) as info:  # whoever forces a refresh hears why it failed
@@ -255,9 +260,9 @@ def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
     assert (current.state, current.consecutive_failures, current.restarts) == ("retrying", 1, 0)
     assert current.next_attempt is not None
     expected_delay = max(1.0, fault.retry_after or 0.0)
-    assert current.next_attempt - time.time() == pytest.approx(expected_delay, abs=2.0)
+    assert current.next_attempt - fake_time.time() == pytest.approx(expected_delay, abs=2.0)
     fault.heal(emulator)
-    clock.advance(expected_delay)  # the retry: every failure is retried
+    fake_time.advance(expected_delay)  # the retry: every failure is retried
     _wait_for(lambda: status("app").state == "ok")
     fresh = fetch("app")
     assert fresh != held
@@ -269,11 +274,10 @@ def test_a_server_holding_a_token_rides_out_the_fault_and_recovers(
 @pytest.mark.parametrize(("fault", "kind"), _cases(["refresh token", "metadata"]))
 def test_with_max_retries_zero_the_fault_crashes_the_server_and_it_restarts_with_its_token(
     emulator: GoogleEmulator,
-    scheduler: tuple[ManualClock, Scheduler],
+    fake_time: FakeTime,
     fault: Fault,
     kind: str,
 ) -> None:
-    clock, timers = scheduler
     source, endpoint = _source(kind, emulator)
     start_link(
         name="app",
@@ -282,12 +286,12 @@ def test_with_max_retries_zero_the_fault_crashes_the_server_and_it_restarts_with
         http_timeout=TIMEOUT,
         retry_delay=lambda attempt: 1.0,
         max_retries=0,
-        scheduler=timers,
+        time=fake_time,
     )
     held = fetch("app")
     old = whereis("app")
     assert old is not None
-    fault.arm(emulator, endpoint)
+    fault.arm(emulator, endpoint, fake_time.time)
     with pytest.raises(fault.error):
         old.ask(Refresh(), timeout=WAIT)
     _wait_for(lambda: status("app").restarts == 1)
@@ -295,6 +299,6 @@ def test_with_max_retries_zero_the_fault_crashes_the_server_and_it_restarts_with
     assert fetch("app") == held  # through the crash and the restart
     fault.heal(emulator)
     _wait_for(lambda: status("app").next_attempt is not None)
-    clock.advance(max(1.0, fault.retry_after or 0.0))
+    fake_time.advance(max(1.0, fault.retry_after or 0.0))
     _wait_for(lambda: status("app").state == "ok")
     assert fetch("app") != held

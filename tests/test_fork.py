@@ -16,9 +16,10 @@ import pytest
 
 import goth_actors
 from goth_actors import RefreshToken, ServerNotFound, Supervisor, child_spec, fetch, start_link
-from goth_actors.testing import GoogleEmulator
+from goth_actors.testing import FakeTime, GoogleEmulator
 
 pytestmark = [
+    pytest.mark.slow,  # each test forks a process
     pytest.mark.usefixtures("shutdown_servers"),
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
 ]
@@ -51,31 +52,22 @@ def _in_child(body: Callable[[], str], timeout: float = 20.0) -> str:
     return answer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 def test_a_forked_child_is_served_and_restarts_the_server_it_needs(
-    emulator: GoogleEmulator,
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock = Clock()
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
-        clock=clock,
+        time=fake_time,
     )
     parent_token = fetch("app")
 
     def child() -> str:
-        from goth_actors import _http
+        from goth_actors._protocol import http_client as _http
 
         cached = fetch("app")  # the parent's token is still valid: served from memory
-        clock.offset = 7200.0  # now it has expired: the child needs a server of its own
+        fake_time.jump(7200.0)  # now it has expired: the child needs a server of its own
         fresh = fetch("app", timeout=10.0)
         own_session = _http._shared is not None and _http._shared[0] == os.getpid()
         goth_actors.shutdown()
@@ -87,17 +79,16 @@ def test_a_forked_child_is_served_and_restarts_the_server_it_needs(
 
 
 def test_a_server_under_the_users_supervisor_gives_a_clear_error_in_the_child(
-    emulator: GoogleEmulator,
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock = Clock()
     supervisor = Supervisor.start(
-        [child_spec(name="mine", source=RefreshToken(emulator.authorized_user()), clock=clock)]
+        [child_spec(name="mine", source=RefreshToken(emulator.authorized_user()), time=fake_time)]
     )
     try:
         fetch("mine")
 
         def child() -> str:
-            clock.offset = 7200.0
+            fake_time.jump(7200.0)  # the parent's token has expired here
             started = time.monotonic()
             try:
                 fetch("mine", timeout=30.0)

@@ -10,10 +10,16 @@ import jwt
 import pytest
 import requests
 
-from goth_actors._errors import ConfigError, TokenEndpointError
-from goth_actors._impersonated import Impersonated
-from goth_actors._sources import Metadata, RefreshToken, ServiceAccount, Source
-from goth_actors._token import Token
+from goth_actors import (
+    ConfigError,
+    Impersonated,
+    Metadata,
+    RefreshToken,
+    ServiceAccount,
+    Source,
+    Token,
+    TokenEndpointError,
+)
 from goth_actors.testing import GoogleEmulator
 
 AUDIENCE = "https://hello-abc123-ew.a.run.app"

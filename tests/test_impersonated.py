@@ -10,12 +10,20 @@ from typing import Any
 
 import pytest
 
-from goth_actors._errors import ConfigError, TokenEndpointError
-from goth_actors._external import WorkloadIdentity
-from goth_actors._impersonated import Impersonated, parse_rfc3339
-from goth_actors._sources import Metadata, RefreshToken, ServiceAccount, Source
-from goth_actors._sources import source_from_credentials as from_credentials
-from goth_actors._token import Exchanger, Token
+from goth_actors import (
+    ConfigError,
+    Impersonated,
+    Metadata,
+    RefreshToken,
+    ServiceAccount,
+    Source,
+    Token,
+    TokenEndpointError,
+    WorkloadIdentity,
+)
+from goth_actors import source_from_credentials as from_credentials
+from goth_actors._protocol import Exchanger
+from goth_actors._protocol.iam import parse_rfc3339
 from goth_actors.testing import GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"

@@ -6,8 +6,7 @@ import copy
 import importlib
 import pickle
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -23,19 +22,17 @@ from google.auth import exceptions as google_exceptions
 from google.auth import impersonated_credentials
 from google.auth.transport.requests import AuthorizedSession, Request
 
-import goth_actors
 from goth_actors import (
     ConfigError,
-    ManualClock,
     Refresh,
     RefreshToken,
-    Scheduler,
     TokenEndpointError,
     fetch,
     start_link,
     whereis,
 )
 from goth_actors.integrations.google_auth import Credentials
+from goth_actors.otp import FakeTime
 from goth_actors.testing import GoogleEmulator
 
 pytestmark = pytest.mark.usefixtures("shutdown_servers")
@@ -43,22 +40,9 @@ pytestmark = pytest.mark.usefixtures("shutdown_servers")
 TokenState = google_credentials.TokenState
 
 
-class FakeWallClock:
-    """A wall clock the test moves by hand; the server's timers stay on a manual clock."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def fake_time() -> Iterator[tuple[FakeWallClock, Scheduler]]:
-    scheduler = Scheduler(ManualClock())  # no timer ever fires: refreshes happen on demand
-    yield FakeWallClock(), scheduler
-    goth_actors.shutdown()
-    scheduler.stop()
+def _set_wall_clock(fake_time: FakeTime, when: float) -> None:
+    """Sets the wall clock alone (no timer fires, so refreshes happen only on demand)."""
+    fake_time.jump(when - fake_time.time())
 
 
 def session_get(credentials: Credentials, url: str) -> Callable[[object], int]:
@@ -168,14 +152,11 @@ def test_an_unknown_server_is_a_refresh_error_before_any_request(api: ApiServer)
 # ------------------------------------------------------------------------ token state machinery
 
 
-def test_token_and_expiry_follow_the_server(
-    emulator: GoogleEmulator, fake_time: tuple[FakeWallClock, Scheduler]
-) -> None:
-    clock, scheduler = fake_time
+def test_token_and_expiry_follow_the_server(emulator: GoogleEmulator, fake_time: FakeTime) -> None:
     credentials = Credentials("app")
     assert (credentials.token, credentials.expiry) == (None, None)
     source = RefreshToken(emulator.authorized_user())
-    start_link(name="app", source=source, prefetch="sync", clock=clock, scheduler=scheduler)
+    start_link(name="app", source=source, prefetch="sync", time=fake_time)
     token = fetch("app")
     assert credentials.token == token.token
     assert credentials.expiry == datetime.fromtimestamp(token.expires, UTC).replace(tzinfo=None)
@@ -185,9 +166,9 @@ def test_token_and_expiry_follow_the_server(
     assert credentials.token_state is TokenState.FRESH
     # Within google-auth's 3 min 45 s threshold the server's token is still FRESH to us: the
     # server refreshes on its own schedule, and no google-auth refresh thread is needed.
-    clock.now = token.expires - 60
+    _set_wall_clock(fake_time, token.expires - 60)
     assert credentials.token_state is TokenState.FRESH
-    clock.now = token.expires - 5  # inside fetch's 10 s margin: not handed out any more
+    _set_wall_clock(fake_time, token.expires - 5)  # inside fetch's 10 s margin: not handed out
     assert credentials.token is None
     assert not credentials.valid
     assert credentials.expired
@@ -209,16 +190,15 @@ def test_a_server_without_a_token_yet_is_invalid_but_not_expired(emulator: Googl
 
 @pytest.mark.parametrize("non_blocking", [False, True], ids=["blocking", "non_blocking"])
 def test_google_auths_own_before_request_refreshes_an_invalid_token_through_the_server(
-    emulator: GoogleEmulator, fake_time: tuple[FakeWallClock, Scheduler], non_blocking: bool
+    emulator: GoogleEmulator, fake_time: FakeTime, non_blocking: bool
 ) -> None:
-    clock, scheduler = fake_time
     source = RefreshToken(emulator.authorized_user())
-    start_link(name="app", source=source, prefetch="sync", clock=clock, scheduler=scheduler)
+    start_link(name="app", source=source, prefetch="sync", time=fake_time)
     credentials = Credentials("app")
     if non_blocking:
         credentials.with_non_blocking_refresh()
     first = credentials.token
-    clock.now = fetch("app").expires  # expired: INVALID
+    _set_wall_clock(fake_time, fetch("app").expires)  # expired: INVALID
     assert credentials.token_state is TokenState.INVALID
     headers: dict[str, str] = {}
     # The base class's path: token_state / valid, then refresh(), then apply().

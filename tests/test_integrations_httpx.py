@@ -26,7 +26,7 @@ from goth_actors import (
     start_link,
     whereis,
 )
-from goth_actors._http import default_http_client
+from goth_actors._protocol import default_http_client
 from goth_actors.integrations.httpx import GothAuth
 from goth_actors.testing import GoogleEmulator
 

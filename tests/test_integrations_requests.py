@@ -9,14 +9,7 @@ import pytest
 import requests
 from _api_server import WAIT, ApiServer, start_app, token_requests
 
-from goth_actors import (
-    ConfigError,
-    Refresh,
-    ServerNotFound,
-    TokenEndpointError,
-    fetch,
-    whereis,
-)
+from goth_actors import ConfigError, Refresh, ServerNotFound, TokenEndpointError, fetch, whereis
 from goth_actors.integrations import refresh_rejected
 from goth_actors.integrations.requests import GothAuth
 from goth_actors.testing import GoogleEmulator

@@ -9,16 +9,8 @@ from typing import Any
 import pykka
 import pytest
 
-from goth_actors import _registry
-from goth_actors._errors import AlreadyRegistered
-from goth_actors._registry import (
-    RegistryEntry,
-    lookup,
-    register,
-    unregister,
-    update_value,
-    whereis,
-)
+from goth_actors import AlreadyRegistered, whereis
+from goth_actors.otp import RegistryEntry, _registry, lookup, register, unregister, update_value
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pykka
@@ -33,7 +32,7 @@ from goth_actors import (
     status,
     whereis,
 )
-from goth_actors._timers import ManualClock, Scheduler
+from goth_actors.otp import FakeTime
 from goth_actors.testing import GoogleEmulator
 
 pytestmark = pytest.mark.usefixtures("shutdown_servers")
@@ -41,41 +40,10 @@ pytestmark = pytest.mark.usefixtures("shutdown_servers")
 WAIT = 5.0
 
 
-class WallClock:
-    """A wall clock that tests move by hand, alongside a ManualClock for the timers.
-
-    Tests that move it use refresh-token sources: a service account's JWT would carry the
-    moved clock's ``iat`` to the emulator, which (like Google) refuses a skewed one.
-    """
-
-    def __init__(self, monotonic: ManualClock) -> None:
-        self.offset = time.time()
-        self.monotonic = monotonic
-
-    def __call__(self) -> float:
-        return self.offset + self.monotonic()
-
-    def advance(self, seconds: float) -> None:
-        self.monotonic.advance(seconds)
-
-    def jump(self, seconds: float) -> None:
-        """A wall-clock jump (NTP, laptop sleep) that timers do not see."""
-        self.offset += seconds
-
-
-@pytest.fixture
-def fake_time() -> Iterator[tuple[WallClock, Scheduler]]:
-    monotonic = ManualClock()
-    scheduler = Scheduler(monotonic)
-    yield WallClock(monotonic), scheduler
-    goth_actors.shutdown()
-    scheduler.stop()
-
-
-def _advance(clock: WallClock, seconds: float, name: object = "app") -> None:
+def _advance(fake_time: FakeTime, seconds: float, name: object = "app") -> None:
     """Moves time on once the server has armed its next timer (it does so on its own thread)."""
     _wait_for(lambda: status(name).next_attempt is not None)
-    clock.advance(seconds)
+    fake_time.advance(seconds)
 
 
 def _events() -> tuple[list[Event], Any]:
@@ -101,16 +69,15 @@ def test_a_cached_token_is_served_without_asking_the_busy_actor(
 
 
 def test_fetch_never_returns_a_token_within_ten_seconds_of_expiry(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     source = RefreshToken(emulator.authorized_user())
-    start_link(name="app", source=source, prefetch="sync", clock=clock, scheduler=scheduler)
+    start_link(name="app", source=source, prefetch="sync", time=fake_time)
     first = fetch("app")
-    clock.jump(first.expires - clock() - 9.0)  # 9 s left: not to be served
+    fake_time.jump(first.expires - fake_time.time() - 9.0)  # 9 s left: not to be served
     second = fetch("app")
     assert second != first
-    assert second.expires - clock() > 3000
+    assert second.expires - fake_time.time() > 3000
     assert len(emulator.requests_to("token")) == 2
 
 
@@ -224,16 +191,14 @@ def test_a_waiting_caller_is_bounded_by_its_own_timeout(emulator: GoogleEmulator
 
 
 def test_the_next_refresh_is_at_refresh_after_brought_forward_by_jitter(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
         refresh_after=1000.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.last_refresh is not None
@@ -243,17 +208,15 @@ def test_the_next_refresh_is_at_refresh_after_brought_forward_by_jitter(
 
 
 def test_the_next_refresh_is_refresh_before_its_expiry_brought_forward_by_jitter(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.token_lifetime = 1000.0
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
         refresh_before=200.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.next_attempt is not None
@@ -263,17 +226,15 @@ def test_the_next_refresh_is_refresh_before_its_expiry_brought_forward_by_jitter
 
 
 def test_a_lifetime_below_refresh_before_refreshes_at_half_of_it_not_in_a_loop(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.token_lifetime = 100.0  # a metadata server's cached token with minutes left
     start_link(
         name="app",
         source=Metadata(url=emulator.metadata_url),
         prefetch="sync",
         refresh_before=225.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.next_attempt is not None
@@ -284,16 +245,14 @@ def test_a_lifetime_below_refresh_before_refreshes_at_half_of_it_not_in_a_loop(
 
 
 def test_a_lifetime_just_above_refresh_before_is_not_refreshed_every_second(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.token_lifetime = 226.0  # 1 s more than refresh_before
     start_link(
         name="app",
         source=Metadata(url=emulator.metadata_url),
         prefetch="sync",
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.next_attempt is not None
@@ -302,35 +261,31 @@ def test_a_lifetime_just_above_refresh_before_is_not_refreshed_every_second(
 
 
 def test_refresh_ticks_fetch_a_new_token_when_due(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
         refresh_after=100.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     first = fetch("app")
-    _advance(clock, 100.0)
+    _advance(fake_time, 100.0)
     emulator.wait_for_requests(2, "token")
     _wait_for(lambda: fetch("app") != first)
     assert status("app").state == "ok"
 
 
 def test_refreshes_never_come_sooner_than_a_second_apart(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.token_lifetime = 11.5  # just above the 10 s margin: half of it would be 0.75 s
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.next_attempt is not None
@@ -342,22 +297,20 @@ def test_refreshes_never_come_sooner_than_a_second_apart(
 
 
 def test_callers_keep_the_current_token_while_refreshes_fail(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
         refresh_after=100.0,
         retry_delay=lambda n: 10.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     first = fetch("app")
     emulator.fail_next(3, 503, endpoint="token")
     for step in range(1, 4):
-        _advance(clock, 100.0 if step == 1 else 10.0)
+        _advance(fake_time, 100.0 if step == 1 else 10.0)
         emulator.wait_for_requests(1 + step, "token")
         assert fetch("app") == first
     assert status("app").consecutive_failures >= 2
@@ -367,9 +320,8 @@ def test_callers_keep_the_current_token_while_refreshes_fail(
 
 
 def test_failed_attempts_are_retried_with_the_backoff_and_it_resets_after_success(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     seen, unsubscribe = _events()
     emulator.fail_next(3, 500, endpoint="token")
     start_link(
@@ -379,11 +331,10 @@ def test_failed_attempts_are_retried_with_the_backoff_and_it_resets_after_succes
         backoff_type="exp",
         backoff_min=2.0,
         backoff_max=5.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     for attempt in (2, 3, 4):
-        _advance(clock, 5.0)
+        _advance(fake_time, 5.0)
         emulator.wait_for_requests(attempt, "token")
     _wait_for(lambda: status("app").state == "ok")
     unsubscribe()
@@ -393,9 +344,8 @@ def test_failed_attempts_are_retried_with_the_backoff_and_it_resets_after_succes
 
 
 def test_retry_after_is_honoured_when_it_asks_for_longer(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.fail_next(1, 429, retry_after=42, endpoint="token")
     start_link(
         name="app",
@@ -403,31 +353,28 @@ def test_retry_after_is_honoured_when_it_asks_for_longer(
         prefetch="sync",
         backoff_min=1.0,
         backoff_max=2.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     current = status("app")
     assert current.next_attempt is not None
-    assert current.next_attempt - clock() == pytest.approx(42.0, abs=0.5)
+    assert current.next_attempt - fake_time.time() == pytest.approx(42.0, abs=0.5)
 
 
 def test_non_retryable_errors_are_retried_too(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.fail_next(1, 400, error="invalid_grant", endpoint="token")
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
         retry_delay=lambda n: 1.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     with pytest.raises(TokenEndpointError) as info:
         fetch("app")
     assert info.value.retryable is False
-    _advance(clock, 1.0)
+    _advance(fake_time, 1.0)
     _wait_for(lambda: status("app").state == "ok")
 
 
@@ -435,9 +382,8 @@ def test_non_retryable_errors_are_retried_too(
 
 
 def test_a_crashed_server_is_restarted_with_its_token_kept(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     seen, unsubscribe = _events()
     start_link(
         name="app",
@@ -446,20 +392,19 @@ def test_a_crashed_server_is_restarted_with_its_token_kept(
         refresh_after=100.0,
         max_retries=1,
         retry_delay=lambda n: 1.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     first = fetch("app")
     old_ref = whereis("app")
     emulator.fail_next(2, 503, endpoint="token")
-    _advance(clock, 100.0)  # the refresh fails
+    _advance(fake_time, 100.0)  # the refresh fails
     emulator.wait_for_requests(2, "token")
-    _advance(clock, 1.0)  # its one retry fails: the server crashes
+    _advance(fake_time, 1.0)  # its one retry fails: the server crashes
     emulator.wait_for_requests(3, "token")
     _wait_for(lambda: status("app").restarts == 1)
     assert whereis("app") not in (None, old_ref)
     assert fetch("app") == first  # through the crash and the restart
-    _advance(clock, 1.0)  # the restarted server's paced prefetch
+    _advance(fake_time, 1.0)  # the restarted server's paced prefetch
     _wait_for(lambda: status("app").state == "ok" and fetch("app") != first)
     unsubscribe()
     kinds = [e.kind for e in seen]
@@ -468,27 +413,22 @@ def test_a_crashed_server_is_restarted_with_its_token_kept(
 
 
 def test_max_retries_zero_crashes_at_the_first_failure(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     emulator.fail_next(1, 503, endpoint="token")
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         max_retries=0,
         retry_delay=lambda n: 1.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     _wait_for(lambda: status("app").restarts == 1)
-    _advance(clock, 1.0)
+    _advance(fake_time, 1.0)
     _wait_for(lambda: status("app").state == "ok")
 
 
-def test_max_retries_none_never_crashes(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
-) -> None:
-    clock, scheduler = fake_time
+def test_max_retries_none_never_crashes(emulator: GoogleEmulator, fake_time: FakeTime) -> None:
     emulator.fail_next(30, 503, endpoint="token")
     start_link(
         name="app",
@@ -496,11 +436,10 @@ def test_max_retries_none_never_crashes(
         prefetch="sync",
         max_retries=None,
         retry_delay=lambda n: 1.0,
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     for attempt in range(2, 32):
-        _advance(clock, 1.0)
+        _advance(fake_time, 1.0)
         emulator.wait_for_requests(attempt, "token")
     _wait_for(lambda: status("app").state == "ok")
     assert status("app").restarts == 0
@@ -510,36 +449,32 @@ def test_max_retries_none_never_crashes(
 
 
 def test_a_wall_clock_jump_past_expiry_gets_a_fresh_token(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     first = fetch("app")
-    clock.jump(7200.0)  # laptop sleep: no timer has fired
+    fake_time.jump(7200.0)  # laptop sleep: no timer has fired
     second = fetch("app")
     assert second != first
-    assert second.expires > clock()
+    assert second.expires > fake_time.time()
 
 
 def test_a_wall_clock_jump_backward_breaks_nothing(
-    emulator: GoogleEmulator, fake_time: tuple[WallClock, Scheduler]
+    emulator: GoogleEmulator, fake_time: FakeTime
 ) -> None:
-    clock, scheduler = fake_time
     start_link(
         name="app",
         source=RefreshToken(emulator.authorized_user()),
         prefetch="sync",
-        clock=clock,
-        scheduler=scheduler,
+        time=fake_time,
     )
     first = fetch("app")
-    clock.jump(-7200.0)
+    fake_time.jump(-7200.0)
     assert fetch("app") == first
     assert len(emulator.requests_to("token")) == 1
 

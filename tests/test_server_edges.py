@@ -11,6 +11,7 @@ import pytest
 from _helpers import wait_for as _wait_for
 
 import goth_actors
+import goth_actors.otp
 from goth_actors import (
     ConfigError,
     HttpResponse,
@@ -28,8 +29,8 @@ from goth_actors import (
     status,
     whereis,
 )
-from goth_actors._http import default_http_client
-from goth_actors._timers import ManualClock, Scheduler
+from goth_actors._protocol import default_http_client
+from goth_actors.otp import FakeTime
 from goth_actors.testing import GoogleEmulator
 
 pytestmark = pytest.mark.usefixtures("shutdown_servers")
@@ -144,10 +145,10 @@ def test_a_new_identity_under_an_old_name_does_not_inherit_its_token(
     supervisor = Supervisor.start([child_spec(name="x", source=alice, prefetch="sync")])
     try:
         assert emulator.token_info(fetch("x").token)["email"] == "alice@emulator.iam"  # type: ignore[index]
-        supervisor.ask(goth_actors.TerminateChild("x"), timeout=WAIT)
-        supervisor.ask(goth_actors.DeleteChild("x"), timeout=WAIT)
+        supervisor.ask(goth_actors.otp.TerminateChild("x"), timeout=WAIT)
+        supervisor.ask(goth_actors.otp.DeleteChild("x"), timeout=WAIT)
         supervisor.ask(
-            goth_actors.StartChild(child_spec(name="x", source=bob, prefetch="sync")),
+            goth_actors.otp.StartChild(child_spec(name="x", source=bob, prefetch="sync")),
             timeout=WAIT,
         )
         assert emulator.token_info(fetch("x").token)["email"] == "bob@emulator.iam"  # type: ignore[index]
@@ -156,25 +157,21 @@ def test_a_new_identity_under_an_old_name_does_not_inherit_its_token(
         supervisor.stop()
 
 
-def test_retry_after_paces_the_restart_after_a_crash(emulator: GoogleEmulator) -> None:
-    clock = ManualClock()
-    timers = Scheduler(clock)
-    try:
-        emulator.fail_next(1, 429, retry_after=30, endpoint="token")
-        start_link(
-            name="app",
-            source=RefreshToken(emulator.authorized_user()),
-            max_retries=0,
-            retry_delay=lambda n: 0.2,
-            scheduler=timers,
-        )
-        _wait_for(lambda: status("app").restarts == 1 and status("app").next_attempt is not None)
-        next_attempt = status("app").next_attempt
-        assert next_attempt is not None
-        assert next_attempt - time.time() == pytest.approx(30.0, abs=2.0)
-    finally:
-        goth_actors.shutdown()
-        timers.stop()
+def test_retry_after_paces_the_restart_after_a_crash(
+    emulator: GoogleEmulator, fake_time: FakeTime
+) -> None:
+    emulator.fail_next(1, 429, retry_after=30, endpoint="token")
+    start_link(
+        name="app",
+        source=RefreshToken(emulator.authorized_user()),
+        max_retries=0,
+        retry_delay=lambda n: 0.2,
+        time=fake_time,
+    )
+    _wait_for(lambda: status("app").restarts == 1 and status("app").next_attempt is not None)
+    next_attempt = status("app").next_attempt
+    assert next_attempt is not None
+    assert next_attempt - fake_time.time() == pytest.approx(30.0, abs=2.0)
 
 
 def test_a_retry_delay_that_raises_does_not_make_a_crash_loop(emulator: GoogleEmulator) -> None:
@@ -223,6 +220,7 @@ def test_stop_frees_the_name_even_while_the_server_is_busy(emulator: GoogleEmula
     assert status("app").restarts == 0
 
 
+@pytest.mark.slow  # two real refreshes, at least MIN_REFRESH_INTERVAL (1 s) apart
 def test_shutdown_leaves_the_timers_of_your_own_supervisors_running(
     emulator: GoogleEmulator,
 ) -> None:

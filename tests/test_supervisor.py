@@ -17,22 +17,29 @@ from typing import Any
 import pykka
 import pytest
 
-from goth_actors._childspec import ChildCounts, ChildInfo
-from goth_actors._errors import ConfigError, FailedToStartChild, MaxRestartsExceeded
-from goth_actors._registry import lookup, register, unregister, update_value, whereis
-from goth_actors._supervisor import (
+from goth_actors.otp import (
+    ChildCounts,
+    ChildInfo,
     ChildRestarts,
     ChildSpec,
+    ConfigError,
     CountChildren,
     DeleteChild,
+    FailedToStartChild,
+    FakeTime,
+    MaxRestartsExceeded,
     RestartChild,
     StartChild,
     Supervisor,
     SupervisorEvent,
     TerminateChild,
     WhichChildren,
+    lookup,
+    register,
+    unregister,
+    update_value,
+    whereis,
 )
-from goth_actors._timers import ManualClock, Scheduler
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -169,13 +176,6 @@ def journal() -> Journal:
     return Journal()
 
 
-@pytest.fixture
-def scheduler() -> Iterator[Scheduler]:
-    scheduler = Scheduler(idle_timeout=0.0)
-    yield scheduler
-    scheduler.stop()
-
-
 def worker(name: str, journal: Journal, **options: Any) -> ChildSpec:
     return ChildSpec.for_actor(Worker, name, journal, id=name, **options)
 
@@ -217,14 +217,17 @@ def test_a_crash_in_a_told_message_is_seen_and_the_child_restarted(
 
 
 def test_a_crash_in_on_start_during_a_restart_is_retried_and_counted(
-    start_supervisor: StartSupervisor, journal: Journal
+    start_supervisor: StartSupervisor, journal: Journal, fake_time: FakeTime
 ) -> None:
     start_failures: list[BaseException] = []
-    sup, events = start_supervisor([worker("a", journal, start_failures=start_failures)])
+    sup, events = start_supervisor(
+        [worker("a", journal, start_failures=start_failures)], time=fake_time
+    )
     start_failures.append(ValueError("not yet"))
     child(sup, "a").tell(Crash())
     failed = events.wait_for("child_start_failed", "a")
     assert isinstance(failed.reason, ValueError)
+    fake_time.advance(0.1)  # the pause before the retry
     events.wait_for("child_restarted", "a")
     assert sup.ask(ChildRestarts("a"), timeout=5.0) == 2
     assert child(sup, "a").ask("ping", timeout=5.0) == "pong"
@@ -311,22 +314,25 @@ def test_a_base_exception_in_on_start_is_a_failed_start_not_a_zombie(journal: Jo
     assert pykka.ActorRegistry.get_all() == []
 
 
-def interrupting_clock() -> float:
-    """A supervisor's clock that raises KeyboardInterrupt: it is only read to count a restart."""
-    raise KeyboardInterrupt
+class InterruptingTime(FakeTime):
+    """A FakeTime whose monotonic clock raises KeyboardInterrupt; read only to count a restart."""
+
+    def monotonic(self) -> float:
+        raise KeyboardInterrupt
 
 
 def test_a_base_exception_inside_a_supervisor_is_its_crash_not_a_normal_stop_nor_a_stop_all(
     start_supervisor: StartSupervisor, journal: Journal
 ) -> None:
     bystander = Plain.start()  # in no tree: Pykka's stop_all would stop it too
+    interrupting = InterruptingTime()
     inner_events = Events()
     inner = ChildSpec.for_actor(
         Supervisor,
         [worker("w", journal)],
         id="inner",
         restart="transient",  # restarted after a crash only, not after a normal stop
-        clock=interrupting_clock,
+        time=interrupting,
         on_event=inner_events,
     )
     try:
@@ -343,6 +349,7 @@ def test_a_base_exception_inside_a_supervisor_is_its_crash_not_a_normal_stop_nor
         assert sup.is_alive()
     finally:
         bystander.stop()
+        interrupting.close()
 
 
 def test_an_exception_in_on_stop_makes_the_exit_a_crash(
@@ -355,18 +362,40 @@ def test_an_exception_in_on_stop_makes_the_exit_a_crash(
 
 
 def test_a_child_from_a_plain_start_function_is_polled_and_restarted_when_it_dies(
-    start_supervisor: StartSupervisor, scheduler: Scheduler
+    start_supervisor: StartSupervisor, fake_time: FakeTime
 ) -> None:
     sup, events = start_supervisor(
-        [ChildSpec("plain", Plain.start)], poll_interval=0.005, scheduler=scheduler
+        [ChildSpec("plain", Plain.start)], poll_interval=0.005, time=fake_time
     )
     old = child(sup, "plain")
     old.stop()
+    fake_time.advance(0.005)  # the poll is due
     exited = events.wait_for("child_exited", "plain")
     assert isinstance(exited.reason, RuntimeError)
     assert "unknown" in str(exited.reason)
     events.wait_for("child_restarted", "plain")
     assert child(sup, "plain") is not old
+
+
+def test_two_supervisors_can_share_one_fake_time(
+    start_supervisor: StartSupervisor, fake_time: FakeTime
+) -> None:
+    first, first_events = start_supervisor(
+        [ChildSpec("plain", Plain.start)], poll_interval=1.0, time=fake_time
+    )
+    second, second_events = start_supervisor(
+        [ChildSpec("plain", Plain.start)], poll_interval=2.0, time=fake_time
+    )
+    first_old, second_old = child(first, "plain"), child(second, "plain")
+    first_old.stop()
+    second_old.stop()
+    fake_time.advance(1.0)  # the first one's poll is due, not the second's
+    first_events.wait_for("child_restarted", "plain")
+    assert refs(second) == {"plain": second_old}  # a poll told by advance is handled before this
+    fake_time.advance(1.0)
+    second_events.wait_for("child_restarted", "plain")
+    assert child(second, "plain") is not second_old
+    assert child(first, "plain").is_alive()
 
 
 def test_a_supervisor_started_by_a_plain_start_function_is_still_linked(
@@ -573,7 +602,7 @@ def test_too_many_restarts_make_the_supervisor_stop_its_children_and_exit(
     sup, events = start_supervisor(
         [worker("a", journal), worker("b", journal), worker("c", journal)], max_restarts=2
     )
-    with caplog.at_level(logging.ERROR, logger="goth_actors.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="goth_actors.otp"):
         for _ in range(2):
             child(sup, "b").tell(Crash())
             events.wait_for("child_restarted", "b")
@@ -591,14 +620,13 @@ def test_too_many_restarts_make_the_supervisor_stop_its_children_and_exit(
 
 
 def test_restarts_older_than_max_seconds_do_not_count(
-    start_supervisor: StartSupervisor, journal: Journal
+    start_supervisor: StartSupervisor, journal: Journal, fake_time: FakeTime
 ) -> None:
-    clock = ManualClock()
-    sup, events = start_supervisor([worker("a", journal)], max_restarts=1, clock=clock)
+    sup, events = start_supervisor([worker("a", journal)], max_restarts=1, time=fake_time)
     for _ in range(4):
         child(sup, "a").tell(Crash())
         events.wait_for("child_restarted", "a")
-        clock.advance(5.001)  # OTP counts a restart exactly max_seconds old
+        fake_time.advance(5.001)  # OTP counts a restart exactly max_seconds old
     assert sup.is_alive()
     child(sup, "a").tell(Crash())
     events.wait_for("child_restarted", "a")
@@ -633,28 +661,19 @@ class FailsItsRestart(pykka.ThreadingActor):
             raise ValueError("boom")
 
 
-@pytest.fixture
-def manual_scheduler() -> Iterator[tuple[Scheduler, ManualClock]]:
-    clock = ManualClock()
-    scheduler = Scheduler(clock, idle_timeout=0.0)
-    yield scheduler, clock
-    scheduler.stop()
-
-
 def test_a_child_terminated_while_its_restart_fails_is_not_restarted_by_the_stale_retry(
-    start_supervisor: StartSupervisor, manual_scheduler: tuple[Scheduler, ManualClock]
+    start_supervisor: StartSupervisor, fake_time: FakeTime
 ) -> None:
-    scheduler, clock = manual_scheduler
     starts: list[int] = []
     entered, go = threading.Event(), threading.Event()
     spec = ChildSpec.for_actor(FailsItsRestart, starts, entered, go, id="w")
-    sup, events = start_supervisor([spec], max_restarts=10, scheduler=scheduler)
+    sup, events = start_supervisor([spec], max_restarts=10, time=fake_time)
     child(sup, "w").tell("crash")
     assert entered.wait(5.0)  # the supervisor is inside the failing restart
     terminated = sup.ask(TerminateChild("w"), block=False)  # queued behind it
     go.set()
     events.wait_for("child_start_failed", "w")  # its retry is armed
-    clock.advance(1.0)  # the retry is told now, behind TerminateChild
+    fake_time.advance(1.0)  # the retry is told now, behind TerminateChild
     assert terminated.get(timeout=5.0) is None
     assert refs(sup) == {"w": None}  # asked after the retry was handled: it was ignored
     assert starts == [1, 2]
@@ -664,20 +683,19 @@ def test_a_child_terminated_while_its_restart_fails_is_not_restarted_by_the_stal
 def test_a_failing_restart_is_retried_after_a_short_pause_and_every_retry_counts(
     start_supervisor: StartSupervisor,
     journal: Journal,
-    manual_scheduler: tuple[Scheduler, ManualClock],
+    fake_time: FakeTime,
 ) -> None:
-    scheduler, clock = manual_scheduler
     start_failures: list[BaseException] = []
     spec = worker("a", journal, start_failures=start_failures)
-    sup, events = start_supervisor([spec], max_restarts=2, max_seconds=5.0, scheduler=scheduler)
+    sup, events = start_supervisor([spec], max_restarts=2, max_seconds=5.0, time=fake_time)
     start_failures += [ValueError("still failing")] * 3
     child(sup, "a").tell(Crash())
     assert events.wait_for("child_start_failed", "a").restarts == 1
-    clock.advance(0.05)  # the pause is min(0.1, max_seconds / (2 * (max_restarts + 1)))
+    fake_time.advance(0.05)  # the pause is min(0.1, max_seconds / (2 * (max_restarts + 1)))
     assert sup.ask(ChildRestarts("a"), timeout=5.0) == 1  # not retried yet
-    clock.advance(0.06)
+    fake_time.advance(0.06)
     assert events.wait_for("child_start_failed", "a").restarts == 2
-    clock.advance(0.2)
+    fake_time.advance(0.2)
     exited = events.wait_for("supervisor_exited")
     assert isinstance(exited.reason, MaxRestartsExceeded)
     assert isinstance(exited.reason.last_reason, ValueError)
@@ -845,7 +863,7 @@ def test_a_child_that_does_not_stop_within_its_shutdown_is_no_longer_waited_for(
     sup = Supervisor.start([spec])
     slow = child(sup, "slow")
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="goth_actors.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="goth_actors.otp"):
         sup.stop()
     assert time.monotonic() - started < 2.0
     release.set()
@@ -855,17 +873,19 @@ def test_a_child_that_does_not_stop_within_its_shutdown_is_no_longer_waited_for(
 
 
 def test_after_a_tree_is_stopped_no_thread_of_ours_is_left(
-    journal: Journal, scheduler: Scheduler
+    journal: Journal, fake_time: FakeTime
 ) -> None:
     before = set(threading.enumerate())
     sub = ChildSpec.for_actor(Supervisor, [worker("b", journal)], id="sub")
     sup = Supervisor.start(
         [worker("a", journal), sub, ChildSpec("plain", Plain.start)],
         poll_interval=0.001,
-        scheduler=scheduler,
+        time=fake_time,
     )
+    fake_time.advance(0.001)  # a poll of the plain child, and another armed
     assert len(set(threading.enumerate()) - before) >= 5
     sup.stop()
+    fake_time.close()  # the timers' thread is the FakeTime's, not the tree's
     for thread in set(threading.enumerate()) - before:
         thread.join(2.0)
     assert set(threading.enumerate()) - before == set()
@@ -1005,7 +1025,7 @@ def test_an_observer_that_raises_does_not_break_the_supervisor(
 PROGRAM = textwrap.dedent(
     """
     import pykka
-    from goth_actors._supervisor import ChildSpec, Supervisor
+    from goth_actors.otp import ChildSpec, Supervisor
 
     class Worker(pykka.ThreadingActor):  # non-daemon threads, like most users' actors
         def __init__(self, name):
@@ -1025,6 +1045,7 @@ PROGRAM = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_program_that_returns_without_stopping_its_tree_exits_promptly(tmp_path: Path) -> None:
     script = tmp_path / "forgetful.py"
     script.write_text(PROGRAM)
@@ -1043,10 +1064,11 @@ class WhichThread(pykka.ThreadingActor):  # use_daemon_thread is False, Pykka's 
 
 
 def test_children_built_by_for_actor_run_on_daemon_threads_and_plain_ones_keep_theirs(
-    start_supervisor: StartSupervisor,
+    start_supervisor: StartSupervisor, fake_time: FakeTime
 ) -> None:
     sup, _ = start_supervisor(
-        [ChildSpec.for_actor(WhichThread, id="built"), ChildSpec("plain", WhichThread.start)]
+        [ChildSpec.for_actor(WhichThread, id="built"), ChildSpec("plain", WhichThread.start)],
+        time=fake_time,  # its polls of the plain child on no real timer thread
     )
     assert child(sup, "built").ask("daemon?", timeout=5.0) is True
     assert child(sup, "plain").ask("daemon?", timeout=5.0) is False
@@ -1065,7 +1087,7 @@ def run_program(tmp_path: Path, program: str) -> tuple[subprocess.CompletedProce
 STUCK_IN_A_HANDLER = """
     import logging, threading
     import pykka
-    from goth_actors._supervisor import ChildSpec, Supervisor
+    from goth_actors.otp import ChildSpec, Supervisor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     working = threading.Event()
@@ -1086,6 +1108,7 @@ STUCK_IN_A_HANDLER = """
 """
 
 
+@pytest.mark.slow
 def test_a_program_exits_promptly_past_a_child_that_never_stops(tmp_path: Path) -> None:
     result, elapsed = run_program(
         tmp_path,
@@ -1102,13 +1125,14 @@ def test_a_program_exits_promptly_past_a_child_that_never_stops(tmp_path: Path) 
     assert elapsed < 10.0
 
 
+@pytest.mark.slow
 def test_the_exit_hook_waits_for_the_trees_no_longer_than_its_deadline(tmp_path: Path) -> None:
     result, elapsed = run_program(
         tmp_path,
         STUCK_IN_A_HANDLER.replace('id="b", shutdown=0.05', 'id="b", shutdown=None')
         + """
-    import goth_actors._supervisor
-    goth_actors._supervisor.EXIT_TIMEOUT = 0.2
+    import goth_actors.otp._roots
+    goth_actors.otp._roots.EXIT_TIMEOUT = 0.2
     busy.tell("work")
     assert working.wait(10.0)
     print("main returns", flush=True)
@@ -1120,13 +1144,14 @@ def test_the_exit_hook_waits_for_the_trees_no_longer_than_its_deadline(tmp_path:
     assert elapsed < 10.0
 
 
+@pytest.mark.slow
 def test_a_program_exits_promptly_while_a_restart_is_stuck_in_on_start(tmp_path: Path) -> None:
     result, elapsed = run_program(
         tmp_path,
         """
         import logging, threading
         import pykka
-        from goth_actors._supervisor import ChildSpec, Supervisor
+        from goth_actors.otp import ChildSpec, Supervisor
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         restarting = threading.Event()
@@ -1162,6 +1187,7 @@ def test_a_program_exits_promptly_while_a_restart_is_stuck_in_on_start(tmp_path:
     assert elapsed < 10.0
 
 
+@pytest.mark.slow
 def test_the_supervision_example_runs_and_exits_cleanly() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "supervision.py")],

@@ -19,7 +19,7 @@ from goth_actors import (
     TokenEndpointError,
     TransportError,
 )
-from goth_actors._http import default_http_client
+from goth_actors._protocol import default_http_client
 from goth_actors.testing import GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"

@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from goth_actors._errors import ConfigError, TokenEndpointError, TokenError, TransportError
-from goth_actors._external import WorkloadIdentity
-from goth_actors._sources import default_source, source_from_credentials
-from goth_actors._token import Token
+from goth_actors import (
+    ConfigError,
+    Token,
+    TokenEndpointError,
+    TokenError,
+    TransportError,
+    WorkloadIdentity,
+    default_source,
+    source_from_credentials,
+)
 from goth_actors.testing import GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"

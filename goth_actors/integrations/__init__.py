@@ -20,11 +20,12 @@ token endpoint, not a hundred. The requests and httpx auths retry a request once
 sends, each refresh still shared).
 
 Example:
-    >>> import requests, goth_actors
-    >>> from goth_actors.integrations.requests import GothAuth
-    >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
-    ... # doctest: +SKIP
-    >>> requests.get(url, auth=GothAuth("storage"))  # doctest: +SKIP
+    ```python
+    import requests, goth_actors
+    from goth_actors.integrations.requests import GothAuth
+    goth_actors.start_link(name="storage", source=goth_actors.default_source())
+    requests.get(url, auth=GothAuth("storage"))
+    ```
 """
 
 from __future__ import annotations
@@ -36,11 +37,7 @@ from typing import cast
 
 import pykka
 
-from goth_actors._api import fetch
-from goth_actors._errors import ConfigError, FetchTimeout
-from goth_actors._registry import whereis
-from goth_actors._server import Refresh, published
-from goth_actors._token import Token
+from goth_actors import ConfigError, FetchTimeout, Refresh, Token, fetch, whereis
 
 __all__ = ["refresh_rejected"]
 
@@ -74,10 +71,11 @@ def refresh_rejected(
         TokenEndpointError, TransportError: The forced refresh failed.
 
     Example:
-        >>> response = session.get(url, headers={"Authorization": f"Bearer {token.token}"})
-        ... # doctest: +SKIP
-        >>> if response.status_code == 401:  # doctest: +SKIP
-        ...     token = refresh_rejected("my_app", token.token)
+        ```python
+        response = session.get(url, headers={"Authorization": f"Bearer {token.token}"})
+        if response.status_code == 401:
+            token = refresh_rejected("my_app", token.token)
+        ```
     """
     deadline = time.monotonic() + timeout
     since = deadline - timeout if sent_at is None else sent_at
@@ -98,14 +96,6 @@ def refresh_rejected(
         else:
             return cast(Token, answer)
     return fetch(name, max(deadline - time.monotonic(), 0.0))
-
-
-def _cached_token(name: Hashable) -> Token | None:
-    """The token ``fetch(name)`` would return at once, or ``None``; never blocks or asks."""
-    value = published(name)
-    if value is None or value.token is None or not value.fresh_until > value.clock():
-        return None
-    return value.token
 
 
 def _authorization(token: Token) -> str:

@@ -46,11 +46,18 @@ except ImportError as error:  # pragma: no cover - exercised with google-auth hi
         "pip install goth-actors[google-auth]"
     ) from error
 
-from goth_actors._api import fetch
-from goth_actors._errors import FetchTimeout, GothError, TokenError
-from goth_actors._server import published
-from goth_actors._token import Token
-from goth_actors.integrations import _cached_token, _check_timeout, refresh_rejected
+from goth_actors import (
+    FetchTimeout,
+    GothError,
+    ServerNotFound,
+    ServerStatus,
+    Token,
+    TokenError,
+    cached,
+    fetch,
+    status,
+)
+from goth_actors.integrations import _check_timeout, refresh_rejected
 
 __all__ = ["Credentials"]
 
@@ -70,14 +77,14 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         ConfigError: ``timeout`` is not a positive number of seconds.
 
     Example:
-        >>> import goth_actors
-        >>> from google.cloud import storage  # doctest: +SKIP
-        >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
-        ... # doctest: +SKIP
-        >>> client = storage.Client(project="p", credentials=Credentials("storage"))
-        ... # doctest: +SKIP
-        >>> from google.auth.transport.requests import AuthorizedSession
-        >>> AuthorizedSession(Credentials("storage")).get(url)  # doctest: +SKIP
+        ```python
+        import goth_actors
+        from google.cloud import storage
+        goth_actors.start_link(name="storage", source=goth_actors.default_source())
+        client = storage.Client(project="p", credentials=Credentials("storage"))
+        from google.auth.transport.requests import AuthorizedSession
+        AuthorizedSession(Credentials("storage")).get(url)
+        ```
         <Response [200]>
     """
 
@@ -106,10 +113,16 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
 
     # --------------------------------------------------------------------- the server's token
 
+    def _status(self) -> ServerStatus | None:
+        try:
+            return status(self._name)
+        except ServerNotFound:
+            return None
+
     @property
     def token(self) -> str | None:
         """The server's current token, or ``None`` when it has none to hand out right now."""
-        token = _cached_token(self._name)
+        token = cached(self._name)
         if token is None:
             return None
         self._remember(token.token)
@@ -124,10 +137,10 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
     @property
     def expiry(self) -> datetime | None:
         """When the server's token expires, as a naive UTC datetime; ``None`` without one."""
-        value = published(self._name)
-        if value is None or value.token is None:
+        current = self._status()
+        if current is None or current.expires is None:
             return None
-        return datetime.fromtimestamp(value.token.expires, UTC).replace(tzinfo=None)
+        return datetime.fromtimestamp(current.expires, UTC).replace(tzinfo=None)
 
     @expiry.setter
     def expiry(self, value: object) -> None:
@@ -137,24 +150,24 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
     @property
     def expired(self) -> bool:
         """Whether the server's token is too close to expiry to use (False without a token)."""
-        value = published(self._name)
-        return value is not None and value.token is not None and value.fresh_until <= value.clock()
+        current = self._status()
+        return current is not None and current.expires is not None and not current.has_valid_token
 
     @property
     def valid(self) -> bool:
         """Whether the server has a token to hand out right now."""
-        return _cached_token(self._name) is not None
+        return cached(self._name) is not None
 
     @property
     def token_state(self) -> google_credentials.TokenState:
         """``FRESH`` when the server has a token to hand out, else ``INVALID``; never ``STALE``."""
-        if _cached_token(self._name) is None:
+        if cached(self._name) is None:
             return google_credentials.TokenState.INVALID
         return google_credentials.TokenState.FRESH
 
     # ------------------------------------------------------------------------ google-auth API
 
-    def refresh(self, request: object) -> None:
+    def refresh(self, request: object) -> None:  # noqa: ARG002
         """Takes a token from the server: forced only if it is the one this thread already had.
 
         Args:
@@ -175,8 +188,12 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
             raise _refresh_error(self._name, error) from error
         self._remember(token.token)
 
-    def before_request(
-        self, request: object, method: str, url: str, headers: MutableMapping[str, str]
+    def before_request(  # google-auth's signature
+        self,
+        request: object,  # noqa: ARG002
+        method: str,  # noqa: ARG002
+        url: str,  # noqa: ARG002
+        headers: MutableMapping[str, str],
     ) -> None:
         """Sets ``authorization`` (and ``x-goog-user-project``) from the server's token.
 

@@ -27,14 +27,8 @@ except ImportError as error:  # pragma: no cover - exercised with httpx hidden
         "goth_actors.integrations.httpx needs httpx: pip install goth-actors[httpx]"
     ) from error
 
-from goth_actors._api import fetch
-from goth_actors._token import Token
-from goth_actors.integrations import (
-    _authorization,
-    _cached_token,
-    _check_timeout,
-    refresh_rejected,
-)
+from goth_actors import Token, cached, fetch
+from goth_actors.integrations import _authorization, _check_timeout, refresh_rejected
 
 __all__ = ["GothAuth"]
 
@@ -59,14 +53,17 @@ class GothAuth(httpx.Auth):
     object) is not sent twice; its token is replaced all the same, for the next request.
 
     Example:
-        >>> import httpx, goth_actors
-        >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
-        ... # doctest: +SKIP
-        >>> with httpx.Client(auth=GothAuth("storage")) as client:  # doctest: +SKIP
-        ...     client.get("https://storage.googleapis.com/storage/v1/b", params={"project": "p"})
+        ```python
+        import httpx, goth_actors
+        goth_actors.start_link(name="storage", source=goth_actors.default_source())
+        with httpx.Client(auth=GothAuth("storage")) as client:
+            client.get("https://storage.googleapis.com/storage/v1/b", params={"project": "p"})
+        ```
         <Response [200 OK]>
-        >>> async with httpx.AsyncClient(auth=GothAuth("storage")) as client:  # doctest: +SKIP
-        ...     await client.get("https://storage.googleapis.com/storage/v1/b")
+        ```python
+        async with httpx.AsyncClient(auth=GothAuth("storage")) as client:
+            await client.get("https://storage.googleapis.com/storage/v1/b")
+        ```
     """
 
     def __init__(self, name: Hashable, *, timeout: float = 5.0) -> None:
@@ -94,7 +91,7 @@ class GothAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = _cached_token(self.name)  # a hit never blocks: no thread hop
+        token = cached(self.name)  # a hit never blocks: no thread hop
         if token is None:
             token = await _in_thread(partial(fetch, self.name, self.timeout))
         header = _authorization(token)

@@ -21,7 +21,7 @@ from requests.exceptions import UnrewindableBodyError
 from requests.models import PreparedRequest, Response
 from requests.utils import rewind_body
 
-from goth_actors._api import fetch
+from goth_actors import fetch
 from goth_actors.integrations import _authorization, _check_timeout, refresh_rejected
 
 __all__ = ["GothAuth"]
@@ -47,13 +47,13 @@ class GothAuth(AuthBase):
     the next request.
 
     Example:
-        >>> import requests, goth_actors
-        >>> goth_actors.start_link(name="storage", source=goth_actors.default_source())
-        ... # doctest: +SKIP
-        >>> session = requests.Session()
-        >>> session.auth = GothAuth("storage")
-        >>> session.get("https://storage.googleapis.com/storage/v1/b", params={"project": "p"})
-        ... # doctest: +SKIP
+        ```python
+        import requests, goth_actors
+        goth_actors.start_link(name="storage", source=goth_actors.default_source())
+        session = requests.Session()
+        session.auth = GothAuth("storage")
+        session.get("https://storage.googleapis.com/storage/v1/b", params={"project": "p"})
+        ```
         <Response [200]>
     """
 

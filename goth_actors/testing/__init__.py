@@ -3,7 +3,8 @@
 :class:`GoogleEmulator` serves Google's OAuth2 token endpoint, the GCE metadata server,
 tokeninfo and ID-token keys on 127.0.0.1, closely enough that google-auth accepts it, with
 controls for failures, delays, outages and revocation. :func:`run_soak` runs a chaos soak
-of token servers against it; :class:`~goth_actors.ManualClock` drives timers in tests.
+of token servers against it; :class:`~goth_actors.otp.FakeTime` (re-exported here) drives
+time in tests.
 
 Example:
     >>> from goth_actors.testing import GoogleEmulator
@@ -13,9 +14,9 @@ Example:
     True
 """
 
-from goth_actors._timers import ManualClock
+from goth_actors.otp import FakeTime
 from goth_actors.testing._emulator import GoogleEmulator
 from goth_actors.testing._emulator_http import RecordedRequest
 from goth_actors.testing._soak import SoakReport, run_soak
 
-__all__ = ["GoogleEmulator", "ManualClock", "RecordedRequest", "SoakReport", "run_soak"]
+__all__ = ["FakeTime", "GoogleEmulator", "RecordedRequest", "SoakReport", "run_soak"]

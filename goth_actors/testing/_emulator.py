@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import threading
-import time
+import time as _time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from goth_actors.otp import FakeTime
 from goth_actors.testing import _emulator_routes as routes
 from goth_actors.testing._emulator_faults import (
     Armed,
@@ -78,6 +79,9 @@ class GoogleEmulator:
         max_recorded: How many requests :attr:`requests` keeps; older ones are dropped
             (:meth:`request_count` still counts them). Defaults to ``10_000``; ``0`` keeps
             none.
+        time: A :class:`~goth_actors.otp.FakeTime` whose wall clock the emulator issues and
+            checks tokens and JWTs by, so that it agrees with token servers on the same fake
+            time (a moved clock expires tokens here as it does there). Default: real time.
 
     Attributes:
         metadata_email: The metadata server's service account. Defaults to
@@ -103,6 +107,7 @@ class GoogleEmulator:
         port: int = 0,
         token_lifetime: float = 3599.0,
         max_recorded: int = 10_000,
+        time: FakeTime | None = None,
     ) -> None:
         if isinstance(max_recorded, bool) or not isinstance(max_recorded, int) or max_recorded < 0:
             raise ValueError(f"max_recorded must be an int >= 0, not {max_recorded!r}")
@@ -113,7 +118,9 @@ class GoogleEmulator:
         self._counts: Counter[str] = Counter()  # since the last clear, by endpoint and "any"
         self._faults: list[Armed] = []
         self._delay = 0.0
-        self._google = FakeGoogle(lambda: self.url)
+        if time is not None and not isinstance(time, FakeTime):
+            raise TypeError(f"time must be a FakeTime or None, not {type(time).__name__}")
+        self._google = FakeGoogle(lambda: self.url, _time.time if time is None else time.time)
         self._federation = FakeFederation(self._google, lambda: self.url)
         self._server = HttpServer(host, port, self._respond, routes.endpoint_of)
         self.token_lifetime = token_lifetime
@@ -236,8 +243,10 @@ class GoogleEmulator:
         """``127.0.0.1:PORT``: the value for ``GCE_METADATA_HOST`` and ``GCE_METADATA_IP``.
 
         Example:
-            >>> with GoogleEmulator() as emu:  # doctest: +SKIP
-            ...     monkeypatch.setenv("GCE_METADATA_HOST", emu.metadata_host)
+            ```python
+            with GoogleEmulator() as emu:
+                monkeypatch.setenv("GCE_METADATA_HOST", emu.metadata_host)
+            ```
         """
         return self.url.removeprefix("http://")
 
@@ -258,8 +267,9 @@ class GoogleEmulator:
         """``{url}/oauth2/v3/certs``: the JWKS that verifies the emulator's ID tokens.
 
         Example:
-            >>> id_token.verify_token(token, request, audience=aud, certs_url=emu.certs_url)
-            ... # doctest: +SKIP
+            ```python
+            id_token.verify_token(token, request, audience=aud, certs_url=emu.certs_url)
+            ```
         """
         return f"{self.url}/oauth2/v3/certs"
 
@@ -284,7 +294,9 @@ class GoogleEmulator:
         issued, unless that account is revoked.
 
         Example:
-            >>> source = Impersonated(caller, target, url=emu.iam_url)  # doctest: +SKIP
+            ```python
+            source = Impersonated(caller, target, url=emu.iam_url)
+            ```
         """
         return self.url
 
@@ -564,7 +576,9 @@ class GoogleEmulator:
                 disabled."). Anything else raises ``ValueError``.
 
         Example:
-            >>> emu.revoke(key["client_email"])  # doctest: +SKIP
+            ```python
+            emu.revoke(key["client_email"])
+            ```
         """
         self._google.revoke(identity)
 
@@ -578,7 +592,9 @@ class GoogleEmulator:
         federated principal's, ``principal://iam.googleapis.com/.../subject/{subject}``.
 
         Example:
-            >>> emu.token_info(creds.token)["scope"]  # doctest: +SKIP
+            ```python
+            emu.token_info(creds.token)["scope"]
+            ```
             'https://www.googleapis.com/auth/pubsub'
         """
         return self._google.token_info(token)
@@ -620,7 +636,9 @@ class GoogleEmulator:
                 ``POST /token``, STS, IAM, and the metadata ``token`` and ``identity`` paths.
 
         Example:
-            >>> emu.fail_next(2, 503, retry_after=1)  # doctest: +SKIP
+            ```python
+            emu.fail_next(2, 503, retry_after=1)
+            ```
         """
         check_count(n)
         check_endpoint(endpoint)
@@ -661,7 +679,9 @@ class GoogleEmulator:
             endpoint: Which requests, as in :meth:`fail_next`.
 
         Example:
-            >>> emu.respond_next(1, 200, {"access_token": "x"})  # doctest: +SKIP
+            ```python
+            emu.respond_next(1, 200, {"access_token": "x"})
+            ```
         """
         check_count(n)
         check_endpoint(endpoint)
@@ -681,7 +701,9 @@ class GoogleEmulator:
             endpoint: Which requests, as in :meth:`fail_next`.
 
         Example:
-            >>> emu.reset_next(1, endpoint="token")  # doctest: +SKIP
+            ```python
+            emu.reset_next(1, endpoint="token")
+            ```
         """
         check_count(n)
         check_endpoint(endpoint)
@@ -693,7 +715,9 @@ class GoogleEmulator:
         :meth:`close` cuts the wait short.
 
         Example:
-            >>> emu.delay(0.05)  # doctest: +SKIP
+            ```python
+            emu.delay(0.05)
+            ```
         """
         if isinstance(seconds, bool) or not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"seconds must be a finite number >= 0, not {seconds!r}")
@@ -706,7 +730,9 @@ class GoogleEmulator:
         Requests already being answered are unaffected.
 
         Example:
-            >>> emu.down()  # doctest: +SKIP
+            ```python
+            emu.down()
+            ```
         """
         self._server.down()
 
@@ -714,7 +740,9 @@ class GoogleEmulator:
         """Listens again, on the same port, after :meth:`down`.
 
         Example:
-            >>> emu.up()  # doctest: +SKIP
+            ```python
+            emu.up()
+            ```
         """
         self._server.up()
 
@@ -722,7 +750,9 @@ class GoogleEmulator:
         """Clears armed faults, the delay, the recorded requests and their counts.
 
         Example:
-            >>> emu.reset()  # doctest: +SKIP
+            ```python
+            emu.reset()
+            ```
         """
         with self._lock:
             self._faults.clear()
@@ -741,7 +771,9 @@ class GoogleEmulator:
         otherwise); count with :meth:`request_count`, which forgets none.
 
         Example:
-            >>> emu.requests[-1].path  # doctest: +SKIP
+            ```python
+            emu.requests[-1].path
+            ```
             '/token'
         """
         with self._lock:
@@ -756,7 +788,9 @@ class GoogleEmulator:
                 or a path prefix starting with ``/``.
 
         Example:
-            >>> len(emu.requests_to("token"))  # doctest: +SKIP
+            ```python
+            len(emu.requests_to("token"))
+            ```
             1
         """
         matches = _where(where)
@@ -772,7 +806,9 @@ class GoogleEmulator:
             where: As in :meth:`requests_to`; ``"any"`` (the default) counts every request.
 
         Example:
-            >>> emu.request_count("token")  # doctest: +SKIP
+            ```python
+            emu.request_count("token")
+            ```
             1
         """
         matches = _where(where)
@@ -793,14 +829,16 @@ class GoogleEmulator:
             timeout: Seconds to wait before raising ``TimeoutError``. Defaults to 5.
 
         Example:
-            >>> emu.wait_for_requests(1, "token")  # doctest: +SKIP
+            ```python
+            emu.wait_for_requests(1, "token")
+            ```
         """
         matches = _where(where)
-        deadline = time.monotonic() + timeout
+        deadline = _time.monotonic() + timeout
         with self._recorded:
             while True:
                 arrived = self._count(where, matches)
-                left = deadline - time.monotonic()
+                left = deadline - _time.monotonic()
                 if arrived >= count:
                     return [r for r in self._requests if matches(r)]
                 if left <= 0:
@@ -813,7 +851,9 @@ class GoogleEmulator:
         """Forgets the recorded requests and their counts.
 
         Example:
-            >>> emu.clear_requests()  # doctest: +SKIP
+            ```python
+            emu.clear_requests()
+            ```
         """
         with self._lock:
             self._requests.clear()

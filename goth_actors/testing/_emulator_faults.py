@@ -56,7 +56,11 @@ class Canned:
     response: Response
     flavored: bool
 
-    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
+    def answer(  # the interface's signature
+        self,
+        request: RecordedRequest,
+        normal: Callable[[], Response],  # noqa: ARG002
+    ) -> Response:
         if self.flavored and request.endpoint == "metadata":
             return self.response.with_headers(routes.METADATA_FLAVOR)
         return self.response
@@ -75,7 +79,11 @@ class Failure:
     error: str | None
     headers: tuple[tuple[str, str], ...]
 
-    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
+    def answer(  # the interface's signature
+        self,
+        request: RecordedRequest,
+        normal: Callable[[], Response],  # noqa: ARG002
+    ) -> Response:
         message = f"Emulated failure (HTTP {self.status})."
         payload: dict[str, object]
         if request.endpoint == "iam":
@@ -96,7 +104,11 @@ class Failure:
 class Reset:
     """Sends the normal answer's headers and half its body, then resets the connection."""
 
-    def answer(self, request: RecordedRequest, normal: Callable[[], Response]) -> Response:
+    def answer(  # the interface's signature
+        self,
+        request: RecordedRequest,  # noqa: ARG002
+        normal: Callable[[], Response],
+    ) -> Response:
         response = normal()
         return replace(response, cut_after=len(response.body) // 2)
 

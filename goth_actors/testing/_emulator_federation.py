@@ -18,7 +18,6 @@ import math
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -26,6 +25,7 @@ from typing import Literal
 
 import jwt
 
+from goth_actors import GothError
 from goth_actors.testing._emulator_google import Expiring, FakeGoogle, Rejected, split_scopes
 
 __all__ = [
@@ -71,7 +71,7 @@ def api_status(code: int) -> str:
     return _STATUS_BY_CODE.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")
 
 
-class ApiRejected(Exception):
+class ApiRejected(GothError):
     """A Google API said no: to be sent as ``{"error": {"code", "message", "status"}}``.
 
     Attributes:
@@ -128,6 +128,7 @@ class FakeFederation:
     """
 
     def __init__(self, google: FakeGoogle, base_url: Callable[[], str]) -> None:
+        self.clock = google.clock
         self._google = google
         self._base_url = base_url
         self.iam_max_lifetime = IAM_MAX_LIFETIME
@@ -172,7 +173,7 @@ class FakeFederation:
                 pool = self._pools.get(audience)
             subject = pool.subject if pool is not None else DEFAULT_SUBJECT
         key, kid = self._google.signing_key()
-        now = int(time.time())
+        now = int(self.clock())
         expires = now + math.ceil(lifetime)
         claims = {
             "iss": f"{self._base_url()}/oidc",
@@ -253,7 +254,7 @@ class FakeFederation:
             raise Rejected(400, "invalid_request", "Missing required parameter: subject_token")
         if subject is None or subject.audience != pool.audience:
             raise Rejected(400, "invalid_grant", "The subject token is invalid.")
-        if subject.expires <= time.time():
+        if subject.expires <= self.clock():
             raise Rejected(400, "invalid_grant", "The subject token has expired.")
         if self._google.is_revoked((pool.audience,)):
             raise Rejected(400, "invalid_grant", "The workload identity pool is disabled.")
@@ -285,7 +286,7 @@ class FakeFederation:
             raise ApiRejected(400, "Scope required.")
         lifetime = self._lifetime(request.get("lifetime"))
         email, client_id = self._target(target, request.get("delegates"))
-        expires, expire_time = self._expire_time(time.time() + lifetime)
+        expires, expire_time = self._expire_time(self.clock() + lifetime)
         issued = self._google.issue_access(
             client_id=client_id,
             subject=client_id,

@@ -16,7 +16,6 @@ import json
 import math
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
@@ -27,15 +26,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.utils import base64url_encode
 
+from goth_actors import GothError
+
 __all__ = [
     "DEFAULT_METADATA_EMAIL",
     "DEFAULT_METADATA_SCOPES",
     "DEFAULT_USER_SCOPES",
+    "PROJECT_ID",
+    "TOKEN_PATHS",
     "Expiring",
     "FakeGoogle",
-    "PROJECT_ID",
     "Rejected",
-    "TOKEN_PATHS",
 ]
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -91,7 +92,7 @@ def _pooled_key() -> tuple[rsa.RSAPrivateKey, str]:
         return _pool[index]
 
 
-class Rejected(Exception):
+class Rejected(GothError):
     """Google said no: an OAuth error, to be sent as ``{"error", "error_description"}``.
 
     Attributes:
@@ -182,7 +183,8 @@ class FakeGoogle:
         metadata_scopes: Its scopes, when a token request names none.
     """
 
-    def __init__(self, base_url: Callable[[], str]) -> None:
+    def __init__(self, base_url: Callable[[], str], clock: Callable[[], float]) -> None:
+        self.clock = clock
         self._base_url = base_url
         self.token_lifetime = 3599.0
         self.project_id = PROJECT_ID
@@ -305,7 +307,7 @@ class FakeGoogle:
             token: The access or ID token.
             kind: ``"access"`` or ``"id"`` to accept only that kind; ``None`` for either.
         """
-        now = time.time()
+        now = self.clock()
         with self._lock:
             issued = self._tokens.get(token)
             revoked = issued is not None and not issued.identities.isdisjoint(self._revoked)
@@ -460,7 +462,7 @@ class FakeGoogle:
         if claims.get("aud") not in {GOOGLE_TOKEN_URL, LEGACY_TOKEN_URL, *own}:
             raise Rejected(400, "invalid_grant", "Invalid JWT: Failed audience check.")
         issued_at, expires = _number(claims.get("iat")), _number(claims.get("exp"))
-        now = time.time()
+        now = self.clock()
         if (
             issued_at is None
             or expires is None
@@ -488,7 +490,7 @@ class FakeGoogle:
         """
         lifetime = self.token_lifetime
         token = f"ya29.emu-{secrets.token_urlsafe(32)}"
-        now = time.time()
+        now = self.clock()
         if expires is None:
             expires = now + lifetime
         else:
@@ -511,7 +513,7 @@ class FakeGoogle:
     ) -> str:
         """Issues an RS256 ID token; remembers it for tokeninfo."""
         key, kid = self.signing_key()
-        issued_at = int(time.time())
+        issued_at = int(self.clock())
         expires = issued_at + math.ceil(self.token_lifetime)
         claims: dict[str, object] = {
             "iss": ID_TOKEN_ISSUER,
@@ -526,7 +528,7 @@ class FakeGoogle:
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         issued = _Issued("id", azp, subject, email, (), expires, identities, claims)
         with self._lock:
-            self._tokens.add(token, issued, expires, time.time())
+            self._tokens.add(token, issued, expires, self.clock())
         return token
 
     def signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:

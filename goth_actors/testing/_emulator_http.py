@@ -36,8 +36,8 @@ __all__ = [
     "Classifier",
     "HttpServer",
     "RecordedRequest",
-    "Response",
     "Responder",
+    "Response",
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -101,7 +101,9 @@ class RecordedRequest:
     *types* (``subject_token_type``) are shown.
 
     Example:
-        >>> [r.form["grant_type"] for r in emu.requests_to("token")]  # doctest: +SKIP
+        ```python
+        [r.form["grant_type"] for r in emu.requests_to("token")]
+        ```
         ['refresh_token']
     """
 
@@ -389,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_PATCH = do_GET
     do_DELETE = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002
         # Request lines can carry tokens in their query strings: log nothing.
         return
 

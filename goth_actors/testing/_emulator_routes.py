@@ -207,7 +207,7 @@ def _tokeninfo(google: FakeGoogle, request: RecordedRequest) -> Response:
     raise Rejected(400, "invalid_request", "Missing access_token or id_token parameter.")
 
 
-def _certs(google: FakeGoogle, request: RecordedRequest) -> Response:
+def _certs(google: FakeGoogle, request: RecordedRequest) -> Response:  # noqa: ARG001
     return Response.json(200, google.jwks())
 
 

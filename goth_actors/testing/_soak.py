@@ -15,6 +15,7 @@ says what happened and whether the promises held:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -22,14 +23,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from goth_actors import _api
-from goth_actors._errors import GothError
-from goth_actors._registry import unregister, whereis
-from goth_actors._server import EXPIRY_MARGIN, published
-from goth_actors._sources import Metadata, RefreshToken, ServiceAccount, Source
-from goth_actors._supervisor import Supervisor
+import goth_actors
+from goth_actors import (
+    GothError,
+    Metadata,
+    RefreshToken,
+    ServerNotFound,
+    ServerStatus,
+    ServiceAccount,
+    Source,
+    Supervisor,
+    whereis,
+)
 from goth_actors.testing._emulator import GoogleEmulator
 
 __all__ = ["SoakReport", "run_soak"]
@@ -112,9 +118,11 @@ class _Capture(logging.Handler):
         self.texts.append(self.format(record))
 
 
-def _fresh(name: object, now: float) -> bool:
-    value = published(name)
-    return value is not None and value.token is not None and value.fresh_until > now
+def _status(name: str) -> ServerStatus | None:
+    try:
+        return goth_actors.status(name)
+    except ServerNotFound:
+        return None
 
 
 def run_soak(
@@ -138,7 +146,7 @@ def run_soak(
     """
     rng = random.Random(seed)
     report = SoakReport(duration, servers, callers, recovery_bound=recovery_bound)
-    say = progress or (lambda line: None)
+    say = progress or (lambda _line: None)
     capture = _Capture()
     library_logger = logging.getLogger("goth_actors")
     old_level = library_logger.level
@@ -172,9 +180,9 @@ def run_soak(
         tokens: set[str] = set()
         while not stop.is_set():
             name = names[local_rng.randrange(servers)]
-            was_fresh = _fresh(name, time.time())
+            was_fresh = goth_actors.cached(name) is not None
             try:
-                token = _api.fetch(name, timeout=2.0)
+                token = goth_actors.fetch(name, timeout=2.0)
             except GothError as exc:
                 errors[type(exc).__name__] += 1
                 violations += was_fresh
@@ -193,7 +201,7 @@ def run_soak(
     threads = [threading.Thread(target=caller, name=f"soak-caller-{i}") for i in range(callers)]
     try:
         specs = [
-            _api.child_spec(
+            goth_actors.child_spec(
                 name=name,
                 source=source_for(i),
                 refresh_after=rng.uniform(0.3, 1.0),
@@ -206,7 +214,7 @@ def run_soak(
         ]
         supervisor = Supervisor.start(specs, max_restarts=100_000, max_seconds=1.0)
         deadline = time.monotonic() + 10.0
-        while not all(_fresh(n, time.time()) for n in names):
+        while not all(goth_actors.cached(n) is not None for n in names):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.01)
@@ -231,15 +239,14 @@ def run_soak(
         stop.set()
         for thread in threads:
             thread.join(10.0)
-        report.restarts = sum(
-            value.status.restarts for n in names if (value := published(n)) is not None
-        )
+        report.restarts = sum(current.restarts for n in names if (current := _status(n)))
         report.endpoint_requests = requests_before_reset + emulator.request_count()
-        statuses = [repr(value.status) for n in names if (value := published(n)) is not None]
+        statuses = [repr(current) for n in names if (current := _status(n))]
         if supervisor is not None:
             supervisor.stop(timeout=10.0)
         for name in names:
-            unregister(name)
+            with contextlib.suppress(ServerNotFound):
+                goth_actors.stop(name)
         emulator.close()
         library_logger.removeHandler(capture)
         library_logger.setLevel(old_level)
@@ -293,15 +300,13 @@ def _wait_for_recovery(names: list[str], since: float, bound: float) -> float | 
     """When every server last refreshed after ``since`` (unix time), or None past the bound."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
-        now = time.time()
-        values: list[Any] = [published(n) for n in names]
+        statuses = [_status(n) for n in names]
         if all(
-            v is not None
-            and v.status.last_refresh is not None
-            and v.status.last_refresh > since
-            and v.token is not None
-            and v.token.expires - EXPIRY_MARGIN > now
-            for v in values
+            s is not None
+            and s.last_refresh is not None
+            and s.last_refresh > since
+            and s.has_valid_token
+            for s in statuses
         ):
             return time.time()
         time.sleep(0.01)

@@ -4,48 +4,53 @@ Vocabulary and defaults are OTP's: strategies one_for_one / one_for_all / rest_f
 restart types permanent / transient / temporary, intensity ``max_restarts`` (3) within
 ``max_seconds`` (5.0), per-child ``shutdown``. ``docs/supervision.md`` is the guide.
 
-How a death is detected is in ``_monitor.py``. Exits arrive here as ``_ChildExit`` messages
+How a death is detected is in ``_link.py``. Exits arrive here as ``_ChildExit`` messages
 (told, never asked: a supervisor never waits on a child that might wait on it), except for
 children started by a plain ``start`` function that does not speak the link protocol: those
 are polled every ``poll_interval`` seconds with ``ref.is_alive()``.
 
 A supervisor crashes, and is reported as crashed, on any error of its own; a
 ``BaseException`` raised in it (say, a ``KeyboardInterrupt`` from a ``clock``) is turned into a
-``RuntimeError`` crash of that one supervisor, as the hooks of ``_monitor.py`` do for workers.
-An ``on_event`` observer that raises anything is logged and ignored.
-
-Prompt exit: supervisors, and the children ``ChildSpec.for_actor`` builds, run on daemon
-threads, and the first root supervisor registers a ``threading._register_atexit`` hook. Python
-runs such hooks when the main thread finishes, *before* it joins non-daemon threads (plain
-``atexit`` hooks run after). The hook (:func:`_stop_root_supervisors`) abandons every child
-start still waiting for an ``on_start``, then stops every live root tree, newest first, each
-in order and every child within its ``shutdown``, and waits for that at most
-``EXIT_TIMEOUT`` seconds in all. It logs at WARNING whatever it stopped waiting for; that
-dies with the process. An actor on a non-daemon thread (a child built by a plain ``start``
-function, say) is still joined by the interpreter, as any non-daemon thread is: if it does not
-stop when asked, the program waits for it.
+``RuntimeError`` crash of that one supervisor (the :class:`~goth_actors.otp._link.Linked`
+base it shares with hooked workers). An ``on_event`` observer that raises anything is logged
+and ignored. Root supervisors stop, in order, at interpreter exit (``_roots.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from time import monotonic
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, get_args
 
 import pykka
 
-from goth_actors._childspec import (
+from goth_actors._base import ConfigError, check_seconds
+from goth_actors.otp._childspec import ChildSpec
+from goth_actors.otp._errors import (
+    ChildAlreadyPresent,
+    ChildNotFound,
+    ChildRunning,
+    FailedToStartChild,
+    MaxRestartsExceeded,
+)
+from goth_actors.otp._fake_time import FakeTime
+from goth_actors.otp._link import (
+    Linked,
+    _ChildExit,
+    _Link,
+    _mark_stopped,
+    start_linked,
+    stop_child,
+)
+from goth_actors.otp._messages import (
     ChildCounts,
     ChildInfo,
     ChildRestarts,
-    ChildSpec,
     CountChildren,
     DeleteChild,
     RestartChild,
@@ -55,50 +60,16 @@ from goth_actors._childspec import (
     TerminateChild,
     WhichChildren,
 )
-from goth_actors._errors import (
-    ChildAlreadyPresent,
-    ChildNotFound,
-    ChildRunning,
-    ConfigError,
-    FailedToStartChild,
-    MaxRestartsExceeded,
-)
-from goth_actors._monitor import (
-    _abandon_starts,
-    _ChildExit,
-    _claim_link,
-    _crash_from,
-    _Link,
-    _mark_stopped,
-    start_linked,
-    stop_child,
-)
-from goth_actors._registry import _names_of, _release_names, _reregister
-from goth_actors._timers import Scheduler, TimerHandle, default_scheduler
+from goth_actors.otp._registry import _names_of, _release_names, _reregister
+from goth_actors.otp._roots import forget_root, remember_root
+from goth_actors.otp._timers import Scheduler, TimerHandle, default_scheduler
 
-__all__ = [
-    "ChildCounts",
-    "ChildInfo",
-    "ChildRestarts",
-    "ChildSpec",
-    "CountChildren",
-    "DeleteChild",
-    "RestartChild",
-    "StartChild",
-    "Strategy",
-    "Supervisor",
-    "SupervisorEvent",
-    "TerminateChild",
-    "WhichChildren",
-]
+__all__ = ["Strategy", "Supervisor"]
 
-logger = logging.getLogger("goth_actors.supervisor")
+logger = logging.getLogger("goth_actors.otp")
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children a supervisor restarts when one dies."""
-
-EXIT_TIMEOUT = 5.0
-"""Seconds the interpreter-exit hook waits, in all, for the live trees to stop."""
 
 _RETRY_PAUSE = 0.1  # at most this long between a failed restart and its retry (seconds)
 
@@ -134,7 +105,7 @@ class _StartSignal:
         self.thread: threading.Thread | None = None
 
 
-class Supervisor(pykka.ThreadingActor):
+class Supervisor(Linked):
     """A Pykka actor that starts children, restarts them when they die, and stops them in order.
 
     Start one with :meth:`start`. Talk to it through its proxy (``ref.proxy().start_child(spec)``)
@@ -153,8 +124,6 @@ class Supervisor(pykka.ThreadingActor):
         >>> _ = sup.stop()
     """
 
-    use_daemon_thread: ClassVar[bool] = True
-    _goth_actors_links_itself: ClassVar[bool] = True
     _goth_actors_is_supervisor: ClassVar[bool] = True
 
     @classmethod
@@ -167,8 +136,7 @@ class Supervisor(pykka.ThreadingActor):
         max_seconds: float = 5.0,
         on_event: Callable[[SupervisorEvent], None] | None = None,
         poll_interval: float = 0.5,
-        clock: Callable[[], float] = time.monotonic,
-        scheduler: Scheduler | None = None,
+        time: FakeTime | None = None,
     ) -> pykka.ActorRef[Self]:
         """Start a supervisor and its children, in order; return once all have started.
 
@@ -187,9 +155,9 @@ class Supervisor(pykka.ThreadingActor):
                 whoever starts a root supervisor learns why it exited.
             poll_interval: Seconds between liveness checks of children started by a plain
                 ``start`` function, the only way to notice their death (default 0.5).
-            clock: Monotonic clock for the intensity window (default :func:`time.monotonic`).
-            scheduler: Timer scheduler for the polls and for the retries of failed restarts
-                (default: the process-wide one).
+            time: A :class:`~goth_actors.otp.FakeTime` for tests: its monotonic clock times
+                the intensity window and its scheduler the polls and the retries of failed
+                restarts. Default: real time and the process-wide scheduler.
 
         Returns:
             The supervisor's ``ActorRef``.
@@ -216,8 +184,7 @@ class Supervisor(pykka.ThreadingActor):
             max_seconds=max_seconds,
             on_event=on_event,
             poll_interval=poll_interval,
-            clock=clock,
-            scheduler=scheduler,
+            time=time,
             _signal=signal,
         )
         signal.event.wait()
@@ -236,38 +203,33 @@ class Supervisor(pykka.ThreadingActor):
         max_seconds: float = 5.0,
         on_event: Callable[[SupervisorEvent], None] | None = None,
         poll_interval: float = 0.5,
-        clock: Callable[[], float] = time.monotonic,
-        scheduler: Scheduler | None = None,
+        time: FakeTime | None = None,
         _signal: _StartSignal | None = None,
     ) -> None:
-        super().__init__()
         specs = list(children)
-        _validate(specs, strategy, max_restarts, max_seconds, on_event, poll_interval)
+        _validate(specs, strategy, max_restarts, max_seconds, on_event, poll_interval, time)
+        super().__init__()
         self._specs = specs
         self._strategy = strategy
         self._max_restarts = max_restarts
         self._max_seconds = float(max_seconds)
         self._on_event = on_event
         self._poll_interval = poll_interval
-        self._clock = clock
-        self._scheduler = scheduler or default_scheduler()
+        self._clock: Callable[[], float] = monotonic if time is None else time.monotonic
+        self._scheduler: Scheduler = default_scheduler() if time is None else time.scheduler
         self._signal = _signal or _StartSignal()
         self._children: list[_Child] = []
         self._restart_times: deque[float] = deque()
         self._poll_timer: TimerHandle | None = None
         self._finished = False
         self._done = threading.Event()
-        self._link = _claim_link()
-        if self._link is not None:
-            self._link.urn = self.actor_urn
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        self._goth_actors_running()
         signal = self._signal
         signal.thread = threading.current_thread()
-        if self._link is not None:
-            self._link.thread = signal.thread
         try:
             for spec in self._specs:
                 child = _Child(spec)
@@ -279,35 +241,26 @@ class Supervisor(pykka.ThreadingActor):
             self._shut_down(error)
             signal.event.set()
             return
-        if self._link is None:
-            _remember_root(self)
+        link = self._goth_actors_link
+        if link is None:
+            remember_root(self.actor_ref, self._done)
         else:
-            self._link.set_started()
+            link.set_started()
         signal.event.set()
 
     def on_stop(self) -> None:
         self._shut_down(None)
 
-    def on_failure(
+    def on_failure(  # Pykka's signature
         self,
-        exception_type: type[BaseException] | None,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
         exception_value: BaseException | None,
-        traceback: TracebackType | None,
+        traceback: TracebackType | None,  # noqa: ARG002
     ) -> None:
         self._shut_down(exception_value or RuntimeError(f"{self} crashed"))
 
-    def _handle_receive(self, message: Any) -> Any:
-        # As in _monitor._Hooks: a BaseException would make Pykka report a normal stop, then
-        # stop every actor in the process. It is a crash of this supervisor instead.
-        try:
-            return super()._handle_receive(message)
-        except Exception:
-            raise
-        except BaseException as error:
-            crash = _crash_from(error, self)
-            logger.error("%s: %s in the supervisor; it crashes", self, type(error).__name__)
-            self._shut_down(crash)
-            raise crash from error
+    def _goth_actors_crash(self, crash: RuntimeError, error: BaseException) -> None:  # noqa: ARG002
+        self._shut_down(crash)
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -602,11 +555,10 @@ class Supervisor(pykka.ThreadingActor):
             self._poll_timer = None
         self._terminate_all()
         self._finished = True
-        _forget_root(self)
+        forget_root(self.actor_ref)
         _mark_stopped(self)
         self._emit("supervisor_exited", None, None, reason)
-        if self._link is not None:
-            self._link.report_exit(reason)
+        self._goth_actors_report(reason)
         self._done.set()
 
     def _arm_poll(self) -> None:
@@ -640,6 +592,7 @@ def _validate(
     max_seconds: object,
     on_event: object,
     poll_interval: object,
+    time: object,
 ) -> None:
     if strategy not in get_args(Strategy):
         raise ConfigError(
@@ -648,10 +601,11 @@ def _validate(
     if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
         raise ConfigError("max_restarts", f"must be an int >= 0, not {max_restarts!r}")
     for name, value in (("max_seconds", max_seconds), ("poll_interval", poll_interval)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ConfigError(name, f"must be a number of seconds > 0, not {value!r}")
+        check_seconds(name, value, allow_minimum=False)
     if on_event is not None and not callable(on_event):
         raise ConfigError("on_event", f"must be callable, not {on_event!r}")
+    if time is not None and not isinstance(time, FakeTime):
+        raise ConfigError("time", f"must be a FakeTime or None, not {type(time).__name__}")
     seen: set[Hashable] = set()
     for spec in specs:
         if not isinstance(spec, ChildSpec):
@@ -659,62 +613,3 @@ def _validate(
         if spec.id in seen:
             raise ConfigError("children", f"two children have the id {spec.id!r}")
         seen.add(spec.id)
-
-
-_roots_lock = threading.Lock()
-_roots: dict[str, Supervisor] = {}
-_exit_hook_installed = False
-
-
-def _remember_root(supervisor: Supervisor) -> None:
-    global _exit_hook_installed
-    with _roots_lock:
-        _roots[supervisor.actor_urn] = supervisor
-        if not _exit_hook_installed:
-            _exit_hook_installed = True
-            register_atexit = getattr(threading, "_register_atexit", None)
-            if register_atexit is not None:
-                with contextlib.suppress(RuntimeError):  # raised once the interpreter exits
-                    register_atexit(_stop_root_supervisors)
-
-
-def _after_fork_in_child() -> None:
-    # The parent's supervisors have no thread here: nothing to stop at exit.
-    global _roots_lock
-    _roots_lock = threading.Lock()
-    _roots.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _forget_root(supervisor: Supervisor) -> None:
-    with _roots_lock:
-        _roots.pop(supervisor.actor_urn, None)
-
-
-def _stop_root_supervisors(timeout: float | None = None) -> None:
-    """At interpreter exit: stop every live root supervisor, newest first, each tree in order.
-
-    Runs before non-daemon threads are joined. First it abandons every child start still
-    waiting for an ``on_start`` (and refuses new ones: see ``_monitor._abandon_starts``), so
-    that no supervisor stays blocked in a start; then it stops the trees, and waits for them
-    ``timeout`` seconds in all (default: :data:`EXIT_TIMEOUT`, read at exit). It logs at
-    WARNING what it abandons; threads still running then are daemon threads and end with the
-    process.
-    """
-    if timeout is None:
-        timeout = EXIT_TIMEOUT
-    _abandon_starts()
-    with _roots_lock:
-        roots = list(_roots.values())
-    deadline = time.monotonic() + timeout
-    late: list[Supervisor] = []
-    for supervisor in reversed(roots):
-        supervisor.actor_ref.stop(block=False)
-        if not supervisor._done.wait(max(0.0, deadline - time.monotonic())):
-            late.append(supervisor)
-    for supervisor in late:
-        logger.warning(
-            "exiting: %s did not stop within %s s; no longer waiting for it", supervisor, timeout
-        )

@@ -1,4 +1,4 @@
-"""How a supervisor learns that a child started, and how and when it died.
+"""Links: how a supervisor learns that a child started, and how and when it died.
 
 Pykka has no links or monitors (pykka issue 42), so this module installs them. A supervisor
 starts each child inside an *offer*: it puts a :class:`_Link` in a thread-local slot and calls
@@ -26,10 +26,10 @@ order and through its ``on_stop``, when the program ends; a child that outlives 
 waited for by the interpreter.
 
 A supervisor waits for a child's ``on_start`` with no time limit, as OTP does. At interpreter
-exit :func:`_abandon_starts` ends every such wait (and refuses new starts), so that a child
+exit :func:`abandon_starts` ends every such wait (and refuses new starts), so that a child
 stuck in ``on_start`` cannot keep its supervisor from stopping.
 
-The :class:`~goth_actors._supervisor.Supervisor` class speaks the protocol itself.
+Supervisors speak the protocol themselves; they and the hooked classes share :class:`Linked`.
 """
 
 from __future__ import annotations
@@ -42,16 +42,18 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pykka
 
-from goth_actors._registry import _reregister
+from goth_actors.otp._registry import _reregister
 
-if TYPE_CHECKING:
-    from goth_actors._childspec import Shutdown
+__all__ = ["Linked", "Shutdown", "hooked_class", "start_linked", "stop_child"]
 
-logger = logging.getLogger("goth_actors.supervisor")
+logger = logging.getLogger("goth_actors.otp")
+
+Shutdown = float | Literal["brutal_kill"] | None
+"""Seconds to wait for a child to stop; ``None`` waits forever; ``"brutal_kill"`` not at all."""
 
 _DEAD_GRACE = 1.0  # seconds to wait for a stop reply once an unlinked child is seen dead
 
@@ -164,7 +166,7 @@ def start_linked(
 ) -> tuple[pykka.ActorRef[Any], _Link | None]:
     """Call ``start`` with a link on offer; wait for the child's ``on_start`` if it took it.
 
-    The wait has no time limit (as in OTP), except that :func:`_abandon_starts` ends it at
+    The wait has no time limit (as in OTP), except that :func:`abandon_starts` ends it at
     interpreter exit; the child is then asked to stop, and no longer reports to ``parent``.
 
     Returns:
@@ -174,7 +176,7 @@ def start_linked(
     Raises:
         BaseException: Whatever ``start`` raised, or the child's ``on_start`` failure.
         TypeError: If ``start`` did not return an ``ActorRef``.
-        RuntimeError: If the interpreter is exiting (see :func:`_abandon_starts`).
+        RuntimeError: If the interpreter is exiting (see :func:`abandon_starts`).
     """
     if _exiting:
         raise RuntimeError(_EXITING)
@@ -210,7 +212,7 @@ def start_linked(
 _EXITING = "the program is exiting: child starts are abandoned"
 
 
-def _abandon_starts() -> None:
+def abandon_starts() -> None:
     """At interpreter exit: end every wait for a child's ``on_start``; refuse new starts.
 
     A supervisor blocked on a child whose ``on_start`` never returns would otherwise never
@@ -284,8 +286,16 @@ def _wait_for_stop_reply(
             return True
 
 
-class _Hooks(pykka.ThreadingActor):
-    """The wrappers :func:`hooked_class` puts in front of a user's actor class."""
+class Linked(pykka.ThreadingActor):
+    """The actor side of the link protocol, shared by supervisors and hooked children.
+
+    Takes the link offered in the starting thread (before the actor's own ``__init__`` runs,
+    so that an actor started from that ``__init__`` cannot take it), hands the predecessor's
+    names to the new instance, and turns a ``BaseException`` raised in any message handler
+    into a ``RuntimeError`` crash of this one actor: left alone, Pykka would report a normal
+    stop and then stop every actor in the process. Subclasses say what a crash does
+    (:meth:`_goth_actors_crash`) and report their exit once (:meth:`_goth_actors_report`).
+    """
 
     use_daemon_thread: ClassVar[bool] = True  # the tree owns the child's lifetime
     _goth_actors_links_itself: ClassVar[bool] = True
@@ -307,23 +317,11 @@ class _Hooks(pykka.ThreadingActor):
             link.urn = self.actor_urn
             _reregister(list(link.names), self.actor_ref)
 
-    def on_start(self) -> None:
+    def _goth_actors_running(self) -> None:
+        """Called first thing in ``on_start``, on the actor's own thread."""
         link = self._goth_actors_link
         if link is not None:
             link.thread = threading.current_thread()
-        try:
-            super().on_start()
-        except Exception as error:
-            _mark_stopped(self)
-            self._goth_actors_report(error)
-            raise
-        except BaseException as error:
-            crash = _crash_from(error, self)
-            _mark_stopped(self)
-            self._goth_actors_report(crash)
-            raise crash from error
-        if link is not None:
-            link.set_started()
 
     def _handle_receive(self, message: Any) -> Any:
         # Pykka's single dispatch point for tell, ask and proxy calls (a private method,
@@ -335,9 +333,45 @@ class _Hooks(pykka.ThreadingActor):
         except BaseException as error:
             crash = _crash_from(error, self)
             logger.error("%s: %s in a handler; the actor crashes", self, type(error).__name__)
-            _mark_stopped(self)
-            self._goth_actors_failure(type(crash), crash, error.__traceback__)
+            self._goth_actors_crash(crash, error)
             raise crash from error
+
+    def _goth_actors_crash(self, crash: RuntimeError, error: BaseException) -> None:
+        """What a ``BaseException`` in a handler does, before Pykka sees ``crash``."""
+        raise NotImplementedError
+
+    def _goth_actors_report(self, reason: BaseException | None) -> None:
+        """Report the exit to the supervisor, once (later calls do nothing)."""
+        if self._goth_actors_done:
+            return
+        self._goth_actors_done = True
+        if self._goth_actors_link is not None:
+            self._goth_actors_link.report_exit(reason)
+
+
+class _Hooks(Linked):
+    """The wrappers :func:`hooked_class` puts in front of a user's actor class."""
+
+    def on_start(self) -> None:
+        self._goth_actors_running()
+        try:
+            super().on_start()
+        except Exception as error:
+            _mark_stopped(self)
+            self._goth_actors_report(error)
+            raise
+        except BaseException as error:
+            crash = _crash_from(error, self)
+            _mark_stopped(self)
+            self._goth_actors_report(crash)
+            raise crash from error
+        link = self._goth_actors_link
+        if link is not None:
+            link.set_started()
+
+    def _goth_actors_crash(self, crash: RuntimeError, error: BaseException) -> None:
+        _mark_stopped(self)
+        self._goth_actors_failure(type(crash), crash, error.__traceback__)
 
     def on_failure(
         self,
@@ -372,13 +406,6 @@ class _Hooks(pykka.ThreadingActor):
             logger.exception("%s: on_failure raised", self)
         finally:
             self._goth_actors_report(exception_value or RuntimeError(f"{self} crashed"))
-
-    def _goth_actors_report(self, reason: BaseException | None) -> None:
-        if self._goth_actors_done:
-            return
-        self._goth_actors_done = True
-        if self._goth_actors_link is not None:
-            self._goth_actors_link.report_exit(reason)
 
 
 def hooked_class(actor_class: type[pykka.ThreadingActor]) -> type[pykka.ThreadingActor]:

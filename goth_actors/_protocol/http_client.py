@@ -11,7 +11,7 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
   decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
   of ``(name, value)`` pairs; names are matched case-insensitively.
 - It must not follow redirects: a 3xx is an answer, and goth_actors reports it as an error.
-- Any exception it raises becomes a :class:`~goth_actors.TransportError` (retryable), with the
+- Any exception it raises becomes a ``TransportError`` (retryable), with the
   original exception as ``__cause__``.
 """
 
@@ -26,12 +26,13 @@ from typing import Protocol
 
 import requests
 
+from goth_actors._protocol.errors import ResponseTooLarge
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
     "HttpClient",
     "HttpResponse",
-    "ResponseTooLarge",
     "close_default_client",
     "default_http_client",
 ]
@@ -73,15 +74,6 @@ class HttpClient(Protocol):
     def __call__(
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> HttpResponse: ...
-
-
-class ResponseTooLarge(Exception):
-    """Raised by the default client when a body exceeds :data:`MAX_BODY_BYTES`."""
-
-    def __init__(self, status: int, limit: int) -> None:
-        super().__init__(f"response body larger than {limit} bytes refused")
-        self.status = status
-        self.limit = limit
 
 
 _lock = threading.Lock()

@@ -25,7 +25,7 @@ from typing import Any
 
 import pykka
 
-from goth_actors._errors import AlreadyRegistered
+from goth_actors.otp._errors import AlreadyRegistered
 
 __all__ = [
     "RegistryEntry",
@@ -158,7 +158,7 @@ def register(name: Hashable, ref: pykka.ActorRef[Any]) -> None:
         >>> register("worker", ref)
         >>> register("worker", pykka.ThreadingActor.start())
         Traceback (most recent call last):
-        goth_actors._errors.AlreadyRegistered: the name 'worker' is already registered ...
+        goth_actors.otp._errors.AlreadyRegistered: the name 'worker' is already registered ...
         >>> _ = pykka.ActorRegistry.stop_all(); _ = unregister("worker")
     """
     _check_hashable(name)

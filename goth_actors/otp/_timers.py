@@ -9,9 +9,10 @@ the earliest one is due, pops it, releases the lock and only then calls ``ref.te
 - The thread starts lazily, on the first ``send_after``, and ends by itself once no timer has
   been pending for ``idle_timeout`` seconds; :meth:`Scheduler.stop` ends it at once (and drops
   the pending timers). A later ``send_after`` starts a new thread.
-- Delays run on a monotonic clock, injectable: pass a :class:`ManualClock` and tests advance
-  time instead of sleeping. Any finite delay is accepted (the thread waits at most an hour at
-  a time, well under ``threading.TIMEOUT_MAX``); NaN and infinity are refused.
+- Delays run on a monotonic clock, injectable: tests pass a
+  :class:`~goth_actors.otp.FakeTime` and advance time instead of sleeping. Any finite delay is
+  accepted (the thread waits at most an hour at a time, well under ``threading.TIMEOUT_MAX``);
+  NaN and infinity are refused.
 - If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
   ``send_after`` starts a new one.
 - A timer whose actor has died by the time it is due is dropped quietly, like a message sent
@@ -28,14 +29,12 @@ import math
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
 import pykka
 
 __all__ = [
-    "ManualClock",
     "Scheduler",
     "TimerHandle",
     "default_scheduler",
@@ -43,7 +42,7 @@ __all__ = [
     "stop_default_scheduler",
 ]
 
-logger = logging.getLogger("goth_actors.timers")
+logger = logging.getLogger("goth_actors.otp")
 
 _PENDING: Final = 0
 _FIRED: Final = 1
@@ -51,65 +50,6 @@ _CANCELLED: Final = 2
 
 _COMPACT_MIN_TOMBSTONES: Final = 64
 _MAX_WAIT: Final = 3600.0  # longest single wait: one past threading.TIMEOUT_MAX raises
-
-
-class ManualClock:
-    """A monotonic clock that moves only when told to, for tests.
-
-    Pass it to a :class:`Scheduler`; :meth:`advance` then wakes the scheduler and returns once
-    every timer due at the new time has been told to its actor.
-
-    Args:
-        start: The clock's initial reading, in seconds.
-
-    Example:
-        >>> clock = ManualClock()
-        >>> clock()
-        0.0
-        >>> clock.advance(2.5)
-        >>> clock()
-        2.5
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = float(start)
-        self._lock = threading.Lock()
-        self._schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
-
-    def __call__(self) -> float:
-        """Return the current reading, in seconds."""
-        return self._now
-
-    def __repr__(self) -> str:
-        return f"ManualClock({self._now!r})"
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward and wait until the timers now due have been delivered.
-
-        Args:
-            seconds: How far to move, in seconds; must not be negative.
-
-        Raises:
-            ValueError: If ``seconds`` is negative or not a number.
-
-        Example:
-            >>> clock = ManualClock(10.0)
-            >>> clock.advance(0.5)
-            >>> clock()
-            10.5
-        """
-        if not seconds >= 0.0:
-            msg = f"a clock only moves forward; got seconds={seconds!r}"
-            raise ValueError(msg)
-        with self._lock:
-            self._now += seconds
-            schedulers = list(self._schedulers)
-        for scheduler in schedulers:
-            scheduler._catch_up()
-
-    def _attach(self, scheduler: Scheduler) -> None:
-        with self._lock:
-            self._schedulers.add(scheduler)
 
 
 class TimerHandle:
@@ -166,8 +106,10 @@ class Scheduler:
     """One thread that delivers every timer of the process, from a heap.
 
     Args:
-        clock: A monotonic clock in seconds (default :func:`time.monotonic`). Any callable is
-            assumed to tick in real time; to drive time by hand, pass a :class:`ManualClock`.
+        clock: A monotonic clock in seconds (default ``time.monotonic``).
+        manual: Whether ``clock`` moves only when told to (a fake clock): the thread then
+            waits for :meth:`deliver_due` instead of timing its own waits. ``FakeTime`` builds
+            such a scheduler; you rarely need this.
         idle_timeout: Real seconds the thread waits with no pending timer before it ends
             (default 1.0). The next ``send_after`` starts a new one.
         name: The thread's name (default ``"goth-actors-timers"``).
@@ -177,14 +119,14 @@ class Scheduler:
 
     Example:
         >>> import pykka
-        >>> clock = ManualClock()
-        >>> scheduler = Scheduler(clock)
+        >>> from goth_actors.otp import FakeTime
+        >>> fake = FakeTime()
         >>> ref = pykka.ThreadingActor.start()
-        >>> handle = scheduler.send_after(ref, "tick", 30.0)
-        >>> clock.advance(30.0)   # "tick" has now been told to ref
+        >>> handle = fake.scheduler.send_after(ref, "tick", 30.0)
+        >>> fake.advance(30.0)   # "tick" has now been told to ref
         >>> handle.pending
         False
-        >>> scheduler.stop()
+        >>> fake.scheduler.stop()
         >>> _ = ref.stop()
     """
 
@@ -192,6 +134,7 @@ class Scheduler:
         self,
         clock: Callable[[], float] = time.monotonic,
         *,
+        manual: bool = False,
         idle_timeout: float = 1.0,
         name: str = "goth-actors-timers",
     ) -> None:
@@ -199,7 +142,7 @@ class Scheduler:
             msg = f"idle_timeout must be >= 0, not {idle_timeout!r}"
             raise ValueError(msg)
         self.clock = clock
-        self._manual = isinstance(clock, ManualClock)
+        self._manual = manual
         self._idle_timeout = idle_timeout
         self._name = name
         self._cond = threading.Condition(threading.Lock())
@@ -208,10 +151,8 @@ class Scheduler:
         self._live = 0
         self._tombstones = 0
         self._thread: threading.Thread | None = None
-        self._wakes = 0  # bumped by ManualClock.advance
+        self._wakes = 0  # bumped by deliver_due
         self._idle_at = 0  # the value of _wakes when the thread last found nothing due
-        if isinstance(clock, ManualClock):
-            clock._attach(self)
 
     def __repr__(self) -> str:
         return f"<Scheduler {self._name!r} pending={self._live} running={self.running}>"
@@ -318,8 +259,15 @@ class Scheduler:
                 self._tombstones = 0
             return True
 
-    def _catch_up(self, timeout: float = 5.0) -> None:
-        """Wake the thread and wait until it has delivered everything due (ManualClock)."""
+    def deliver_due(self, timeout: float = 5.0) -> None:
+        """Wake the thread and wait until it has told every timer due at the clock's reading.
+
+        For a ``manual`` clock, after moving it (``FakeTime.advance`` calls this). Returns at
+        once when no thread runs (no timer is pending).
+
+        Args:
+            timeout: Real seconds to wait at most; a WARNING is logged past it.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             if self._thread is None:

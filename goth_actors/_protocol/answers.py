@@ -1,0 +1,186 @@
+"""Reading a token endpoint's answer: errors from statuses and bodies, and what they carry.
+
+Everything here reads what another party wrote, so it is bounded (excerpts of at most 200
+characters) and redacted (:func:`~goth_actors._protocol.redact.redact`) before it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from goth_actors._protocol.errors import TokenEndpointError
+from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.http_client import HttpResponse
+from goth_actors._protocol.redact import redact, without_query
+
+__all__ = [
+    "MAX_EXPIRES_IN",
+    "RETRYABLE_OAUTH_ERRORS",
+    "RETRYABLE_STATUSES",
+    "body_excerpt",
+    "body_text",
+    "describe",
+    "invalid",
+    "json_object",
+    "parse_expires_in",
+    "parse_retry_after",
+    "status_error",
+    "str_or_none",
+]
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP statuses after which trying again later may succeed."""
+
+RETRYABLE_OAUTH_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
+"""OAuth ``error`` codes after which trying again later may succeed."""
+
+MAX_EXPIRES_IN = 30 * 24 * 3600
+"""An ``expires_in`` above this (30 days) is treated as nonsense, not trusted."""
+
+_EXCERPT_CHARS = 200
+
+
+def parse_expires_in(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if not 0 < value <= MAX_EXPIRES_IN:
+        return None
+    return float(value)
+
+
+def status_error(
+    response: HttpResponse, exchange: Exchange, url: str, clock: Callable[[], float]
+) -> TokenEndpointError:
+    status = response.status
+    error: str | None = None
+    description: str | None = None
+    body = response.body
+    data: object = body if isinstance(body, Mapping) else None
+    if data is None:
+        try:
+            data = json.loads(body_text(body))
+        except ValueError:
+            data = None
+    if isinstance(data, Mapping):
+        raw_error = data.get("error")
+        if isinstance(raw_error, Mapping):  # Google APIs' {"error": {"status": ..., "message"}}
+            error = str_or_none(raw_error.get("status"))
+            description = str_or_none(raw_error.get("message"))
+        else:
+            error = str_or_none(raw_error)
+            description = str_or_none(data.get("error_description"))
+    if error is not None:
+        error = redact(error, exchange.secrets)[:100]
+    if description is not None:
+        description = redact(description, exchange.secrets)[:_EXCERPT_CHARS]
+    if error == "invalid_grant":
+        retryable = False
+    else:
+        retryable = status in RETRYABLE_STATUSES or error in RETRYABLE_OAUTH_ERRORS
+    excerpt = body_excerpt(body, exchange)
+    if 300 <= status < 400:
+        location = response.header("Location")
+        where = f" to {without_query(location)}" if location else ""
+        message = f"{url} answered a redirect ({status}{where}); redirects are never followed"
+    else:
+        what = ": ".join(part for part in (error, description) if part) or excerpt or "no body"
+        message = f"{url} answered {status}: {what}"
+    return TokenEndpointError(
+        message,
+        status=status,
+        retryable=retryable,
+        error=error,
+        error_description=description,
+        body=excerpt,
+        retry_after=parse_retry_after(response.header("Retry-After"), clock),
+        url=url,
+    )
+
+
+def parse_retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - clock()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def invalid(
+    response: HttpResponse, exchange: Exchange, url: str, problem: str
+) -> TokenEndpointError:
+    return TokenEndpointError(
+        f"{url} {problem}",
+        status=response.status,
+        retryable=False,
+        body=body_excerpt(response.body, exchange),
+        url=url,
+    )
+
+
+def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
+    body = response.body
+    if isinstance(body, Mapping):
+        return body
+    try:
+        data = json.loads(body_text(body))
+    except ValueError:
+        raise invalid(
+            response, exchange, url, "answered 200 with a body that is not JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise invalid(response, exchange, url, "answered 200 with JSON that is not an object")
+    return data
+
+
+def body_excerpt(body: object, exchange: Exchange) -> str:
+    if isinstance(body, Mapping):
+        text = json.dumps(
+            {k: v for k, v in body.items() if k not in ("access_token", "id_token")}, default=str
+        )
+    else:
+        text = body_text(body)
+    text = " ".join(text.split())
+    return redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)[:_EXCERPT_CHARS]
+
+
+def body_text(body: object) -> str:
+    if isinstance(body, bytes | bytearray):
+        return bytes(body).decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        return body
+    return ""
+
+
+def str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def describe(value: object) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, str):
+        return repr(value[:20])
+    return f"{type(value).__name__} {value!r}"[:40]

@@ -1,0 +1,105 @@
+"""``Metadata``: the metadata server of Compute Engine, GKE, Cloud Run and the rest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote, urlencode
+
+from goth_actors._base import ConfigError
+from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.token import Source
+from goth_actors._protocol.validate import check_scopes, check_url, optional_string
+
+__all__ = ["DEFAULT_METADATA_URL", "Metadata"]
+
+DEFAULT_METADATA_URL = "http://metadata.google.internal"
+_METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/"
+
+
+@dataclass(frozen=True, eq=False)
+class Metadata(Source):
+    """The metadata server of Compute Engine, GKE, Cloud Run, App Engine and Cloud Functions.
+
+    Args:
+        account: The service account: ``"default"`` or its email.
+        url: Base URL of the metadata server. Default: ``http://`` + ``GCE_METADATA_HOST``
+            when that variable is set (read at each fetch, never at import), else
+            ``http://metadata.google.internal``.
+        audience: When set, ask for an ID token for this audience
+            (``.../identity?audience=...&format=full``) instead of an access token.
+        scopes: Scopes to ask for (``?scopes=a,b``); ``None`` for the instance's own.
+
+    Example:
+        >>> source = Metadata()  # on Google Cloud
+        >>> source = Metadata(audience="https://my-service-abc123.a.run.app")
+    """
+
+    account: str = "default"
+    url: str | None = None
+    audience: str | None = None
+    scopes: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        account = optional_string(self.account, "account")
+        if account is None:
+            raise ConfigError("account", "must be 'default' or a service account email")
+        object.__setattr__(self, "account", account)
+        object.__setattr__(self, "url", check_url(self.url, "url"))
+        object.__setattr__(self, "audience", optional_string(self.audience, "audience"))
+        if self.scopes is not None:
+            scopes = check_scopes(self.scopes)
+            if not scopes:
+                raise ConfigError("scopes", "is empty; pass None for the instance's own scopes")
+            object.__setattr__(self, "scopes", scopes)
+        if self.audience is not None and self.scopes is not None:
+            raise ConfigError("scopes", "cannot be combined with audience (an ID token)")
+
+    def __hash__(self) -> int:
+        return hash((self.account, self.url, self.audience, self.scopes))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metadata):
+            return NotImplemented
+        return (self.account, self.url, self.audience, self.scopes) == (
+            other.account,
+            other.url,
+            other.audience,
+            other.scopes,
+        )
+
+    def base_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The metadata server's base URL, resolved now (see ``url``)."""
+        if self.url is not None:
+            return self.url.rstrip("/")
+        env = os.environ if environ is None else environ
+        host = env.get("GCE_METADATA_HOST") or env.get("GCE_METADATA_ROOT")
+        if host:
+            host = host.strip().rstrip("/")
+            return host if host.startswith(("http://", "https://")) else f"http://{host}"
+        return DEFAULT_METADATA_URL
+
+    def prepare(  # the interface's signature
+        self,
+        now: float,  # noqa: ARG002
+        environ: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        base = self.base_url(environ) + _METADATA_PATH + quote(self.account, safe="@")
+        kind: Literal["metadata", "metadata_identity"]
+        if self.audience is not None:
+            url = base + "/identity?" + urlencode({"audience": self.audience, "format": "full"})
+            kind = "metadata_identity"
+        else:
+            url = base + "/token"
+            if self.scopes:
+                url += "?" + urlencode({"scopes": ",".join(self.scopes)})
+            kind = "metadata"
+        return Exchange(
+            method="GET",
+            url=url,
+            headers={"Metadata-Flavor": "Google"},
+            body=b"",
+            kind=kind,
+        )

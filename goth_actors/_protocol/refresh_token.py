@@ -1,0 +1,85 @@
+"""``RefreshToken``: a user's refresh token (an ``authorized_user`` file, as gcloud writes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.token import Source
+from goth_actors._protocol.validate import (
+    FORM,
+    check_url,
+    credentials_mapping,
+    form,
+    required_string,
+    resolve_token_url,
+)
+
+__all__ = ["RefreshToken"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RefreshToken(Source):
+    """A user's refresh token (an ``authorized_user`` key file, as gcloud writes it).
+
+    Args:
+        credentials: The decoded ``authorized_user`` credentials: ``client_id``,
+            ``client_secret`` and ``refresh_token``; ``token_uri`` is used when present.
+        url: Token endpoint. Default: the credentials' ``token_uri``, else
+            ``https://oauth2.googleapis.com/token``.
+
+    Raises:
+        ConfigError: At construction, naming the missing or malformed field.
+
+    Example:
+        ```python
+        source = RefreshToken(json.load(open(adc_path)))
+        ```
+    """
+
+    credentials: Mapping[str, Any]
+    url: str | None = None
+    _token_url: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        credentials = credentials_mapping(self.credentials, "authorized_user")
+        for key in ("client_id", "client_secret", "refresh_token"):
+            required_string(credentials, key, secret=key != "client_id")
+        url = check_url(self.url, "url")
+        object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials))
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint this source posts to."""
+        return self._token_url
+
+    def __repr__(self) -> str:
+        return f"RefreshToken(client_id={self.credentials['client_id']!r}, url={self._token_url!r})"
+
+    def prepare(  # the interface's signature
+        self,
+        now: float,  # noqa: ARG002
+        environ: Mapping[str, str] | None = None,  # noqa: ARG002
+    ) -> Exchange:
+        secret = str(self.credentials["client_secret"])
+        refresh = str(self.credentials["refresh_token"])
+        return Exchange(
+            method="POST",
+            url=self._token_url,
+            headers={"Content-Type": FORM, "Accept": "application/json"},
+            body=form(
+                [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh),
+                    ("client_id", str(self.credentials["client_id"])),
+                    ("client_secret", secret),
+                ]
+            ),
+            kind="oauth",
+            secrets=(secret, refresh),
+        )

@@ -1,0 +1,112 @@
+"""``FakeTime``: wall and monotonic clocks that move only when a test says so (trio's MockClock).
+
+One object stands for time everywhere a test needs it: token servers, supervisors and the Google
+emulator each take ``time=FakeTime(...)``, so they all agree on what time it is, and the timers
+they arm run on its own :class:`~goth_actors.otp.Scheduler`, which fires them when the test
+calls :meth:`FakeTime.advance`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+from goth_actors._base import check_seconds
+from goth_actors.otp._timers import Scheduler
+
+__all__ = ["FakeTime"]
+
+
+class FakeTime:
+    """Wall and monotonic clocks that move only when told to, and a scheduler that runs on them.
+
+    Pass it as ``time=`` to ``Supervisor.start``, ``goth_actors.start_link`` /
+    ``child_spec`` and ``goth_actors.testing.GoogleEmulator``. :meth:`advance` moves both
+    clocks and returns once every timer now due has been told to its actor; :meth:`jump` moves
+    the wall clock alone, as NTP or a laptop's sleep does, which timers do not see.
+
+    Args:
+        wall: The wall clock's first reading, unix seconds. Default: the real time now, so
+            that tokens and JWTs it stamps look current to a real peer.
+        monotonic: The monotonic clock's first reading, in seconds. Default 0.
+
+    Attributes:
+        scheduler: The timers' scheduler, on the monotonic clock. Stop it when done
+            (:meth:`close`, or use ``FakeTime`` as a context manager).
+
+    Example:
+        >>> import pykka
+        >>> with FakeTime(wall=1_700_000_000.0) as fake:
+        ...     ref = pykka.ThreadingActor.start()
+        ...     handle = fake.scheduler.send_after(ref, "tick", 60.0)
+        ...     fake.advance(59.0)
+        ...     before = handle.pending
+        ...     fake.advance(1.0)
+        ...     (before, handle.pending, fake.time(), fake.monotonic())
+        ...     _ = ref.stop()
+        (True, False, 1700000060.0, 60.0)
+    """
+
+    def __init__(self, *, wall: float | None = None, monotonic: float = 0.0) -> None:
+        self._wall = time.time() if wall is None else check_seconds("wall", wall, minimum=-1e12)
+        self._monotonic = check_seconds("monotonic", monotonic, minimum=-1e12)
+        self._lock = threading.Lock()
+        self.scheduler = Scheduler(self.monotonic, manual=True, name="goth-actors-fake-timers")
+
+    def __repr__(self) -> str:
+        return f"FakeTime(wall={self._wall!r}, monotonic={self._monotonic!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def time(self) -> float:
+        """The wall clock, in unix seconds (what ``time.time()`` would say)."""
+        return self._wall
+
+    def monotonic(self) -> float:
+        """The monotonic clock, in seconds (what ``time.monotonic()`` would say)."""
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward; return once the timers now due have been delivered.
+
+        Args:
+            seconds: How far, in seconds; at least 0.
+
+        Raises:
+            ConfigError: ``seconds`` is negative, infinite or NaN (a ``ValueError``).
+        """
+        step = check_seconds("seconds", seconds)
+        with self._lock:
+            self._wall += step
+            self._monotonic += step
+        self.scheduler.deliver_due()
+
+    def jump(self, seconds: float) -> None:
+        """Move the wall clock alone, either way: an NTP step, or a laptop waking from sleep.
+
+        Timers run on the monotonic clock and do not see it; token expiry does.
+
+        Args:
+            seconds: How far, in seconds; negative goes back.
+
+        Raises:
+            ConfigError: ``seconds`` is infinite or NaN.
+        """
+        step = check_seconds("seconds", seconds, minimum=-1e12)
+        with self._lock:
+            self._wall += step
+
+    def close(self) -> None:
+        """Stop the scheduler's thread and drop its pending timers."""
+        self.scheduler.stop()

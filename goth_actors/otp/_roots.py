@@ -1,0 +1,91 @@
+"""Prompt exit: the root supervisors alive in this process, stopped in order at interpreter exit.
+
+Supervisors, and the children ``ChildSpec.for_actor`` builds, run on daemon threads, and the
+first root supervisor registers a ``threading._register_atexit`` hook. Python runs such hooks
+when the main thread finishes, *before* it joins non-daemon threads (plain ``atexit`` hooks run
+after). The hook (:func:`stop_roots`) abandons every child start still waiting for an
+``on_start``, then stops every live root tree, newest first, each in order and every child
+within its ``shutdown``, and waits for that at most :data:`EXIT_TIMEOUT` seconds in all. It logs
+at WARNING whatever it stopped waiting for; that dies with the process. An actor on a
+non-daemon thread (a child built by a plain ``start`` function, say) is still joined by the
+interpreter, as any non-daemon thread is: if it does not stop when asked, the program waits for
+it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import pykka
+
+from goth_actors.otp._link import abandon_starts
+
+__all__ = ["EXIT_TIMEOUT", "forget_root", "remember_root", "stop_roots"]
+
+logger = logging.getLogger("goth_actors.otp")
+
+EXIT_TIMEOUT = 5.0
+"""Seconds the interpreter-exit hook waits, in all, for the live trees to stop."""
+
+_lock = threading.Lock()
+_roots: dict[str, tuple[pykka.ActorRef[Any], threading.Event]] = {}
+_hook_installed = False
+
+
+def remember_root(ref: pykka.ActorRef[Any], done: threading.Event) -> None:
+    """Stop the tree of ``ref`` at interpreter exit; ``done`` is set once it has stopped."""
+    global _hook_installed
+    with _lock:
+        _roots[ref.actor_urn] = (ref, done)
+        if not _hook_installed:
+            _hook_installed = True
+            register_atexit = getattr(threading, "_register_atexit", None)
+            if register_atexit is not None:
+                with contextlib.suppress(RuntimeError):  # raised once the interpreter exits
+                    register_atexit(stop_roots)
+
+
+def forget_root(ref: pykka.ActorRef[Any]) -> None:
+    """The tree of ``ref`` has stopped (or was never a root): nothing to do at exit."""
+    with _lock:
+        _roots.pop(ref.actor_urn, None)
+
+
+def stop_roots(timeout: float | None = None) -> None:
+    """At interpreter exit: stop every live root supervisor, newest first, each tree in order.
+
+    Runs before non-daemon threads are joined. First it abandons every child start still
+    waiting for an ``on_start`` (and refuses new ones: see :func:`abandon_starts`), so that no
+    supervisor stays blocked in a start; then it stops the trees, and waits for them
+    ``timeout`` seconds in all (default: :data:`EXIT_TIMEOUT`, read at exit).
+    """
+    if timeout is None:
+        timeout = EXIT_TIMEOUT
+    abandon_starts()
+    with _lock:
+        roots = list(_roots.values())
+    deadline = time.monotonic() + timeout
+    late: list[pykka.ActorRef[Any]] = []
+    for ref, done in reversed(roots):
+        ref.stop(block=False)
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            late.append(ref)
+    for ref in late:
+        logger.warning(
+            "exiting: %s did not stop within %s s; no longer waiting for it", ref, timeout
+        )
+
+
+def _after_fork_in_child() -> None:
+    # The parent's supervisors have no thread here: nothing to stop at exit.
+    global _lock
+    _lock = threading.Lock()
+    _roots.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,209 @@
+"""The layout keeps its promises: two layers held apart, one API, options and errors once."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pykka
+import pytest
+
+import goth_actors
+import goth_actors.otp
+from goth_actors import GothError, ServerNotFound, cached, fetch, status, stop
+from goth_actors._options import ServerOptions
+from goth_actors.otp import register, unregister, update_value
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN_SIDE = ("goth_actors._protocol", "goth_actors._api", "goth_actors._server", "requests", "jwt")
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return set(result.stdout.split())
+
+
+@pytest.mark.slow
+def test_importing_goth_actors_otp_loads_nothing_of_the_token_side() -> None:
+    loaded = _modules_after("import goth_actors.otp")
+    assert "goth_actors.otp._supervisor" in loaded
+    assert not [m for m in loaded if m.startswith(TOKEN_SIDE)]
+    assert "cryptography" not in loaded
+
+
+@pytest.mark.slow
+def test_importing_the_token_protocol_loads_no_pykka_and_no_otp() -> None:
+    loaded = _modules_after("import goth_actors._protocol")
+    assert "goth_actors._protocol.token" in loaded
+    assert "pykka" not in loaded
+    assert not [m for m in loaded if m.startswith("goth_actors.otp")]
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shutil.which("lint-imports") or "lint-imports", "--no-cache"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+    )
+
+
+@pytest.mark.slow
+def test_the_import_contract_holds_and_breaks_when_a_layer_imports_against_it(
+    tmp_path: Path,
+) -> None:
+    assert _lint_imports(REPO).returncode == 0
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    shutil.copytree(REPO / "goth_actors", tmp_path / "goth_actors")
+    timers = tmp_path / "goth_actors" / "otp" / "_timers.py"
+    timers.write_text(timers.read_text() + "\nimport goth_actors._protocol\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "goth_actors.otp knows nothing of tokens BROKEN" in " ".join(result.stdout.split())
+
+
+# ------------------------------------------------------------------- one namespace, two tables
+
+
+def test_a_name_registered_to_a_plain_actor_is_no_token_server() -> None:
+    ref = pykka.ThreadingActor.start()
+    try:
+        register("plain", ref)
+        assert goth_actors.whereis("plain") is ref  # names are one namespace
+        with pytest.raises(ServerNotFound):
+            fetch("plain", timeout=0.1)
+        update_value("plain", 5, ref=ref)  # the user's value slot is the user's
+        with pytest.raises(ServerNotFound):
+            fetch("plain", timeout=0.1)
+        with pytest.raises(ServerNotFound):
+            status("plain")
+        with pytest.raises(ServerNotFound):
+            stop("plain")
+        assert cached("plain") is None
+    finally:
+        ref.stop()
+        unregister("plain")
+
+
+# ------------------------------------------------------------------------------- the public API
+
+
+def test_every_public_name_resolves_and_is_listed() -> None:
+    for name in goth_actors.__all__:
+        assert getattr(goth_actors, name) is not None
+    assert set(goth_actors.__all__) <= set(dir(goth_actors))
+    for package in (goth_actors.otp, importlib.import_module("goth_actors._protocol")):
+        for name in package.__all__:
+            assert getattr(package, name) is not None
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'ManualClock'"):
+        _ = goth_actors.ManualClock
+
+
+def test_the_version_is_the_packages() -> None:
+    assert goth_actors.__version__ == version("goth-actors")
+
+
+def test_supervision_comes_from_goth_actors_otp_and_is_re_exported_for_goth_users() -> None:
+    assert goth_actors.Supervisor is goth_actors.otp.Supervisor
+    assert goth_actors.ChildSpec is goth_actors.otp.ChildSpec
+    assert goth_actors.whereis is goth_actors.otp.whereis
+    assert not hasattr(goth_actors, "StartChild")  # the runtime's messages live in otp only
+
+
+# --------------------------------------------------------------------------- the options, once
+
+
+def _options_of(function: object) -> dict[str, inspect.Parameter]:
+    parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
+    return {name: p for name, p in parameters.items() if name != "supervisor"}
+
+
+@pytest.mark.parametrize("function", [goth_actors.start_link, goth_actors.child_spec])
+def test_start_link_and_child_spec_spell_out_exactly_the_servers_options(function: object) -> None:
+    fields = {f.name: f for f in dataclasses.fields(ServerOptions)}
+    parameters = _options_of(function)
+    assert list(parameters) == list(fields)
+    for name, field in fields.items():
+        parameter = parameters[name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameter.annotation == field.type, name
+        if field.default is dataclasses.MISSING:
+            assert parameter.default is inspect.Parameter.empty, name
+        else:
+            assert parameter.default == field.default, name
+
+
+def _readme_options() -> dict[str, str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Options of `start_link`", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`(\w+)`", cells[0])
+        defaults = re.findall(r"`([^`]+)`", cells[1]) if cells[1] != "required" else []
+        for index, name in enumerate(names):
+            rows[name] = defaults[index] if index < len(defaults) else cells[1]
+    return rows
+
+
+def test_the_readme_lists_every_option_with_its_real_default() -> None:
+    documented = _readme_options()
+    for field in dataclasses.fields(ServerOptions):
+        assert field.name in documented, f"README misses the option {field.name}"
+        if field.default is dataclasses.MISSING:
+            assert documented[field.name] == "required"
+        else:
+            assert ast.literal_eval(documented[field.name]) == field.default, field.name
+    assert ast.literal_eval(documented["supervisor"]) is None
+
+
+# ---------------------------------------------------------------------------- one error tree
+
+
+def _library_modules() -> list[str]:
+    names = ["goth_actors"]
+    for info in pkgutil.walk_packages(goth_actors.__path__, "goth_actors."):
+        names.append(info.name)
+    return names
+
+
+def test_every_exception_the_library_defines_is_a_goth_error() -> None:
+    defined = []
+    for name in _library_modules():
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+            ):
+                defined.append(value)
+    assert len(defined) >= 15
+    outside = [cls.__qualname__ for cls in defined if not issubclass(cls, GothError)]
+    assert outside == []
+
+
+def test_the_package_docstring_draws_every_public_error() -> None:
+    doc = goth_actors.__doc__ or ""
+    for name in goth_actors.__all__:
+        value = getattr(goth_actors, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert re.search(rf"\b{name}\b", doc), name
