@@ -157,7 +157,7 @@ def herd(p: Params) -> Section:
             "is in flight. google-auth's credentials start with no token. A caller that took "
             "half the endpoint's delay or more counts as having waited for an exchange.",
             f"google-auth: {fmt_ratio(ratio(theirs['requests'], max(ours['requests'], 1)))} "
-            "the requests; it has no single flight (peers.md §3.2).",
+            "the requests; it has no single flight (google-auth issue 1780).",
             *(
                 f"{labels[key]}: {result['errors']} caller(s) failed, first: "
                 f"{result['first_error']}"

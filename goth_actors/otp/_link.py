@@ -244,7 +244,7 @@ def stop_child(ref: pykka.ActorRef[Any], link: _Link | None, shutdown: Shutdown)
 
     A linked child is waited for until it has reported its exit and its thread has ended.
     For an unlinked one, Pykka's stop reply is awaited (a stop racing the actor's own death
-    can go unanswered, pykka.md §1.4: once the actor is seen dead, that wait is bounded).
+    can go unanswered, a Pykka race: once the actor is seen dead, that wait is bounded).
     ``"brutal_kill"`` only asks: a Python thread cannot be killed.
 
     Returns:
