@@ -1,16 +1,23 @@
-"""``goth-actors demo``: three supervised token servers through an outage, on the emulator.
+"""``goth-actors demo``: three supervised token servers through two outages, on the emulator.
 
 Everything runs in this process against :class:`~goth_actors.testing.GoogleEmulator` on
 127.0.0.1: no credentials, no network. Caller threads fetch tokens without pause while a
-scripted scenario plays out:
+scripted timeline plays out (fractions of ``duration``, 30 s by default):
 
-1. steady: tokens are refreshed in the background; callers never wait;
-2. outage: the token endpoint answers 503 with ``Retry-After``;
-3. outage: the whole emulator refuses connections; the ``user`` server exhausts its retries,
-   crashes, and its supervisor restarts it, its last good token kept;
-4. recovery: every server gets a fresh token.
+1. 0 %, steady: each server refreshes its token every tenth of the run; callers never wait;
+2. 20 %, outage one: every token request is answered 503 with ``Retry-After``;
+3. 45 %, outage two: the emulator refuses connections. ``user`` (``max_retries=2``) crashes
+   and its supervisor restarts it with its last good token kept; the others retry for ever;
+4. 70 %, recovery: every server gets a fresh token.
 
-The promise checked at the end: callers saw no error while a valid token existed.
+Refreshes come at least every tenth of the run (every second at least), so each outage meets
+requests; still, outage one lasts until a 503 was served, outage two until ``user`` crashed
+and was restarted, and the run until every server recovered (each waiting at most
+``max(5 s, a fifth of the run)`` more), so the story holds on a short run or a slow machine. What each server does is narrated as it happens (from
+:func:`goth_actors.subscribe`); the view is in :mod:`goth_actors._demo_view`.
+
+The promises checked at the end: no caller error, each outage met requests, a server crashed
+and was restarted with its token kept, every server recovered.
 """
 
 from __future__ import annotations
@@ -22,81 +29,25 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import goth_actors
 from goth_actors import (
     ChildSpec,
-    Event,
-    GothError,
     Metadata,
     RefreshToken,
-    ServerStatus,
     ServiceAccount,
     Supervisor,
     subscribe,
 )
+from goth_actors._demo_view import CALLERS, SERVERS, Caller, Histogram, Tally, View, rows
 
 __all__ = ["run_demo"]
 
-TOKEN_LIFETIME = 30.0
-"""Seconds each emulated token lives: short, so refreshes happen while you watch."""
-
-CALLERS = 4
-SERVERS = ("service-account", "user", "metadata")
-
-
-class _Histogram:
-    """Latency histogram in nanoseconds: 16 buckets per power of two (about 4% wide)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[int] = Counter()
-        self.total = 0
-
-    def add(self, nanoseconds: int) -> None:
-        self.counts[int(math.log2(max(nanoseconds, 1)) * 16)] += 1
-        self.total += 1
-
-    def merge(self, other: _Histogram) -> None:
-        self.counts.update(other.counts)
-        self.total += other.total
-
-    def quantile(self, q: float) -> float:
-        """The q-quantile in microseconds (the bucket's upper edge), or 0 when empty."""
-        if not self.total:
-            return 0.0
-        rank = q * self.total
-        seen = 0
-        for bucket in sorted(self.counts):
-            seen += self.counts[bucket]
-            if seen >= rank:
-                return float(2 ** ((bucket + 1) / 16) / 1000)
-        return 0.0
-
-
-@dataclass
-class _Caller:
-    """One thread that fetches all three tokens without pause."""
-
-    stop: threading.Event
-    histogram: _Histogram = field(default_factory=_Histogram)
-    errors: Counter[str] = field(default_factory=Counter)
-    fetches: int = 0
-
-    def run(self) -> None:
-        clock = time.perf_counter_ns
-        while not self.stop.is_set():
-            for _ in range(50):
-                for name in SERVERS:
-                    started = clock()
-                    try:
-                        goth_actors.fetch(name, timeout=2.0)
-                    except GothError as exc:
-                        self.errors[f"{name}: {type(exc).__name__}"] += 1
-                    self.histogram.add(clock() - started)
-                    self.fetches += 1
-            time.sleep(0.001)  # a service does other work between requests
+MIN_DURATION, MAX_DURATION = 5.0, 3600.0
+MAX_RETRIES: dict[str, int | None] = {"service-account": None, "user": 2, "metadata": None}
+"""``user`` gives up after two retries: it is the one that crashes and is restarted."""
 
 
 @dataclass(frozen=True)
@@ -104,101 +55,7 @@ class _Step:
     at: float
     title: str
     action: Callable[[], None]
-
-
-class _View:
-    """The live view: a rich table on a terminal, plain lines otherwise."""
-
-    def __init__(self, out: TextIO, *, plain: bool, quiet: bool) -> None:
-        self.out = out
-        self.quiet = quiet
-        self.live: Any = None
-        self.last_plain = 0.0
-        if quiet or plain or not out.isatty():
-            return
-        try:
-            from rich.console import Console
-            from rich.live import Live
-        except ImportError:
-            return
-        self.live = Live(console=Console(file=out), refresh_per_second=4, transient=False)
-
-    def __enter__(self) -> _View:
-        if self.live is not None:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
-
-    def say(self, line: str) -> None:
-        if self.quiet:
-            return
-        if self.live is not None:
-            self.live.console.print(line, markup=False, highlight=False)
-        else:
-            print(line, file=self.out, flush=True)
-
-    def update(self, step: str, elapsed: float, rows: list[dict[str, Any]]) -> None:
-        if self.quiet:
-            return
-        if self.live is not None:
-            self.live.update(_rich_table(step, elapsed, rows))
-            return
-        if elapsed - self.last_plain < 2.0:
-            return
-        self.last_plain = elapsed
-        for row in rows:
-            print(
-                f"  t={elapsed:5.1f}s  {row['server']:<16} {row['state']:<9} "
-                f"expires in {row['expires_in']:>6}  refreshes {row['refreshes']:>3}  "
-                f"failures {row['failures']:>3}  restarts {row['restarts']:>2}",
-                file=self.out,
-                flush=True,
-            )
-
-
-def _rich_table(step: str, elapsed: float, rows: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"goth-actors demo  t={elapsed:4.1f}s  step: {step}", title_justify="left")
-    for column in ("server", "state", "expires in", "refreshes", "failures", "restarts"):
-        table.add_column(column, justify="left" if column in ("server", "state") else "right")
-    colours = {"ok": "green", "retrying": "yellow", "fetching": "cyan", "down": "red"}
-    for row in rows:
-        state = row["state"]
-        table.add_row(
-            row["server"],
-            f"[{colours.get(state, 'white')}]{state}[/]",
-            row["expires_in"],
-            str(row["refreshes"]),
-            str(row["failures"]),
-            str(row["restarts"]),
-        )
-    return table
-
-
-def _rows(counts: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
-    rows = []
-    now = time.time()
-    for name in SERVERS:
-        try:
-            current: ServerStatus | None = goth_actors.status(name)
-        except GothError:
-            current = None
-        expires = current.expires if current is not None else None
-        rows.append(
-            {
-                "server": name,
-                "state": current.state if current is not None else "gone",
-                "expires_in": "-" if expires is None else f"{expires - now:.0f}s",
-                "refreshes": counts[(name, "success")],
-                "failures": counts[(name, "failure")],
-                "restarts": current.restarts if current is not None else 0,
-            }
-        )
-    return rows
+    met: Callable[[], bool] = lambda: True  # the step's fault met a request: the next may start
 
 
 def run_demo(
@@ -206,166 +63,166 @@ def run_demo(
 ) -> int:
     """Runs the demo scenario for about ``duration`` seconds; returns the exit status.
 
-    Exit status 0 when the scenario held its promises (no caller error while a valid token
-    existed, the crashed server restarted with its token kept, every server fresh at the
-    end), 1 otherwise.
+    Exit status 0 when the scenario held its promises, 1 otherwise.
+
+    Raises:
+        ValueError: ``duration`` is not from 5 to 3600 seconds.
     """
     from goth_actors.testing import GoogleEmulator
 
-    duration = max(duration, 5.0)
-    counts: Counter[tuple[str, str]] = Counter()
-    last_success: dict[str, float] = {}
-    lock = threading.Lock()
-
-    def count(event: Event) -> None:
-        with lock:
-            counts[(str(event.name), event.kind)] += 1
-            if event.kind == "success":
-                last_success[str(event.name)] = event.time
-
-    view = _View(out, plain=plain, quiet=as_json)
-    unsubscribe = subscribe(count)
-    emulator = GoogleEmulator(token_lifetime=TOKEN_LIFETIME).start()
+    if not (math.isfinite(duration) and MIN_DURATION <= duration <= MAX_DURATION):
+        raise ValueError(f"duration must be from 5 to 3600 seconds, not {duration!r}")
+    tally = Tally(MAX_RETRIES)
+    view = View(out, plain=plain, quiet=as_json)
+    # Tokens outlive both outages, whatever the duration: callers are served throughout.
+    lifetime = max(30.0, duration + 15.0)
+    emulator = GoogleEmulator(token_lifetime=lifetime).start()
+    unsubscribe = subscribe(tally.on_event)
     supervisor = None
     stop_callers = threading.Event()
-    callers = [_Caller(stop_callers) for _ in range(CALLERS)]
+    callers = [Caller(stop_callers) for _ in range(CALLERS)]
     threads = [
         threading.Thread(target=c.run, name=f"demo-caller-{i}", daemon=True)
         for i, c in enumerate(callers)
     ]
     requests_before_reset = 0
     recovered_at = math.inf
+    started_wall = time.time()
+    elapsed = 0.0
     try:
-        scale = duration / 30.0
-        refresh_after = max(1.0, 6.0 * scale)
+        tenth = duration / 10
+        retry_after = max(1, round(tenth))
         common: dict[str, Any] = {
-            "refresh_after": refresh_after,
+            "refresh_after": tenth,
             "refresh_before": 5.0,
             "prefetch": "sync",
             "backoff_type": "exp",
-            "backoff_min": 0.25 * scale,
-            "backoff_max": scale,
+            "backoff_min": tenth / 2,
+            "backoff_max": tenth,
+        }
+        sources = {
+            "service-account": ServiceAccount(emulator.service_account("demo@emulator.iam")),
+            "user": RefreshToken(emulator.authorized_user()),
+            "metadata": Metadata(url=emulator.metadata_url),
         }
         specs: list[ChildSpec] = [
             goth_actors.child_spec(
-                name="service-account",
-                source=ServiceAccount(emulator.service_account("demo@emulator.iam")),
-                max_retries=None,
-                **common,
-            ),
-            goth_actors.child_spec(
-                name="user",
-                source=RefreshToken(emulator.authorized_user()),
-                max_retries=2,  # gives up quickly: this is the one that crashes
-                **common,
-            ),
-            goth_actors.child_spec(
-                name="metadata",
-                source=Metadata(url=emulator.metadata_url),
-                max_retries=None,
-                **common,
-            ),
+                name=name, source=sources[name], max_retries=MAX_RETRIES[name], **common
+            )
+            for name in SERVERS
         ]
         supervisor = Supervisor.start(specs, max_restarts=50, max_seconds=duration)
         view.say(
-            f"goth-actors demo: 3 token servers under one supervisor, {CALLERS} caller threads, "
-            f"emulator at {emulator.url}, tokens live {TOKEN_LIFETIME:.0f}s"
+            f"goth-actors demo: {len(SERVERS)} token servers under one supervisor, {CALLERS} "
+            f"caller threads fetching without pause, Google emulated at {emulator.url}, "
+            f"tokens live {lifetime:.0f} s"
         )
-        for thread in threads:
-            thread.start()
+        view.say(
+            "  service-account and metadata retry for ever (max_retries=None); user gives up "
+            "after 2 retries (max_retries=2), crashes, and its supervisor restarts it"
+        )
 
         def outage_503() -> None:
-            retry_after = max(1, round(2 * scale))
-            emulator.fail_next(100_000, 503, retry_after=retry_after, endpoint="token")
-
-        def outage_refused() -> None:
-            emulator.down()
+            emulator.fail_next(1_000_000, 503, retry_after=retry_after)
 
         def recover() -> None:
             nonlocal requests_before_reset, recovered_at
-            requests_before_reset += emulator.request_count()
+            requests_before_reset += emulator.request_count()  # down: none arrive meanwhile
             emulator.reset()
             emulator.up()
             recovered_at = time.time()
 
         steps = [
-            _Step(0.0, "steady: background refreshes", lambda: None),
-            _Step(0.25 * duration, "outage: token endpoint answers 503 + Retry-After", outage_503),
-            _Step(0.4 * duration, "outage: connection refused", outage_refused),
-            _Step(0.7 * duration, "recovery", recover),
+            _Step(0.0, "steady: tokens refreshed in the background; callers never wait", _noop),
+            _Step(
+                0.2 * duration,
+                f"outage one: every token request answered 503, Retry-After {retry_after} s",
+                outage_503,
+                met=lambda: tally.served_503 > 0,
+            ),
+            _Step(
+                0.45 * duration,
+                "outage two: the emulator refuses connections",
+                emulator.down,
+                met=lambda: tally.refused > 0 and tally.restarts > 0,
+            ),
+            _Step(0.7 * duration, "recovery: the emulator answers again", recover),
         ]
-        started = time.monotonic()
-        current = steps[0].title
-        pending = list(steps)
+        grace = max(5.0, tenth * 2)  # how long a phase or the end waits for what it needs
+        for thread in threads:
+            thread.start()
+        started, started_wall = time.monotonic(), time.time()
+        current, pending = steps[0], list(steps)
         with view:
-            while (elapsed := time.monotonic() - started) < duration:
-                while pending and elapsed >= pending[0].at:
-                    step = pending.pop(0)
-                    step.action()
-                    current = step.title
-                    view.say(f"[t={elapsed:4.1f}s] {current}")
-                with lock:
-                    snapshot = counts.copy()
-                view.update(current, elapsed, _rows(snapshot))
+            while True:
+                elapsed = time.monotonic() - started
+                for line in tally.narration(started_wall, callers):
+                    view.say(line)
+                due = pending[0].at if pending else math.inf
+                if elapsed >= due and (current.met() or elapsed >= due + grace):
+                    current = pending.pop(0)
+                    current.action()
+                    view.say(f"[t={elapsed:5.1f}s] {current.title}")
+                view.update(current.title, elapsed, rows(tally), callers)
+                recovered = tally.all_succeeded_since(recovered_at)
+                if (
+                    not pending
+                    and elapsed >= duration
+                    and (recovered or elapsed > duration + grace)
+                ):
+                    break
                 time.sleep(0.25)
     finally:
         stop_callers.set()
         for thread in threads:
             thread.join(5.0)
-        final_rows = _rows(counts.copy())
-        endpoint_requests = requests_before_reset + emulator.request_count()
         if supervisor is not None:
             supervisor.stop(timeout=10.0)
         unsubscribe()
+        endpoint_requests = requests_before_reset + emulator.request_count()
         emulator.close()
         goth_actors.shutdown()
+    summary = _summary(tally, callers, elapsed, endpoint_requests, recovered_at)
+    if as_json:
+        print(json.dumps(summary), file=out, flush=True)
+    else:
+        view.summary(summary)
+    return 0 if summary["promises_held"] else 1
 
-    histogram = _Histogram()
+
+def _noop() -> None:
+    pass
+
+
+def _summary(
+    tally: Tally, callers: list[Caller], elapsed: float, endpoint_requests: int, recovered_at: float
+) -> dict[str, Any]:
+    histogram = Histogram()
     errors: Counter[str] = Counter()
     for caller in callers:
         histogram.merge(caller.histogram)
         errors.update(caller.errors)
-    restarts = sum(row["restarts"] for row in final_rows)
     promises = {
         "no_caller_errors": not errors,
-        "a_server_crashed_and_was_restarted": restarts >= 1,
-        "every_server_recovered": all(
-            last_success.get(name, 0.0) > recovered_at for name in SERVERS
+        "each_outage_met_requests": tally.served_503 > 0 and tally.refused > 0,
+        "a_server_crashed_and_was_restarted_with_its_token_kept": (
+            tally.crashes >= 1 and tally.restarts >= 1 and tally.tokens_lost == 0
         ),
+        "every_server_recovered": tally.all_succeeded_since(recovered_at),
     }
-    summary = {
-        "duration_s": round(duration, 1),
+    return {
+        "duration_s": round(elapsed, 1),
         "fetches": histogram.total,
         "caller_errors": sum(errors.values()),
         "caller_errors_by_kind": dict(errors),
-        "restarts": restarts,
+        "tokens_issued": tally.tokens_issued,
+        "served_503": tally.served_503,
+        "refused_connections": tally.refused,
+        "crashes": tally.crashes,
+        "restarts": tally.restarts,
         "endpoint_requests": endpoint_requests,
-        "refreshes": sum(v for (_, kind), v in counts.items() if kind == "success"),
-        "failed_attempts": sum(v for (_, kind), v in counts.items() if kind == "failure"),
         "fetch_p50_us": round(histogram.quantile(0.50), 2),
         "fetch_p99_us": round(histogram.quantile(0.99), 2),
         "promises": promises,
         "promises_held": all(promises.values()),
     }
-    if as_json:
-        print(json.dumps(summary), file=out)
-    else:
-        _print_summary(summary, out)
-    return 0 if summary["promises_held"] else 1
-
-
-def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
-    lines = [
-        "",
-        "summary",
-        f"  fetches served        {summary['fetches']:,}",
-        f"  fetch latency         p50 {summary['fetch_p50_us']} µs, "
-        f"p99 {summary['fetch_p99_us']} µs",
-        f"  endpoint requests     {summary['endpoint_requests']} "
-        f"({summary['refreshes']} tokens, {summary['failed_attempts']} failed attempts)",
-        f"  caller errors         {summary['caller_errors']}",
-        f"  restarts              {summary['restarts']}",
-    ]
-    for promise, held in summary["promises"].items():
-        lines.append(f"  {'held ' if held else 'BROKEN'}  {promise.replace('_', ' ')}")
-    print("\n".join(lines), file=out, flush=True)

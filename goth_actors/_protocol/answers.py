@@ -15,7 +15,7 @@ from typing import Any
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.http_client import HttpResponse
-from goth_actors._protocol.redact import redact, without_query
+from goth_actors._protocol.redact import redact, shorten, without_query
 
 __all__ = [
     "MAX_EXPIRES_IN",
@@ -163,7 +163,7 @@ def body_excerpt(body: object, exchange: Exchange) -> str:
     else:
         text = body_text(body)
     text = " ".join(text.split())
-    return redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)[:_EXCERPT_CHARS]
+    return shorten(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets), _EXCERPT_CHARS)
 
 
 def body_text(body: object) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-__all__ = ["redact", "redact_query", "without_query"]
+__all__ = ["redact", "redact_query", "shorten", "without_query"]
 
 # Anything that looks like a credential: Google access tokens, JWTs, PEM blocks, long opaque
 # strings. Body excerpts and error messages pass through this before they are kept.
@@ -64,3 +64,25 @@ def without_query(url: str) -> str:
     """
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, its middle left out between words.
+
+    The head and the tail are kept (a chained error names its root cause last), each cut
+    between words, so no word or URL is cut in two unless it alone is longer than its share.
+
+    Example:
+        >>> shorten("GET http://x.test/token failed: ConnectionError: pool: retries: refused", 50)
+        'GET http://x.test/token … pool: retries: refused'
+    """
+    if len(text) <= limit or limit < 10:
+        return text[:limit]
+    room = limit - 3  # for " … "
+    head = text[: room * 2 // 3]
+    if " " in head:
+        head = head[: head.rindex(" ")]
+    tail = text[len(text) - (room - len(head)) :]
+    if " " in tail:
+        tail = tail[tail.index(" ") + 1 :]
+    return f"{head.rstrip()} … {tail.lstrip()}"

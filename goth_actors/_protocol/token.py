@@ -40,7 +40,7 @@ from goth_actors._protocol.http_client import (
     HttpResponse,
     default_http_client,
 )
-from goth_actors._protocol.redact import redact, redact_query, without_query
+from goth_actors._protocol.redact import redact, redact_query, shorten, without_query
 
 __all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
 
@@ -210,7 +210,7 @@ class Exchanger:
             detail = redact(f"{type(exc).__name__}: {exc}", exchange.secrets)
             detail = redact_query(detail)  # a query string can carry a signature
             raise TransportError(
-                f"{exchange.method} {url} failed: {detail[:300]}", url=url
+                f"{exchange.method} {url} failed: {shorten(detail, 300)}", url=url
             ) from exc
         if not isinstance(response, HttpResponse):
             raise TransportError(
