@@ -2,7 +2,7 @@
 
 Usage::
 
-    uv run python -m benchmarks            # the full run: a few minutes
+    uv run python -m benchmarks            # the full run: about 2 minutes
     uv run python -m benchmarks --quick    # every benchmark, smaller, in under a minute
     uv run python -m benchmarks --only hit_latency,herd
 

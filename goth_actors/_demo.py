@@ -13,8 +13,9 @@ scripted timeline plays out (fractions of ``duration``, 30 s by default):
 Refreshes come at least every tenth of the run (every second at least), so each outage meets
 requests; still, outage one lasts until a 503 was served, outage two until ``user`` crashed
 and was restarted, and the run until every server recovered (each waiting at most
-``max(5 s, a fifth of the run)`` more), so the story holds on a short run or a slow machine. What each server does is narrated as it happens (from
-:func:`goth_actors.subscribe`); the view is in :mod:`goth_actors._demo_view`.
+``max(5 s, a fifth of the run)`` more), so the story holds on a short run or a slow machine.
+What each server does is told as it happens (from :func:`goth_actors.subscribe`); counting
+and drawing are in :mod:`goth_actors._demo_view`.
 
 The promises checked at the end: no caller error, each outage met requests, a server crashed
 and was restarted with its token kept, every server recovered.

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from goth_actors import __version__
-from goth_actors._cli import ADC_HELP, _write_private, main
+from goth_actors._cli import main
+from goth_actors._cli.emulator import write_private
+from goth_actors._cli.token import ADC_HELP
 from goth_actors.testing import GoogleEmulator
 
 
@@ -309,7 +311,7 @@ def test_key_files_are_created_private_without_a_chmod_afterwards(
     monkeypatch.setattr(Path, "chmod", no_chmod)
     previous = os.umask(0)
     try:
-        path = _write_private(tmp_path / "key.json", {"private_key": "x"})
+        path = write_private(tmp_path / "key.json", {"private_key": "x"})
     finally:
         os.umask(previous)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
