@@ -99,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "child_spec": _API,
     "default_source": _PROTOCOL,
     "fetch": _API,
+    "load_credentials": _PROTOCOL,
     "shutdown": _API,
     "source_from_credentials": _PROTOCOL,
     "start_link": _API,
@@ -147,6 +148,7 @@ __all__ = [
     "child_spec",
     "default_source",
     "fetch",
+    "load_credentials",
     "shutdown",
     "source_from_credentials",
     "start_link",
@@ -197,6 +199,7 @@ if TYPE_CHECKING:
         Token,
         WorkloadIdentity,
         default_source,
+        load_credentials,
         source_from_credentials,
     )
     from goth_actors._server import Fetch, Refresh

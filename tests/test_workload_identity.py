@@ -284,12 +284,12 @@ def test_a_missing_subject_token_file_is_a_retryable_transport_error(
     source = WorkloadIdentity(emulator.workload_identity(file=token_file))
     token_file.unlink()
 
-    with pytest.raises(TransportError, match="No such file") as raised:
+    with pytest.raises(TransportError, match="does not exist") as raised:
         Token.fetch(source)
 
     assert raised.value.retryable is True
     assert raised.value.url == token_file.as_uri()
-    assert isinstance(raised.value.__cause__, FileNotFoundError)
+    assert raised.value.__cause__ is None
     assert emulator.requests == []
 
 
@@ -489,7 +489,6 @@ def _wif(**changes: Any) -> dict[str, Any]:
         ({"type": "service_account"}, "credentials.type", "expected 'external_account'"),
         ({"audience": None}, "credentials.audience", "missing"),
         ({"subject_token_type": "jwt"}, "credentials.subject_token_type", "URN"),
-        ({"token_url": None}, "credentials.token_url", "missing"),
         ({"token_url": "ftp://sts"}, "credentials.token_url", "http"),
         ({"credential_source": None}, "credentials.credential_source", "missing"),
         ({"credential_source": "/var/run/token"}, "credentials.credential_source", "mapping"),
@@ -556,7 +555,7 @@ def _wif(**changes: Any) -> dict[str, Any]:
             "not supported",
         ),
         (
-            {"service_account_impersonation_url": "https://iam.example/v1/sa"},
+            {"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/sa"},
             "credentials.service_account_impersonation_url",
             "generateAccessToken",
         ),
@@ -579,6 +578,16 @@ def test_bad_external_account_credentials_are_named(
     with pytest.raises(ConfigError, match=message) as raised:
         WorkloadIdentity(_wif(**changes))
     assert raised.value.field == field
+
+
+def test_a_missing_token_url_is_the_universes_sts_as_in_google_auth() -> None:
+    assert WorkloadIdentity(_wif(token_url=None)).token_url == "https://sts.googleapis.com/v1/token"
+    other = _wif(token_url=None, universe_domain="example-universe.test")
+    with pytest.raises(ConfigError, match=r"pass universe_domain='example-universe\.test'") as info:
+        WorkloadIdentity(other)  # a universe only the file names is not trusted with a token
+    assert info.value.field == "credentials.universe_domain"
+    trusted = WorkloadIdentity(other, universe_domain="example-universe.test")
+    assert trusted.token_url == "https://sts.example-universe.test/v1/token"
 
 
 @pytest.mark.parametrize("seconds", [599, 43201, "3600", True])

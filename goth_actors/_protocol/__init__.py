@@ -7,7 +7,7 @@ supervises on top of it. ``goth_actors`` re-exports the public names; the others
 protocol's own API to the server layer.
 """
 
-from goth_actors._protocol.adc import default_source, source_from_credentials
+from goth_actors._protocol.adc import default_source, load_credentials, source_from_credentials
 from goth_actors._protocol.backoff import BACKOFF_TYPES, Backoff, BackoffType
 from goth_actors._protocol.errors import (
     ResponseTooLarge,
@@ -58,6 +58,7 @@ __all__ = [
     "close_default_client",
     "default_http_client",
     "default_source",
+    "load_credentials",
     "redact",
     "source_from_credentials",
     "without_query",

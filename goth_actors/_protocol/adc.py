@@ -7,7 +7,6 @@ builds them all), so no source needs to import it back.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import EndpointTrust
+from goth_actors._protocol.files import FileProblem, read_json_object, shown_path
 from goth_actors._protocol.iam import check_delegates, split_generate_url
 from goth_actors._protocol.impersonated import Impersonated
 from goth_actors._protocol.metadata import Metadata
@@ -22,14 +23,13 @@ from goth_actors._protocol.refresh_token import RefreshToken
 from goth_actors._protocol.service_account import ServiceAccount
 from goth_actors._protocol.token import Source
 from goth_actors._protocol.validate import (
-    check_url,
     credentials_mapping,
     quoted_type,
     required_string,
 )
 from goth_actors._protocol.workload_identity import WorkloadIdentity
 
-__all__ = ["default_source", "source_from_credentials"]
+__all__ = ["default_source", "load_credentials", "source_from_credentials"]
 
 
 def _impersonated(credentials: Mapping[str, Any], **options: Any) -> Impersonated:
@@ -42,9 +42,13 @@ def _impersonated(credentials: Mapping[str, Any], **options: Any) -> Impersonate
     ``credentials.source_credentials.<key>``.
     """
     creds = credentials_mapping(credentials, "impersonated_service_account")
+    universe_domain = options.pop("universe_domain", None)
+    allow_custom = options.pop("allow_custom_endpoints", False)
+    trust = EndpointTrust.resolve(creds, universe_domain, allow_custom)
     name = "credentials.service_account_impersonation_url"
-    impersonation_url = check_url(required_string(creds, "service_account_impersonation_url"), name)
-    assert impersonation_url is not None
+    impersonation_url = trust.check(
+        required_string(creds, "service_account_impersonation_url"), name
+    )
     base, target = split_generate_url(impersonation_url, name)
     inner = creds.get("source_credentials")
     if not isinstance(inner, Mapping):
@@ -57,12 +61,17 @@ def _impersonated(credentials: Mapping[str, Any], **options: Any) -> Impersonate
             "credentials.source_credentials.type",
             "is 'impersonated_service_account'; list the chain in 'delegates' instead",
         )
+    problem: ConfigError | None = None
     try:
-        source = source_from_credentials(inner)
+        source = source_from_credentials(
+            inner, universe_domain=universe_domain, allow_custom_endpoints=allow_custom
+        )
     except ConfigError as exc:
-        field = "credentials.source_credentials" + exc.field.removeprefix("credentials")
-        message = str(exc).removeprefix(f"{exc.field}: ")
-        raise ConfigError(field, message) from None
+        problem = exc
+    if problem is not None:  # renamed outside the except block: no chained original
+        field = "credentials.source_credentials" + problem.field.removeprefix("credentials")
+        message = str(problem).removeprefix(f"{problem.field}: ")
+        raise ConfigError(field, message)
     delegates = creds.get("delegates") or ()
     kwargs: dict[str, Any] = {
         "delegates": check_delegates(delegates, "credentials.delegates"),
@@ -94,10 +103,13 @@ def source_from_credentials(credentials: Mapping[str, Any], **options: Any) -> S
       :class:`~goth_actors.Impersonated` around the source of its ``source_credentials``
       (``options`` then take ``scopes``, ``lifetime``, ``audience`` or ``url``).
 
-    ``options`` go to that source's constructor.
+    ``options`` go to that source's constructor. Every source takes ``universe_domain``
+    (trust that universe's token services too) and ``allow_custom_endpoints`` (the explicit
+    opt-out of the endpoint policy: see :func:`default_source`).
 
     Raises:
-        ConfigError: The mapping has no ``type``, or one goth_actors does not support.
+        ConfigError: The mapping has no ``type``, or one goth_actors does not support, or it
+            would send a credential somewhere the endpoint policy refuses.
 
     Example:
         ```python
@@ -134,19 +146,31 @@ def _gcloud_config_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _read_key_file(path: Path, origin: str) -> Mapping[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(origin, f"names {str(path)!r}, which does not exist") from None
-    except OSError as exc:
-        raise ConfigError(origin, f"cannot read {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ConfigError(origin, f"{str(path)!r} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ConfigError(origin, f"{str(path)!r} does not hold a JSON object")
+    """A key file's JSON object, read with the guards of every credential file."""
+    data = read_json_object(path)
+    if isinstance(data, FileProblem):
+        raise ConfigError(origin, f"names {shown_path(path)}, which {data.reason}")
     return data
+
+
+def load_credentials(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Reads a credential file (a key file, an ADC file) with the guards of every one.
+
+    The file is opened without blocking (a FIFO cannot hang the caller) and must be a
+    regular file of at most 1 MiB of UTF-8 JSON, an object nested at most 64 deep: anything
+    else is a ``ConfigError`` that names the path, never its content. Use it instead of
+    ``json.load(open(path))`` for a file you did not write yourself.
+
+    Raises:
+        ConfigError: The file is missing, unreadable, too large, not UTF-8, not a JSON
+            object, or nested too deep (field ``"path"``).
+
+    Example:
+        ```python
+        source = goth_actors.ServiceAccount(goth_actors.load_credentials("key.json"))
+        ```
+    """
+    return _read_key_file(Path(path), "path")
 
 
 def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) -> Source:
@@ -157,16 +181,33 @@ def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) 
        else ``~/.config/gcloud``, or ``%APPDATA%/gcloud`` on Windows).
     3. The metadata server (:class:`Metadata`).
 
-    The environment is read when this is called, never at import.
+    The environment is read when this is called, never at import. Key files are read with
+    guards (no blocking open, regular files only, at most 1 MiB of UTF-8 JSON, nested at most
+    64 deep): anything else is a ``ConfigError``.
+
+    **Credential files are trusted input.** A credential file decides what goth_actors reads
+    and where it sends it: an ``external_account`` file can have the VM's own metadata token,
+    or a file's content, posted as its subject token. Load credential files only from places
+    you trust, never from a user upload or a repository you do not control. goth_actors limits
+    the damage: the URLs a file names that a credential is *sent to* (``token_uri``,
+    ``token_url``, ``service_account_impersonation_url``, ``token_info_url``) must be https://
+    (http:// only to loopback) and, unless ``allow_custom_endpoints=True``, one of Google's
+    token services (``sts``, ``iamcredentials``, ``oauth2`` under ``googleapis.com`` or the
+    ``universe_domain`` you name, with their regional, private and mTLS variants) or loopback.
+    Where a file says a subject token is *read from* is not restricted.
 
     Args:
         environ: Environment to read instead of ``os.environ`` (for tests).
-        **options: Passed to the chosen source (see :func:`source_from_credentials`); for the
-            metadata server, ``scopes``, ``account``, ``audience`` and ``url`` apply.
+        **options: Passed to the chosen source (see :func:`source_from_credentials`),
+            including ``universe_domain`` and ``allow_custom_endpoints=True``, the explicit
+            opt-out for private endpoints (Private Service Connect, a proxy) that you trust;
+            there is no environment variable for it. For the metadata server, ``scopes``,
+            ``account``, ``audience`` and ``url`` apply.
 
     Raises:
-        ConfigError: ``GOOGLE_APPLICATION_CREDENTIALS`` names a missing or malformed file, or a
-            key file is of an unsupported type.
+        ConfigError: ``GOOGLE_APPLICATION_CREDENTIALS`` names a missing, unreadable or
+            malformed file, a key file is of an unsupported type, or it would send a
+            credential somewhere the endpoint policy refuses.
 
     Example:
         >>> source = default_source(scopes=("https://www.googleapis.com/auth/pubsub",))
@@ -183,6 +224,8 @@ def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) 
     metadata_options = {
         k: v for k, v in options.items() if k in ("scopes", "account", "audience", "url")
     }
+    options.pop("allow_custom_endpoints", None)  # the metadata server is read, not sent to
+    options.pop("universe_domain", None)
     unknown = sorted(set(options) - set(metadata_options))
     if unknown:
         raise TypeError(

@@ -1,7 +1,10 @@
 """Reading a token endpoint's answer: errors from statuses and bodies, and what they carry.
 
 Everything here reads what another party wrote, so it is bounded (excerpts of at most 200
-characters) and redacted (:func:`~goth_actors._protocol.redact.redact`) before it is kept.
+characters, JSON no deeper than 64 levels), redacted
+(:func:`~goth_actors._protocol.redact.redact`) and escaped
+(:func:`~goth_actors._protocol.redact.escape`: no newline or escape sequence of the remote's
+reaches a message or a log line) before it is kept. Bodies are parsed as strict UTF-8.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
 from goth_actors._protocol.http_client import HttpResponse
-from goth_actors._protocol.redact import redact, without_query
+from goth_actors._protocol.redact import escape, redact, without_query
 
 __all__ = [
     "MAX_EXPIRES_IN",
@@ -26,6 +30,7 @@ __all__ = [
     "describe",
     "invalid",
     "json_object",
+    "parse_body",
     "parse_expires_in",
     "parse_retry_after",
     "status_error",
@@ -66,12 +71,7 @@ def status_error(
     error: str | None = None
     description: str | None = None
     body = response.body
-    data: object = body if isinstance(body, Mapping) else None
-    if data is None:
-        try:
-            data = json.loads(body_text(body))
-        except ValueError:
-            data = None
+    data = parse_body(body)
     if isinstance(data, Mapping):
         raw_error = data.get("error")
         if isinstance(raw_error, Mapping):  # Google APIs' {"error": {"status": ..., "message"}}
@@ -81,9 +81,9 @@ def status_error(
             error = str_or_none(raw_error)
             description = str_or_none(data.get("error_description"))
     if error is not None:
-        error = redact(error, exchange.secrets)[:100]
+        error = escape(redact(error, exchange.secrets)[:100])
     if description is not None:
-        description = redact(description, exchange.secrets)[:_EXCERPT_CHARS]
+        description = escape(redact(description, exchange.secrets)[:_EXCERPT_CHARS])
     if error == "invalid_grant":
         retryable = False
     else:
@@ -91,7 +91,7 @@ def status_error(
     excerpt = body_excerpt(body, exchange)
     if 300 <= status < 400:
         location = response.header("Location")
-        where = f" to {without_query(location)}" if location else ""
+        where = f" to {escape(without_query(location))[:200]}" if location else ""
         message = f"{url} answered a redirect ({status}{where}); redirects are never followed"
     else:
         what = ": ".join(part for part in (error, description) if part) or excerpt or "no body"
@@ -140,16 +140,30 @@ def invalid(
     )
 
 
-def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
-    body = response.body
+def parse_body(body: object) -> Any:
+    """A body as JSON: a mapping as is, else strict UTF-8 text parsed with the depth bound;
+    :data:`~goth_actors._protocol.files.NOT_JSON` when it is neither."""
     if isinstance(body, Mapping):
         return body
-    try:
-        data = json.loads(body_text(body))
-    except ValueError:
+    if isinstance(body, bytes | bytearray):
+        text = decode_utf8(bytes(body))
+        if text is None:
+            return NOT_JSON
+        return parse_json(text)
+    if isinstance(body, str):
+        return parse_json(body)
+    return NOT_JSON
+
+
+def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
+    data = parse_body(response.body)
+    if data is NOT_JSON:
         raise invalid(
-            response, exchange, url, "answered 200 with a body that is not JSON"
-        ) from None
+            response,
+            exchange,
+            url,
+            "answered 200 with a body that is not JSON (or not UTF-8, or nested too deep)",
+        )
     if not isinstance(data, dict):
         raise invalid(response, exchange, url, "answered 200 with JSON that is not an object")
     return data
@@ -157,13 +171,17 @@ def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping
 
 def body_excerpt(body: object, exchange: Exchange) -> str:
     if isinstance(body, Mapping):
-        text = json.dumps(
-            {k: v for k, v in body.items() if k not in ("access_token", "id_token")}, default=str
-        )
+        try:
+            text = json.dumps(
+                {k: v for k, v in body.items() if k not in ("access_token", "id_token")},
+                default=str,
+            )
+        except (ValueError, TypeError, RecursionError):
+            text = "(a mapping that is not JSON)"
     else:
         text = body_text(body)
     text = " ".join(text.split())
-    return redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)[:_EXCERPT_CHARS]
+    return escape(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets))[:_EXCERPT_CHARS]
 
 
 def body_text(body: object) -> str:

@@ -1,16 +1,13 @@
 """Where a workload identity's subject token comes from: a ``credential_source`` file or URL.
 
-:func:`credential_source` validates the ``credential_source`` of an ``external_account`` file at
-construction; :meth:`SubjectTokenSource.read` reads the token at each fetch: a file opened
-without blocking (a FIFO with no writer cannot hang the server), regular files only, at most
-1 MiB, never quoted in an error; or a URL, through the exchange and with its errors.
+:func:`credential_source` validates the ``credential_source`` of an ``external_account`` file
+at construction; :meth:`SubjectTokenSource.read` reads the token at each fetch: a file, with the
+guards of every credential file (``goth_actors._protocol.files``: no blocking open, regular
+files only, at most 1 MiB), never quoted in an error; or a URL, through the exchange.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Literal
 from goth_actors._base import ConfigError
 from goth_actors._protocol.errors import TokenError, TransportError
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.http_client import MAX_BODY_BYTES
+from goth_actors._protocol.files import NOT_JSON, FileProblem, parse_json, read_text, shown_path
 from goth_actors._protocol.iam import unusable_answer
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.token import Exchanger
@@ -90,30 +87,18 @@ class SubjectTokenSource:
 def _subject_from_file(source: SubjectTokenSource) -> str:
     assert source.file is not None
     path = source.file
-    try:
-        # O_NONBLOCK: opening a FIFO with no writer must not block the server for ever.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise _file_error(path, "is not a regular file")
-            raw = handle.read(MAX_BODY_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise TransportError(
-            f"cannot read the subject token file {path!r}: {reason}",
-            url=Path(path).absolute().as_uri(),
-        ) from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise _file_error(path, f"is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _file_error(path, "is not UTF-8 text") from None
+    text = read_text(path)
+    if isinstance(text, FileProblem):
+        if text.transient:
+            raise TransportError(
+                f"the subject token file {shown_path(path)} {text.reason}",
+                url=Path(path).absolute().as_uri(),
+            )
+        raise _file_error(path, text.reason)
     if source.format == "json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise _file_error(path, "is not JSON, but the format type is 'json'") from None
+        data = parse_json(text)
+        if data is NOT_JSON:
+            raise _file_error(path, "is not JSON, but the format type is 'json'")
         value = data.get(source.field_name) if isinstance(data, dict) else None
         if not isinstance(value, str) or not value.strip():
             raise _file_error(path, f"has no subject token string in {source.field_name!r}")
@@ -125,7 +110,7 @@ def _subject_from_file(source: SubjectTokenSource) -> str:
 
 def _file_error(path: str, problem: str) -> TokenError:
     # Never quotes the file's content: it is, or is near, a credential.
-    return TokenError(f"the subject token file {path!r} {problem}", retryable=False)
+    return TokenError(f"the subject token file {shown_path(path)} {problem}", retryable=False)
 
 
 def credential_source(value: object) -> SubjectTokenSource:

@@ -19,7 +19,7 @@ from goth_actors._base import ConfigError
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.redact import without_query
-from goth_actors._protocol.token import Exchanger, Token, id_token_from_jwt
+from goth_actors._protocol.token import Exchanger, Token, id_token_from_jwt, token_problem
 
 __all__ = [
     "DEFAULT_LIFETIME",
@@ -77,15 +77,18 @@ def generate_access_token(
     access_token = data.get("accessToken")
     if not isinstance(access_token, str) or not access_token:
         raise unusable_answer(where, "answered 200 without an accessToken string", data)
+    problem = token_problem(access_token, "accessToken")
+    if problem is not None:
+        raise unusable_answer(where, problem, data)
     expire_time = data.get("expireTime")
     expires = parse_rfc3339(expire_time) if isinstance(expire_time, str) else None
+    shown = repr(expire_time[:40]) if isinstance(expire_time, str) else "missing"
     if expires is None:
-        shown = repr(expire_time[:40]) if isinstance(expire_time, str) else "missing"
         raise unusable_answer(
             where, f"has an expireTime that is not an RFC 3339 time ({shown})", data
         )
     if expires <= exchanger.clock():
-        raise unusable_answer(where, f"has an expireTime in the past ({expire_time!r})", data)
+        raise unusable_answer(where, f"has an expireTime in the past ({shown})", data)
     return Token(
         token=access_token, type="Bearer", scope=" ".join(scopes), sub=None, expires=expires
     )
@@ -165,7 +168,9 @@ def _json_post(
 
 def unusable_answer(where: str, problem: str, data: Mapping[str, Any] | None) -> TokenEndpointError:
     # The body excerpt names the keys and their types, never a value: values may be tokens.
-    shape = ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list((data or {}).items())[:10])
+    shape = ", ".join(
+        f"{str(k)[:40]!r}: {type(v).__name__}" for k, v in list((data or {}).items())[:10]
+    )
     return TokenEndpointError(
         f"{where} {problem}", status=200, retryable=False, body=f"{{{shape}}}", url=where
     )

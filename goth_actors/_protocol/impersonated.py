@@ -7,6 +7,7 @@ from dataclasses import KW_ONLY, dataclass
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import check_explicit_url
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.iam import (
     DEFAULT_LIFETIME,
@@ -24,7 +25,6 @@ from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
     check_scopes,
-    check_url,
     optional_string,
     shown,
 )
@@ -96,7 +96,7 @@ class Impersonated(Source):
         object.__setattr__(self, "delegates", check_delegates(self.delegates, "delegates"))
         object.__setattr__(self, "lifetime", check_lifetime(self.lifetime))
         object.__setattr__(self, "audience", optional_string(self.audience, "audience"))
-        url = check_url(self.url, "url")
+        url = None if self.url is None else check_explicit_url(self.url, "url")
         object.__setattr__(self, "url", url.rstrip("/") if url else None)
 
     def __repr__(self) -> str:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from goth_actors._protocol.endpoints import EndpointTrust, check_explicit_url
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.token import Source
 from goth_actors._protocol.validate import (
     FORM,
-    check_url,
     credentials_mapping,
     form,
     required_string,
@@ -30,6 +30,11 @@ class RefreshToken(Source):
             ``client_secret`` and ``refresh_token``; ``token_uri`` is used when present.
         url: Token endpoint. Default: the credentials' ``token_uri``, else
             ``https://oauth2.googleapis.com/token``.
+        universe_domain: The universe of these credentials. Default: the credentials'
+            ``universe_domain``, else ``googleapis.com``. Naming it also trusts that
+            universe's token services for ``token_uri``.
+        allow_custom_endpoints: Send the refresh token to a ``token_uri`` that is not one of
+            Google's token services (a private endpoint you trust). Default ``False``.
 
     Raises:
         ConfigError: At construction, naming the missing or malformed field.
@@ -42,16 +47,22 @@ class RefreshToken(Source):
 
     credentials: Mapping[str, Any]
     url: str | None = None
+    universe_domain: str | None = None
+    allow_custom_endpoints: bool = False
     _token_url: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         credentials = credentials_mapping(self.credentials, "authorized_user")
         for key in ("client_id", "client_secret", "refresh_token"):
             required_string(credentials, key, secret=key != "client_id")
-        url = check_url(self.url, "url")
+        url = None if self.url is None else check_explicit_url(self.url, "url")
+        trust = EndpointTrust.resolve(
+            credentials, self.universe_domain, self.allow_custom_endpoints
+        )
         object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
         object.__setattr__(self, "url", url)
-        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials))
+        object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials, trust))
 
     @property
     def token_url(self) -> str:

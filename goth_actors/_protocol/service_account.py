@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import EndpointTrust, check_explicit_url
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.token import Source
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
     FORM,
     check_scopes,
-    check_url,
     credentials_mapping,
     form,
     optional_string,
@@ -56,6 +56,13 @@ class ServiceAccount(Source):
             a Cloud Run URL) instead of an access token; the same as the ``target_audience``
             claim. The token's ``expires`` is then the ID token's ``exp`` and its ``scope``
             the audience.
+        universe_domain: The universe this key belongs to. Default: the key file's
+            ``universe_domain``, else ``googleapis.com``. Naming it also trusts that
+            universe's token services for the key file's ``token_uri``.
+        allow_custom_endpoints: Send the signed assertion to a ``token_uri`` that is not one
+            of Google's token services (a private endpoint you trust). Default ``False``:
+            such a key file is refused (see the README's "Credential files are trusted
+            input").
 
     Raises:
         ConfigError: At construction, naming the field, for any invalid input. No key
@@ -76,6 +83,8 @@ class ServiceAccount(Source):
     claims: Mapping[str, Any] | None = None
     url: str | None = None
     target_audience: str | None = None
+    universe_domain: str | None = None
+    allow_custom_endpoints: bool = False
     _key: RSAPrivateKey = field(init=False, repr=False, compare=False)
     _token_url: str = field(init=False, repr=False, compare=False)
 
@@ -102,7 +111,10 @@ class ServiceAccount(Source):
             if "scopes" in self.claims:
                 raise ConfigError("claims", "has 'scopes'; the JWT claim is called 'scope'")
             claims = MappingProxyType(dict(self.claims))
-        url = check_url(self.url, "url")
+        url = None if self.url is None else check_explicit_url(self.url, "url")
+        trust = EndpointTrust.resolve(
+            credentials, self.universe_domain, self.allow_custom_endpoints
+        )
         target_audience = optional_string(self.target_audience, "target_audience")
         claimed = (claims or {}).get("target_audience")
         if target_audience is not None and claimed is not None and claimed != target_audience:
@@ -120,7 +132,8 @@ class ServiceAccount(Source):
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "target_audience", target_audience)
         object.__setattr__(self, "_key", _load_rsa_key(pem))
-        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials))
+        object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials, trust))
 
     @property
     def client_email(self) -> str:
@@ -189,13 +202,16 @@ def _load_rsa_key(pem: str) -> RSAPrivateKey:
         raise ConfigError(field_name, "is not a PEM-encoded private key")
     if "ENCRYPTED" in pem:
         raise ConfigError(field_name, "is encrypted; service-account keys are not, decrypt it")
+    key: object = None
+    failure = ""
     try:
         key = load_pem_private_key(pem.encode("utf-8"), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        # The library's message can quote the input; say only what kind of failure it was.
-        raise ConfigError(
-            field_name, f"could not be loaded as a PEM private key ({type(exc).__name__})"
-        ) from None
+        failure = type(exc).__name__
+    if failure:
+        # The library's message can quote the input: say only what kind of failure it was,
+        # and raise outside the except block, so the error does not carry it as __context__.
+        raise ConfigError(field_name, f"could not be loaded as a PEM private key ({failure})")
     if not isinstance(key, RSAPrivateKey):
         raise ConfigError(field_name, f"must be an RSA key, got {type(key).__name__}")
     if key.key_size < 2048:

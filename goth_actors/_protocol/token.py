@@ -8,14 +8,15 @@ multi-step sources such as workload identity) and returns a :class:`Token` or ra
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import jwt
 
 from goth_actors._protocol.answers import (
     MAX_EXPIRES_IN,
@@ -29,20 +30,63 @@ from goth_actors._protocol.answers import (
     str_or_none,
 )
 from goth_actors._protocol.errors import (
+    RedactedCause,
     ResponseTooLarge,
     TokenEndpointError,
     TransportError,
 )
 from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
 from goth_actors._protocol.http_client import (
     DEFAULT_TIMEOUT,
     HttpClient,
     HttpResponse,
     default_http_client,
 )
-from goth_actors._protocol.redact import redact, redact_query, without_query
+from goth_actors._protocol.redact import escape, redact, redact_query, without_query
 
-__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
+__all__ = [
+    "Exchanger",
+    "Source",
+    "Token",
+    "id_token_from_jwt",
+    "jwt_claims",
+    "token_problem",
+    "token_type_problem",
+]
+
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110's token: what a token type (the auth scheme) may be.
+_AUTH_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _qualified_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def token_problem(value: object, name: str = "access_token") -> str | None:
+    """Why ``value`` cannot be sent as a bearer token, or ``None`` if it can.
+
+    A token must be a non-empty string of RFC 6750's characters (letters, digits and
+    ``-._~+/``, then ``=`` padding): never CR, LF, NUL, ESC, a space or anything else that
+    could fold or forge an ``Authorization`` header or drive a terminal when printed.
+    """
+    if not isinstance(value, str) or not value:
+        return f"has an {name} that is not a string"
+    if len(value) > 16384:
+        return f"has an {name} of {len(value)} characters (more than 16384)"
+    if not _B64TOKEN.fullmatch(value):
+        return f"has an {name} with characters a bearer token may not have (RFC 6750)"
+    return None
+
+
+def token_type_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a token type (an HTTP auth scheme), or ``None`` if it can."""
+    if len(value) > 64 or not _AUTH_SCHEME.fullmatch(value):
+        return "has a token_type that is not an HTTP auth scheme (RFC 9110 token characters)"
+    return None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -103,7 +147,8 @@ class Token:
                 :class:`~goth_actors.Impersonated` (any :class:`~goth_actors.Source`).
             http_client: The HTTP client (the contract is in :class:`~goth_actors.HttpClient`).
                 Default: a shared ``requests.Session``, TLS verified, no redirects followed.
-            timeout: Seconds to wait to connect and for each read.
+            timeout: Seconds the whole exchange may take, every step of it, connect to last
+                byte: a deadline (each step's ``http_client`` call gets the time left).
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
             environ: Environment to read (``GCE_METADATA_HOST``); ``os.environ`` by default.
 
@@ -185,33 +230,65 @@ class Exchanger:
     ) -> None:
         self.http_client = http_client
         self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self.clock = clock
         self.environ = environ
 
+    def time_left(self, what: str) -> float:
+        """Seconds left of the exchange's deadline (``timeout`` for all its steps).
+
+        Raises:
+            TransportError: None is left; ``what`` (a URL, a file) names the step.
+        """
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(
+                f"{what}: no time left of the exchange's {self.timeout:g} s deadline "
+                "(http_timeout bounds all the steps of one exchange together)",
+                url=what,
+            )
+        return left
+
     def send(self, exchange: Exchange) -> HttpResponse:
-        """Sends one request; raises on transport failure or a refused oversized body."""
+        """Sends one request; raises on transport failure or a refused oversized body.
+
+        The client gets the time left of the exchange's deadline as its ``timeout``. Its
+        exception is never chained as is (it may quote a header, that is a credential): the
+        ``TransportError``'s cause is a :class:`~goth_actors._protocol.errors.RedactedCause`.
+        """
         url = without_query(exchange.url)
+        timeout = self.time_left(url)
+        too_large: ResponseTooLarge | None = None
+        failure: tuple[str, str] | None = None
         try:
             response = self.http_client(
                 method=exchange.method,
                 url=exchange.url,
                 headers=exchange.headers,
                 body=exchange.body,
-                timeout=self.timeout,
+                timeout=timeout,
             )
         except ResponseTooLarge as exc:
-            raise TokenEndpointError(
-                f"{url} answered {exc.status} with a body larger than {exc.limit} bytes; refused",
-                status=exc.status,
-                retryable=exc.status in RETRYABLE_STATUSES,
-                url=url,
-            ) from None
+            too_large = ResponseTooLarge(exc.status, exc.limit)
         except Exception as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", exchange.secrets)
-            detail = redact_query(detail)  # a query string can carry a signature
+            failure = (_qualified_name(type(exc)), str(exc))
+        # Raised here, outside the except blocks, so that no error carries the client's
+        # exception as its __context__ either.
+        if too_large is not None:
+            raise TokenEndpointError(
+                f"{url} answered {too_large.status} with a body larger than {too_large.limit} "
+                "bytes; refused",
+                status=too_large.status,
+                retryable=too_large.status in RETRYABLE_STATUSES,
+                url=url,
+            )
+        if failure is not None:
+            kind, text = failure
+            detail = escape(redact_query(redact(text, exchange.secrets)))[:300]
+            short_kind = kind.rpartition(".")[2]
             raise TransportError(
-                f"{exchange.method} {url} failed: {detail[:300]}", url=url
-            ) from exc
+                f"{exchange.method} {url} failed: {short_kind}: {detail}", url=url
+            ) from RedactedCause(kind, detail)
         if not isinstance(response, HttpResponse):
             raise TransportError(
                 f"http_client returned {type(response).__name__}, not an HttpResponse", url=url
@@ -279,8 +356,9 @@ def _access_token(
     clock: Callable[[], float],
 ) -> Token:
     access_token = data["access_token"]
-    if not isinstance(access_token, str) or not access_token:
-        raise invalid(response, exchange, url, "has an access_token that is not a string")
+    problem = token_problem(access_token)
+    if problem is not None:
+        raise invalid(response, exchange, url, problem)
     expires_in = parse_expires_in(data.get("expires_in"))
     if expires_in is None:
         raise invalid(
@@ -291,11 +369,15 @@ def _access_token(
             f"expected a number of seconds in (0, {MAX_EXPIRES_IN}]",
         )
     token_type = data.get("token_type")
+    token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
+    problem = token_type_problem(token_type)
+    if problem is not None:
+        raise invalid(response, exchange, url, problem)
     scope = data.get("scope")
     sub = data.get("sub")
     return Token(
         token=access_token,
-        type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+        type=token_type,
         scope=exchange.scope if exchange.scope is not None else str_or_none(scope),
         sub=exchange.sub if exchange.sub is not None else str_or_none(sub),
         expires=clock() + expires_in,
@@ -306,16 +388,36 @@ def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -
     return id_token_from_jwt(text, lambda problem: invalid(response, exchange, url, problem))
 
 
+def jwt_claims(text: str) -> dict[str, Any] | None:
+    """A JWT's claims, read without checking its signature; ``None`` if it is not a JWT.
+
+    Its JSON is parsed with the depth bound of every remote answer (never a
+    ``RecursionError``), and no exception of the decoding is ever chained to an error.
+    """
+    parts = text.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1]
+    raw: bytes | None = None
+    with contextlib.suppress(ValueError):
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    decoded = None if raw is None else decode_utf8(raw)
+    claims = NOT_JSON if decoded is None else parse_json(decoded)
+    return claims if isinstance(claims, dict) else None
+
+
 def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:
     """A :class:`Token` from an ID token: ``expires`` its ``exp``, ``scope`` its ``aud``.
 
     The signature is not checked: the JWT came straight from Google over TLS, and only its
     expiry, audience and subject are read. ``unusable(problem)`` builds the error to raise.
     """
-    try:
-        claims = jwt.decode(text, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise unusable("answered with an ID token that is not a JWT") from None
+    problem = token_problem(text, "ID token")
+    if problem is not None:
+        raise unusable(problem)
+    claims = jwt_claims(text)
+    if claims is None:
+        raise unusable("answered with an ID token that is not a JWT")
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
         raise unusable("answered with an ID token without a numeric exp")

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import EndpointTrust
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -77,6 +78,8 @@ def check_url(value: object, name: str) -> str | None:
     text = optional_string(value, name)
     if text is None:
         return None
+    if re.search(r"[\x00-\x20\x7f-\x9f]", text):
+        raise ConfigError(name, "must not contain spaces or control characters")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(name, f"must be an http:// or https:// URL, got {text[:100]!r}")
@@ -101,15 +104,15 @@ def check_scopes(value: object, name: str = "scopes") -> tuple[str, ...]:
     return scopes
 
 
-def resolve_token_url(url: str | None, credentials: Mapping[str, Any]) -> str:
+def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: EndpointTrust) -> str:
+    """The token URL: the caller's ``url`` (already checked), else the credentials'
+    ``token_uri`` under the endpoint policy, else Google's for the universe."""
     if url is not None:
         return url
     token_uri = credentials.get("token_uri")
     if token_uri is None:
-        return GOOGLE_TOKEN_URL
-    checked = check_url(token_uri, "credentials.token_uri")
-    assert checked is not None
-    return checked
+        return trust.default("oauth2", "/token")
+    return trust.check(token_uri, "credentials.token_uri")
 
 
 def form(fields: Sequence[tuple[str, str]]) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 
 from goth_actors._base import ConfigError
 from goth_actors._protocol.credential_source import SubjectTokenSource, credential_source
+from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.iam import (
     DEFAULT_LIFETIME,
@@ -27,12 +28,17 @@ from goth_actors._protocol.iam import (
     unusable_answer,
 )
 from goth_actors._protocol.redact import without_query
-from goth_actors._protocol.token import Exchanger, Source, Token
+from goth_actors._protocol.token import (
+    Exchanger,
+    Source,
+    Token,
+    token_problem,
+    token_type_problem,
+)
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
     FORM,
     check_scopes,
-    check_url,
     credentials_mapping,
     form,
     required_string,
@@ -69,6 +75,14 @@ class WorkloadIdentity(Source):
         scopes: Scopes of the token. Sent to the impersonation step when there is one (STS
             then gets ``cloud-platform``, which IAM needs), else to STS. Default:
             ``("https://www.googleapis.com/auth/cloud-platform",)``.
+        universe_domain: The universe of these credentials. Default: the credentials'
+            ``universe_domain``, else ``googleapis.com``. Naming it also trusts that
+            universe's token services for the credentials' URLs.
+        allow_custom_endpoints: Send the subject token (and the STS token) to a
+            ``token_url``, ``service_account_impersonation_url`` or ``token_info_url`` that
+            is not one of Google's token services (a private endpoint you trust). Default
+            ``False``: such credentials are refused, since a hostile file could otherwise
+            have the VM's own metadata token posted anywhere.
 
     Raises:
         ConfigError: At construction, for any invalid or unsupported credentials, naming
@@ -84,7 +98,10 @@ class WorkloadIdentity(Source):
     credentials: Mapping[str, Any]
     _: KW_ONLY
     scopes: Sequence[str] = (CLOUD_PLATFORM_SCOPE,)
+    universe_domain: str | None = None
+    allow_custom_endpoints: bool = False
     _source: SubjectTokenSource = field(init=False, repr=False, compare=False)
+    _token_url: str = field(init=False, repr=False, compare=False)
     _impersonation_url: str | None = field(init=False, repr=False, compare=False)
     _lifetime: float = field(init=False, repr=False, compare=False)
 
@@ -98,18 +115,26 @@ class WorkloadIdentity(Source):
                 f"must be a token type URN such as 'urn:ietf:params:oauth:token-type:jwt', "
                 f"got {subject_token_type[:100]!r}",
             )
-        check_url(required_string(creds, "token_url"), "credentials.token_url")
+        trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
+        token_url = creds.get("token_url")
+        if token_url is None:
+            token_url = trust.default("sts", "/v1/token")
+        else:
+            token_url = trust.check(token_url, "credentials.token_url")
+        if creds.get("token_info_url") is not None:
+            trust.check(creds["token_info_url"], "credentials.token_info_url")
+        object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_token_url", token_url)
         scopes = check_scopes(self.scopes)
         if not scopes:
             raise ConfigError("scopes", "is empty; Google needs at least one scope")
         object.__setattr__(self, "scopes", scopes)
         object.__setattr__(self, "_source", credential_source(creds.get("credential_source")))
-        impersonation_url = check_url(
-            creds.get("service_account_impersonation_url"),
-            "credentials.service_account_impersonation_url",
-        )
+        name = "credentials.service_account_impersonation_url"
+        impersonation_url = creds.get("service_account_impersonation_url")
         if impersonation_url is not None:
-            split_generate_url(impersonation_url, "credentials.service_account_impersonation_url")
+            impersonation_url = trust.check(impersonation_url, name)
+            split_generate_url(impersonation_url, name)
         object.__setattr__(self, "_impersonation_url", impersonation_url)
         object.__setattr__(self, "_lifetime", _impersonation_lifetime(creds, impersonation_url))
         _check_client(creds)
@@ -124,7 +149,7 @@ class WorkloadIdentity(Source):
     @property
     def token_url(self) -> str:
         """The STS endpoint this source posts to."""
-        return str(self.credentials["token_url"])
+        return self._token_url
 
     @property
     def service_account_email(self) -> str | None:
@@ -158,6 +183,9 @@ class WorkloadIdentity(Source):
             raise unusable_answer(where, "answered 200 without an access_token string", data)
         token_type = data.get("token_type")
         token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
+        problem = token_problem(sts_token) or token_type_problem(token_type)
+        if problem is not None:
+            raise unusable_answer(where, problem, data)
         return generate_access_token(
             exchanger,
             url=self._impersonation_url,
