@@ -9,8 +9,11 @@ reaches a message or a log line) before it is kept. Bodies are parsed as strict 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,11 +33,14 @@ __all__ = [
     "describe",
     "invalid",
     "json_object",
+    "jwt_claims",
     "parse_body",
     "parse_expires_in",
     "parse_retry_after",
     "status_error",
     "str_or_none",
+    "token_problem",
+    "token_type_problem",
 ]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -47,6 +53,52 @@ MAX_EXPIRES_IN = 30 * 24 * 3600
 """An ``expires_in`` above this (30 days) is treated as nonsense, not trusted."""
 
 _EXCERPT_CHARS = 200
+
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110's token: what a token type (the auth scheme) may be.
+_AUTH_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def token_problem(value: object, name: str = "access_token") -> str | None:
+    """Why ``value`` cannot be sent as a bearer token, or ``None`` if it can.
+
+    A token must be a non-empty string of RFC 6750's characters (letters, digits and
+    ``-._~+/``, then ``=`` padding): never CR, LF, NUL, ESC, a space or anything else that
+    could fold or forge an ``Authorization`` header or drive a terminal when printed.
+    """
+    if not isinstance(value, str) or not value:
+        return f"has an {name} that is not a string"
+    if len(value) > 16384:
+        return f"has an {name} of {len(value)} characters (more than 16384)"
+    if not _B64TOKEN.fullmatch(value):
+        return f"has an {name} with characters a bearer token may not have (RFC 6750)"
+    return None
+
+
+def token_type_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a token type (an HTTP auth scheme), or ``None`` if it can."""
+    if len(value) > 64 or not _AUTH_SCHEME.fullmatch(value):
+        return "has a token_type that is not an HTTP auth scheme (RFC 9110 token characters)"
+    return None
+
+
+def jwt_claims(text: str) -> dict[str, Any] | None:
+    """A JWT's claims, read without checking its signature; ``None`` if it is not a JWT.
+
+    Its JSON is parsed with the depth bound of every remote answer (never a
+    ``RecursionError``), and no exception of the decoding is ever chained to an error.
+    """
+    parts = text.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1]
+    raw: bytes | None = None
+    with contextlib.suppress(ValueError):
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    decoded = None if raw is None else decode_utf8(raw)
+    claims = NOT_JSON if decoded is None else parse_json(decoded)
+    return claims if isinstance(claims, dict) else None
 
 
 def parse_expires_in(value: object) -> float | None:

@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.answers import token_problem
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.redact import without_query
-from goth_actors._protocol.token import Exchanger, Token, id_token_from_jwt, token_problem
+from goth_actors._protocol.token import Exchanger, Token, id_token_from_jwt
 
 __all__ = [
     "DEFAULT_LIFETIME",

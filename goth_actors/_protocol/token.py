@@ -8,11 +8,8 @@ multi-step sources such as workload identity) and returns a :class:`Token` or ra
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,9 +22,12 @@ from goth_actors._protocol.answers import (
     describe,
     invalid,
     json_object,
+    jwt_claims,
     parse_expires_in,
     status_error,
     str_or_none,
+    token_problem,
+    token_type_problem,
 )
 from goth_actors._protocol.errors import (
     RedactedCause,
@@ -36,7 +36,6 @@ from goth_actors._protocol.errors import (
     TransportError,
 )
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
 from goth_actors._protocol.http_client import (
     DEFAULT_TIMEOUT,
     HttpClient,
@@ -45,48 +44,12 @@ from goth_actors._protocol.http_client import (
 )
 from goth_actors._protocol.redact import escape, redact, redact_query, without_query
 
-__all__ = [
-    "Exchanger",
-    "Source",
-    "Token",
-    "id_token_from_jwt",
-    "jwt_claims",
-    "token_problem",
-    "token_type_problem",
-]
-
-# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-# RFC 9110's token: what a token type (the auth scheme) may be.
-_AUTH_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
 
 
 def _qualified_name(cls: type) -> str:
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def token_problem(value: object, name: str = "access_token") -> str | None:
-    """Why ``value`` cannot be sent as a bearer token, or ``None`` if it can.
-
-    A token must be a non-empty string of RFC 6750's characters (letters, digits and
-    ``-._~+/``, then ``=`` padding): never CR, LF, NUL, ESC, a space or anything else that
-    could fold or forge an ``Authorization`` header or drive a terminal when printed.
-    """
-    if not isinstance(value, str) or not value:
-        return f"has an {name} that is not a string"
-    if len(value) > 16384:
-        return f"has an {name} of {len(value)} characters (more than 16384)"
-    if not _B64TOKEN.fullmatch(value):
-        return f"has an {name} with characters a bearer token may not have (RFC 6750)"
-    return None
-
-
-def token_type_problem(value: str) -> str | None:
-    """Why ``value`` cannot be a token type (an HTTP auth scheme), or ``None`` if it can."""
-    if len(value) > 64 or not _AUTH_SCHEME.fullmatch(value):
-        return "has a token_type that is not an HTTP auth scheme (RFC 9110 token characters)"
-    return None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -386,24 +349,6 @@ def _access_token(
 
 def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -> Token:
     return id_token_from_jwt(text, lambda problem: invalid(response, exchange, url, problem))
-
-
-def jwt_claims(text: str) -> dict[str, Any] | None:
-    """A JWT's claims, read without checking its signature; ``None`` if it is not a JWT.
-
-    Its JSON is parsed with the depth bound of every remote answer (never a
-    ``RecursionError``), and no exception of the decoding is ever chained to an error.
-    """
-    parts = text.split(".")
-    if len(parts) != 3:
-        return None
-    payload = parts[1]
-    raw: bytes | None = None
-    with contextlib.suppress(ValueError):
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    decoded = None if raw is None else decode_utf8(raw)
-    claims = NOT_JSON if decoded is None else parse_json(decoded)
-    return claims if isinstance(claims, dict) else None
 
 
 def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.answers import token_problem, token_type_problem
 from goth_actors._protocol.credential_source import SubjectTokenSource, credential_source
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
@@ -28,13 +29,7 @@ from goth_actors._protocol.iam import (
     unusable_answer,
 )
 from goth_actors._protocol.redact import without_query
-from goth_actors._protocol.token import (
-    Exchanger,
-    Source,
-    Token,
-    token_problem,
-    token_type_problem,
-)
+from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
     FORM,
