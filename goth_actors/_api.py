@@ -349,7 +349,12 @@ def status(name: Hashable) -> ServerStatus:
     value = _table.published(name)
     if value is None:
         raise ServerNotFound(f"no token server is named {name!r}")
-    current = replace(value.status, has_valid_token=value.fresh())
+    current = replace(
+        value.status,
+        has_valid_token=value.fresh(),
+        quota_project_id=value.source.quota_project_id,
+        source=value.source,
+    )
     ref = whereis(name)
     running = ref is not None and ref.actor_urn == value.owner
     if not running and current.state != "down":

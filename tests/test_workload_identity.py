@@ -541,18 +541,33 @@ def _wif(**changes: Any) -> dict[str, Any]:
         ),
         (
             {"credential_source": {"environment_id": "aws1", "region_url": "http://x"}},
+            "credentials.credential_source.regional_cred_verification_url",
+            "missing",
+        ),
+        (
+            {"credential_source": {"environment_id": "aws2", "region_url": "http://x"}},
             "credentials.credential_source.environment_id",
-            "AWS credential sources",
+            "aws version '2' is not supported",
         ),
         (
-            {"credential_source": {"executable": {"command": "/bin/get-token"}}},
-            "credentials.credential_source.executable",
-            "not supported",
+            {"credential_source": {"executable": {"timeout_millis": 5000}}},
+            "credentials.credential_source.executable.command",
+            "non-empty command",
         ),
         (
-            {"credential_source": {"certificate": {"use_default_certificate_config": True}}},
+            {"credential_source": {"executable": {"command": "x", "timeout_millis": 1}}},
+            "credentials.credential_source.executable.timeout_millis",
+            "between 5000 and 120000",
+        ),
+        (
+            {"credential_source": {"file": "/t", "executable": {"command": "x"}}},
+            "credentials.credential_source",
+            "more than one kind",
+        ),
+        (
+            {"credential_source": {"certificate": {}}},
             "credentials.credential_source.certificate",
-            "not supported",
+            "use_default_certificate_config: true",
         ),
         (
             {"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/sa"},

@@ -139,7 +139,13 @@ def status_error(
     if error == "invalid_grant":
         retryable = False
     else:
-        retryable = status in RETRYABLE_STATUSES or error in RETRYABLE_OAUTH_ERRORS
+        # As google-auth: a transient code in the error or in its description (Google's STS
+        # answers 400 {"error_description": "internal_failure"}).
+        retryable = (
+            status in RETRYABLE_STATUSES
+            or error in RETRYABLE_OAUTH_ERRORS
+            or (description or "").strip() in RETRYABLE_OAUTH_ERRORS
+        )
     excerpt = body_excerpt(body, exchange)
     if 300 <= status < 400:
         location = response.header("Location")

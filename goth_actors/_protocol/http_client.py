@@ -5,7 +5,8 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
     def http_client(*, method: str, url: str, headers: Mapping[str, str],
                     body: bytes, timeout: float) -> HttpResponse: ...
 
-- ``method`` is ``"GET"`` or ``"POST"``; ``body`` is ``b""`` for GET.
+- ``method`` is ``"GET"`` or ``"POST"`` (``"PUT"`` only for AWS's IMDSv2 session token);
+  ``body`` is ``b""`` for GET.
 - ``timeout`` is the time left, in seconds, for the whole request: a **deadline**, from
   connecting to the last byte of the body, whatever the server does (an endpoint that drips
   its status line, headers or body a byte at a time must not hold the caller past it). A
@@ -16,6 +17,9 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
   decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
   of ``(name, value)`` pairs; names are matched case-insensitively.
 - It must not follow redirects: a 3xx is an answer, and goth_actors reports it as an error.
+- Mutual TLS (X.509 workload identity) alone adds a keyword: ``client_cert=(certificate_path,
+  key_path)``, the client certificate to present. A client that does not take it fails those
+  exchanges with a ``TransportError`` (the default client takes it).
 - Any exception it raises becomes a ``TransportError`` (retryable), whose ``__cause__`` is a
   ``RedactedCause`` standing in for it: its type's name and its message, redacted (the
   original could quote a header, that is, a credential).
@@ -124,9 +128,18 @@ def close_default_client() -> None:
 
 
 def default_http_client(
-    *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    timeout: float,
+    client_cert: tuple[str, str] | None = None,
 ) -> HttpResponse:
     """The default client: a shared ``requests.Session``, TLS verified, no redirects.
+
+    TLS is verified against requests' CA bundle (``REQUESTS_CA_BUNDLE`` when set); with
+    ``client_cert`` the client presents that certificate (mutual TLS).
 
     ``timeout`` is a deadline for the whole exchange, connect to last byte (name resolution
     excepted: the system's resolver bounds it). The body is streamed and refused past
@@ -142,6 +155,7 @@ def default_http_client(
             allow_redirects=False,
             stream=True,
             verify=True,
+            cert=client_cert,
         )
         with response:
             declared = response.headers.get("Content-Length")

@@ -33,6 +33,7 @@ __all__ = [
     "generate_access_token",
     "generate_id_token",
     "id_token",
+    "json_post",
     "parse_rfc3339",
     "split_generate_url",
     "unusable_answer",
@@ -67,12 +68,13 @@ def generate_access_token(
     lifetime: float,
     delegates: Sequence[str] = (),
     secrets: tuple[str, ...] = (),
+    client_cert: tuple[str, str] | None = None,
 ) -> Token:
     """POSTs IAM's ``generateAccessToken`` at ``url``; reads ``{"accessToken", "expireTime"}``."""
     body: dict[str, Any] = {"scope": list(scopes), "lifetime": _duration(lifetime)}
     if delegates:
         body["delegates"] = [RESOURCE_PREFIX + d for d in delegates]
-    exchange = _json_post(url, authorization, body, secrets)
+    exchange = json_post(url, authorization, body, secrets, client_cert)
     data = exchanger.json(exchange)
     where = without_query(url)
     access_token = data.get("accessToken")
@@ -103,12 +105,13 @@ def generate_id_token(
     audience: str,
     delegates: Sequence[str] = (),
     secrets: tuple[str, ...] = (),
+    client_cert: tuple[str, str] | None = None,
 ) -> Token:
     """POSTs IAM's ``generateIdToken`` at ``url``; reads ``{"token": jwt}``."""
     body: dict[str, Any] = {"audience": audience, "includeEmail": True}
     if delegates:
         body["delegates"] = [RESOURCE_PREFIX + d for d in delegates]
-    data = exchanger.json(_json_post(url, authorization, body, secrets))
+    data = exchanger.json(json_post(url, authorization, body, secrets, client_cert))
     where = without_query(url)
     token = data.get("token")
     if not isinstance(token, str) or not token:
@@ -153,9 +156,14 @@ def parse_rfc3339(text: str) -> float | None:
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _json_post(
-    url: str, authorization: str, body: Mapping[str, Any], secrets: tuple[str, ...]
+def json_post(
+    url: str,
+    authorization: str,
+    body: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    client_cert: tuple[str, str] | None = None,
 ) -> Exchange:
+    """A JSON POST to a Google API with a bearer token (IAM Credentials' calls)."""
     token = authorization.partition(" ")[2]
     return Exchange(
         method="POST",
@@ -164,6 +172,7 @@ def _json_post(
         body=json.dumps(body, separators=(",", ":")).encode("utf-8"),
         kind="oauth",
         secrets=(*secrets, token),
+        client_cert=client_cert,
     )
 
 

@@ -8,12 +8,14 @@ multi-step sources such as workload identity) and returns a :class:`Token` or ra
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from goth_actors._protocol.answers import (
     MAX_EXPIRES_IN,
@@ -44,7 +46,22 @@ from goth_actors._protocol.http_client import (
 )
 from goth_actors._protocol.redact import escape, redact, redact_query, without_query
 
-__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
+__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt", "unknown_keyword"]
+
+
+def unknown_keyword(where: str, name: str, known: Sequence[str]) -> str:
+    """The message of the ``TypeError`` for an unknown keyword, with the likeliest meant one.
+
+    Example:
+        >>> unknown_keyword("ServiceAccount()", "scope", ["scopes", "sub"])
+        "ServiceAccount() got an unexpected keyword argument 'scope'; did you mean 'scopes'?"
+    """
+    message = f"{where} got an unexpected keyword argument {name[:60]!r}"
+    close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")], 1, 0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    public = ", ".join(k for k in known if not k.startswith("_"))
+    return f"{message}; it takes {public}"
 
 
 def _qualified_name(cls: type) -> str:
@@ -152,9 +169,29 @@ class Source:
     :class:`ServiceAccount`, :class:`RefreshToken`, :class:`Metadata`,
     :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated`, or let
     :func:`default_source` pick.
+
+    An unknown keyword is a ``TypeError``, as Python's own, that names it and suggests the
+    keyword meant (``scope=`` gives "did you mean 'scopes'?").
+
+    Attributes:
+        quota_project_id: The project billed for the APIs called with this source's tokens
+            (sent as ``x-goog-user-project`` by the integrations), or ``None``.
+        universe_domain: The universe its tokens are for (``"googleapis.com"``), or ``None``
+            when it is known only by asking (the metadata server).
     """
 
     __slots__ = ()
+
+    quota_project_id: str | None = None
+    universe_domain: str | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:  # noqa: ARG004 - checked, not used
+        if kwargs and dataclasses.is_dataclass(cls):
+            known = [f.name for f in dataclasses.fields(cls) if f.init]
+            for name in kwargs:
+                if name not in known:
+                    raise TypeError(unknown_keyword(f"{cls.__name__}()", name, known))
+        return super().__new__(cls)
 
     def prepare(self, now: float, environ: Mapping[str, str] | None = None) -> Exchange:
         """Builds the token request to send at unix time ``now``.
@@ -223,6 +260,9 @@ class Exchanger:
         timeout = self.time_left(url)
         too_large: ResponseTooLarge | None = None
         failure: tuple[str, str] | None = None
+        extra: dict[str, Any] = {}
+        if exchange.client_cert is not None:  # only mutual TLS asks more of a client
+            extra["client_cert"] = exchange.client_cert
         try:
             response = self.http_client(
                 method=exchange.method,
@@ -230,6 +270,7 @@ class Exchanger:
                 headers=exchange.headers,
                 body=exchange.body,
                 timeout=timeout,
+                **extra,
             )
         except ResponseTooLarge as exc:
             too_large = ResponseTooLarge(exc.status, exc.limit)
@@ -262,6 +303,13 @@ class Exchanger:
         """Sends ``exchange`` and reads the answer as a token."""
         response = self.send(exchange)
         return _read_response(response, exchange, without_query(exchange.url), self.clock)
+
+    def answer(self, exchange: Exchange) -> tuple[Token, Mapping[str, Any]]:
+        """Sends ``exchange``; the answer read as a token, and its JSON (for more fields)."""
+        response = self.send(exchange)
+        url = without_query(exchange.url)
+        token = _read_response(response, exchange, url, self.clock)
+        return token, json_object(response, exchange, url)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""

@@ -18,11 +18,13 @@ __all__ = [
     "CLOUD_PLATFORM_SCOPE",
     "FORM",
     "GOOGLE_TOKEN_URL",
+    "check_project",
     "check_scopes",
     "check_url",
     "credentials_mapping",
     "form",
     "optional_string",
+    "quota_project",
     "quoted_type",
     "required_string",
     "resolve_token_url",
@@ -113,6 +115,23 @@ def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: En
     if token_uri is None:
         return trust.default("oauth2", "/token")
     return trust.check(token_uri, "credentials.token_uri")
+
+
+def check_project(value: object, name: str) -> str | None:
+    """A project id (or number) such as a quota project: short, printable, no spaces."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][\w.:-]{0,99}", value):
+        shown = quoted_type(value) if isinstance(value, str) else type(value).__name__
+        raise ConfigError(name, f"must be a project id such as 'my-project', got {shown}")
+    return value
+
+
+def quota_project(explicit: object, credentials: Mapping[str, Any]) -> str | None:
+    """The quota project: the caller's ``quota_project_id``, else the credentials'."""
+    if explicit is not None:
+        return check_project(explicit, "quota_project_id")
+    return check_project(credentials.get("quota_project_id"), "credentials.quota_project_id")
 
 
 def form(fields: Sequence[tuple[str, str]]) -> bytes:

@@ -21,6 +21,7 @@ import json
 import re
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -65,7 +66,7 @@ _SECRET_FRAGMENTS = (
 )
 """A parameter or header whose name contains one of these is redacted in a ``repr``."""
 
-_SECRET_WORDS = frozenset(("code", "key", "pwd", "verifier", "signature", "sig"))
+_SECRET_WORDS = frozenset(("code", "key", "pwd", "verifier", "signature", "sig", "rapt"))
 """... and so is one with one of these as a word of its name (``code``, ``x-api-key``)."""
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -88,6 +89,8 @@ class RecordedRequest:
         headers: Request headers, names in lower case.
         time: Arrival time, as ``time.time()``.
         body: The raw request body (``json.loads(request.body)`` for an IAM request).
+        client_cert: The DER certificate the client presented over mutual TLS (the mTLS
+            listener only), or ``None``.
 
     The attributes hold what was sent, secrets included, except that a recorded ``body``
     keeps only its first 64 KiB; the full length is in ``headers["content-length"]``, and a
@@ -115,6 +118,7 @@ class RecordedRequest:
     headers: dict[str, str]
     time: float
     body: bytes = b""
+    client_cert: bytes | None = None
 
     def __repr__(self) -> str:
         return (
@@ -219,9 +223,19 @@ class HttpServer:
         port: The port to listen on; ``0`` picks a free one at :meth:`start`.
         respond: Called on a connection thread for every request; must be thread-safe.
         classify: Maps a request path to the ``endpoint`` it is recorded under.
+        tls: A server-side TLS context: every connection is TLS (mutual, if the context asks
+            for client certificates), with a handshake bounded like a request's read.
     """
 
-    def __init__(self, host: str, port: int, respond: Responder, classify: Classifier) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        respond: Responder,
+        classify: Classifier,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self._tls = tls
         self._host = host
         self._port = port
         self._respond = respond
@@ -356,8 +370,15 @@ class HttpServer:
     def _serve(self, connection: socket.socket) -> None:
         try:
             connection.setblocking(True)
-            _Handler(connection, self._respond, self._classify)
-        except OSError:  # the client went away, or close() cut it off
+            peer: bytes | None = None
+            if self._tls is not None:
+                connection.settimeout(_READ_TIMEOUT)
+                connection = self._tls.wrap_socket(connection, server_side=True)
+                with self._lock:  # close() must shut down the TLS socket now
+                    self._connections[threading.current_thread()] = connection
+                peer = connection.getpeercert(binary_form=True)
+            _Handler(connection, self._respond, self._classify, peer)
+        except OSError:  # the client went away, or close() cut it off (ssl errors too)
             pass
         finally:
             with contextlib.suppress(OSError):
@@ -373,9 +394,16 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = _READ_TIMEOUT
 
-    def __init__(self, connection: socket.socket, respond: Responder, classify: Classifier) -> None:
+    def __init__(
+        self,
+        connection: socket.socket,
+        respond: Responder,
+        classify: Classifier,
+        client_cert: bytes | None = None,
+    ) -> None:
         self._respond = respond
         self._classify = classify
+        self._client_cert = client_cert
         # BaseHTTPRequestHandler never uses its server argument.
         super().__init__(connection, ("", 0), None)  # type: ignore[arg-type]
 
@@ -422,6 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             time=time.time(),
             body=body,
+            client_cert=self._client_cert,
         )
         try:
             response = self._respond(request)
