@@ -150,6 +150,23 @@ def test_transient_oauth_errors_are_retryable_whatever_the_status(
     assert info.value.retryable is True
 
 
+@pytest.mark.parametrize("source", ["token", "sts"])
+def test_a_400_whose_description_is_internal_failure_is_retryable_as_in_google_auth(
+    emulator: GoogleEmulator, source: str
+) -> None:
+    # What Google's STS answers when it fails inside: 400 {"error_description": ...}.
+    body = '{"error": "invalid_request", "error_description": "internal_failure"}'
+    emulator.fail_next(1, 400, body=body, endpoint=source)
+    chosen = RefreshToken(emulator.authorized_user())
+    if source == "sts":
+        from goth_actors import WorkloadIdentity
+
+        chosen = WorkloadIdentity(emulator.workload_identity())  # type: ignore[assignment]
+    with pytest.raises(TokenEndpointError) as info:
+        Token.fetch(chosen)
+    assert (info.value.status, info.value.retryable) == (400, True)
+
+
 def test_invalid_grant_is_never_retryable(emulator: GoogleEmulator) -> None:
     emulator.fail_next(1, 503, error="invalid_grant", endpoint="token")
     with pytest.raises(TokenEndpointError) as info:

@@ -123,7 +123,7 @@ def credential_source(value: object) -> SubjectSource:
     if not isinstance(value, Mapping):
         raise ConfigError(name, f"must be a mapping, got {type(value).__name__}")
     kinds = [k for k in ("environment_id", "executable", "certificate") if k in value]
-    if "file" in value or "url" in value:
+    if "file" in value or ("url" in value and "environment_id" not in value):
         kinds.append("file or url")
     if len(kinds) > 1:
         raise ConfigError(name, f"names more than one kind of source: {', '.join(kinds)}")
