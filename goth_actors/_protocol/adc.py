@@ -14,7 +14,8 @@ from goth_actors._protocol.files import FileProblem, read_json_object, shown_pat
 from goth_actors._protocol.from_credentials import source_from_credentials
 from goth_actors._protocol.gcloud import config_dir
 from goth_actors._protocol.metadata import Metadata
-from goth_actors._protocol.token import Source, unknown_keyword
+from goth_actors._protocol.token import Source
+from goth_actors._protocol.validate import unknown_keyword
 
 __all__ = ["default_source", "find_credentials", "load_credentials"]
 

@@ -9,11 +9,10 @@ multi-step sources such as workload identity) and returns a :class:`Token` or ra
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -45,23 +44,9 @@ from goth_actors._protocol.http_client import (
     default_http_client,
 )
 from goth_actors._protocol.redact import escape, redact, redact_query, without_query
+from goth_actors._protocol.validate import unknown_keyword
 
-__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt", "unknown_keyword"]
-
-
-def unknown_keyword(where: str, name: str, known: Sequence[str]) -> str:
-    """The message of the ``TypeError`` for an unknown keyword, with the likeliest meant one.
-
-    Example:
-        >>> unknown_keyword("ServiceAccount()", "scope", ["scopes", "sub"])
-        "ServiceAccount() got an unexpected keyword argument 'scope'; did you mean 'scopes'?"
-    """
-    message = f"{where} got an unexpected keyword argument {name[:60]!r}"
-    close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")], 1, 0.6)
-    if close:
-        return f"{message}; did you mean {close[0]!r}?"
-    public = ", ".join(k for k in known if not k.startswith("_"))
-    return f"{message}; it takes {public}"
+__all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
 
 
 def _qualified_name(cls: type) -> str:

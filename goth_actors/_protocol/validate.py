@@ -6,6 +6,7 @@ secret (``_quoted_type`` shows only short identifiers).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "required_string",
     "resolve_token_url",
     "shown",
+    "unknown_keyword",
 ]
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -132,6 +134,21 @@ def quota_project(explicit: object, credentials: Mapping[str, Any]) -> str | Non
     if explicit is not None:
         return check_project(explicit, "quota_project_id")
     return check_project(credentials.get("quota_project_id"), "credentials.quota_project_id")
+
+
+def unknown_keyword(where: str, name: str, known: Sequence[str]) -> str:
+    """The message of the ``TypeError`` for an unknown keyword, with the likeliest meant one.
+
+    Example:
+        >>> unknown_keyword("ServiceAccount()", "scope", ["scopes", "sub"])
+        "ServiceAccount() got an unexpected keyword argument 'scope'; did you mean 'scopes'?"
+    """
+    message = f"{where} got an unexpected keyword argument {name[:60]!r}"
+    close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")], 1, 0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    public = ", ".join(k for k in known if not k.startswith("_"))
+    return f"{message}; it takes {public}"
 
 
 def form(fields: Sequence[tuple[str, str]]) -> bytes:

@@ -30,8 +30,9 @@ from goth_actors.testing._emulator_credentials import EmulatorIdentities
 from goth_actors.testing._emulator_faults import Armed
 from goth_actors.testing._emulator_federation import STS_PATH, FakeFederation
 from goth_actors.testing._emulator_google import FakeGoogle
-from goth_actors.testing._emulator_http import HttpServer, RecordedRequest, Response, for_record
+from goth_actors.testing._emulator_http import HttpServer
 from goth_actors.testing._emulator_iam import FakeIam
+from goth_actors.testing._emulator_messages import RecordedRequest, Response, for_record
 from goth_actors.testing._emulator_settings import EmulatorSettings
 from goth_actors.testing._emulator_tls import Certificates
 from goth_actors.testing._emulator_workforce import FakeWorkforce

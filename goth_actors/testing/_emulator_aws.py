@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from goth_actors.testing._emulator_http import RecordedRequest, Response
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
 from goth_actors.testing._emulator_store import Rejected
 
 __all__ = ["AWS_PATH", "AWS_TOKEN_TYPE", "AwsKey", "FakeAws", "verify_sigv4"]

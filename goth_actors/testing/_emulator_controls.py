@@ -24,7 +24,8 @@ from goth_actors.testing._emulator_faults import (
     check_endpoint,
     format_seconds,
 )
-from goth_actors.testing._emulator_http import HttpServer, RecordedRequest, Response
+from goth_actors.testing._emulator_http import HttpServer
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
 
 __all__ = ["EmulatorControls"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from goth_actors.testing import _emulator_routes as routes
-from goth_actors.testing._emulator_http import RecordedRequest, Response
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
 from goth_actors.testing._emulator_store import api_status
 
 __all__ = [

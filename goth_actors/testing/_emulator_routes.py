@@ -40,8 +40,9 @@ from urllib.parse import unquote, unquote_plus
 from goth_actors.testing._emulator_aws import AWS_PATH, FakeAws
 from goth_actors.testing._emulator_federation import STS_PATH, SUBJECT_PATH, FakeFederation
 from goth_actors.testing._emulator_google import FakeGoogle
-from goth_actors.testing._emulator_http import RecordedRequest, Response
+from goth_actors.testing._emulator_grants import jwt_bearer_grant, refresh_grant
 from goth_actors.testing._emulator_iam import FakeIam
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
 from goth_actors.testing._emulator_store import TOKEN_PATHS, ApiRejected, Rejected, split_scopes
 from goth_actors.testing._emulator_workforce import INTROSPECT_PATH, OAUTHTOKEN_PATH, FakeWorkforce
 
@@ -139,12 +140,13 @@ def _token_endpoint(fakes: Fakes, request: RecordedRequest) -> Response:
     form = request.form
     grant = _required(form, "grant_type")
     if grant == JWT_BEARER_GRANT:
-        return Response.json(200, google.jwt_bearer_grant(_required(form, "assertion")))
+        return Response.json(200, jwt_bearer_grant(google, _required(form, "assertion")))
     if grant == "refresh_token":
         client_id, client_secret = _client_credentials(request)
         if not client_id:
             raise Rejected(400, "invalid_request", "Missing required parameter: client_id")
-        body = google.refresh_grant(
+        body = refresh_grant(
+            google,
             client_id,
             client_secret or "",
             _required(form, "refresh_token"),
