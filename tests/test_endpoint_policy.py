@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import goth_actors
 from goth_actors import (
     ConfigError,
     Impersonated,
@@ -225,3 +226,29 @@ def test_a_hostile_adc_file_is_refused_before_anything_is_read_or_sent(
     with pytest.raises(ConfigError):
         default_source(environ=environ)
     assert default_source(environ=environ, allow_custom_endpoints=True)
+
+
+def test_no_endpoint_is_derived_from_a_universe_that_only_a_file_names(
+    emulator: GoogleEmulator,
+) -> None:
+    # The user's token endpoint is loopback (fine), but the file also names a universe: IAM
+    # in that universe must not receive the user's token because the file said so.
+    hostile = {**emulator.authorized_user(), "universe_domain": "attacker.example"}
+    source = RefreshToken(hostile)
+    with pytest.raises(ConfigError, match=r"universe_domain='attacker\.example'") as info:
+        Impersonated(source, "sa@p.iam.gserviceaccount.com")
+    assert info.value.field == "url"
+    with pytest.raises(ConfigError) as info:
+        goth_actors.signer(source, email="sa@p.iam.gserviceaccount.com")
+    assert info.value.field == "iam_url"
+    trusted = RefreshToken(hostile, universe_domain="attacker.example")  # the caller's choice
+    impersonated = Impersonated(trusted, "sa@p.iam.gserviceaccount.com")
+    assert impersonated.iam_url == "https://iamcredentials.attacker.example"
+    assert Impersonated(source, "sa@p.iam.gserviceaccount.com", url=emulator.iam_url).url
+
+
+def test_a_google_universe_derives_endpoints_freely(emulator: GoogleEmulator) -> None:
+    source = RefreshToken(emulator.authorized_user())
+    assert Impersonated(source, "sa@p.iam.gserviceaccount.com").iam_url == (
+        "https://iamcredentials.googleapis.com"
+    )

@@ -300,6 +300,8 @@ def test_source_from_credentials_picks_by_type(
     assert info.value.field == "credentials.type"
     with pytest.raises(ConfigError, match="missing"):
         source_from_credentials({})
+    with pytest.raises(ConfigError, match="Distributed Cloud"):  # out of scope: a clear refusal
+        source_from_credentials({"type": "gdch_service_account"})
 
 
 def test_default_source_reads_google_application_credentials(

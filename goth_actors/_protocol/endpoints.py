@@ -41,8 +41,10 @@ __all__ = [
     "check_credential_url",
     "check_explicit_url",
     "check_universe_domain",
+    "derived_url",
     "is_google_endpoint",
     "is_loopback",
+    "universe_trusted",
 ]
 
 GOOGLE_UNIVERSE = "googleapis.com"
@@ -58,6 +60,26 @@ _SERVICE_HOST = (
 _LEGACY_GOOGLE_HOSTS = frozenset({"www.googleapis.com", "accounts.google.com"})
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+
+
+def universe_trusted(source: object) -> bool:
+    """Whether ``source``'s universe is one the caller trusts (``googleapis.com``, or named by
+    the caller): only then may an endpoint be derived from it and sent a credential."""
+    return bool(getattr(source, "_universe_trusted", True))
+
+
+def derived_url(source: object, service: str, path: str, name: str) -> str:
+    """Google's ``service`` URL in ``source``'s universe; ``ConfigError`` (naming ``name``, the
+    keyword that would set it instead) when only a credentials file named that universe."""
+    universe = getattr(source, "universe_domain", None) or GOOGLE_UNIVERSE
+    if not universe_trusted(source):
+        raise ConfigError(
+            name,
+            f"is needed: the source's universe {universe!r} is named only by its credentials "
+            f"file, so {service}.{universe} would receive a credential; pass "
+            f"universe_domain={universe!r} to the source if it is yours, or {name}=",
+        )
+    return f"https://{service}.{universe}{path}"
 
 
 def check_universe_domain(value: object, name: str = "universe_domain") -> str:
@@ -218,6 +240,11 @@ class EndpointTrust:
             )
         universes = tuple(dict.fromkeys((GOOGLE_UNIVERSE, explicit or GOOGLE_UNIVERSE)))
         return cls(explicit or file_universe or GOOGLE_UNIVERSE, universes, custom, file_universe)
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the source's universe is trusted to receive credentials (see the module)."""
+        return self.universe_domain in self.universes
 
     def default(self, service: str, path: str) -> str:
         """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too: a

@@ -87,7 +87,10 @@ def _impersonated(credentials: Mapping[str, Any], **options: Any) -> Impersonate
     }
     if "scopes" not in options and creds.get("scopes") is not None:
         kwargs["scopes"] = check_scopes(creds["scopes"], "credentials.scopes")
-    return Impersonated(source, target, **kwargs)
+    impersonated = Impersonated(source, target, **kwargs)
+    # Its universe came from the file: trusted only as far as the file's own trust goes.
+    object.__setattr__(impersonated, "_universe_trusted", trust.trusted)
+    return impersonated
 
 
 _FACTORIES: dict[str, Callable[..., Source]] = {

@@ -11,6 +11,8 @@ from goth_actors._protocol.endpoints import (
     GOOGLE_UNIVERSE,
     check_explicit_url,
     check_universe_domain,
+    derived_url,
+    universe_trusted,
 )
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.iam import (
@@ -107,8 +109,13 @@ class Impersonated(Source):
         object.__setattr__(self, "audience", optional_string(self.audience, "audience"))
         url = None if self.url is None else check_explicit_url(self.url, "url")
         object.__setattr__(self, "url", url.rstrip("/") if url else None)
-        universe = self.universe_domain or self.source.universe_domain or GOOGLE_UNIVERSE
+        explicit = self.universe_domain
+        universe = explicit or self.source.universe_domain or GOOGLE_UNIVERSE
         object.__setattr__(self, "universe_domain", check_universe_domain(universe))
+        trusted = explicit is not None or universe_trusted(self.source)
+        object.__setattr__(self, "_universe_trusted", trusted)
+        if url is None:
+            derived_url(self, "iamcredentials", "", "url")  # refused for an untrusted universe
         quota = check_project(self.quota_project_id, "quota_project_id")
         object.__setattr__(self, "quota_project_id", quota)
 

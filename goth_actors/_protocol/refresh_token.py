@@ -77,6 +77,7 @@ class RefreshToken(Source):
         object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_universe_trusted", trust.trusted)
         object.__setattr__(self, "_token_url", resolve_token_url(url, credentials, trust))
 
     @property

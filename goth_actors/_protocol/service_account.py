@@ -159,6 +159,7 @@ class ServiceAccount(Source):
         object.__setattr__(self, "target_audience", target_audience)
         object.__setattr__(self, "_key", _load_rsa_key(pem))
         object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_universe_trusted", trust.trusted)
         object.__setattr__(self, "self_signed_jwt", self_signed)
         object.__setattr__(self, "audience", audience)
         object.__setattr__(self, "quota_project_id", quota)

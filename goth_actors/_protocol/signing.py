@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.endpoints import check_explicit_url
+from goth_actors._protocol.endpoints import check_explicit_url, derived_url
 from goth_actors._protocol.http_client import DEFAULT_TIMEOUT, HttpClient, default_http_client
 from goth_actors._protocol.iam import RESOURCE_PREFIX, check_account, json_post, unusable_answer
 from goth_actors._protocol.impersonated import Impersonated
@@ -177,9 +177,8 @@ def signer(
         email = check_account(email, "email")
     url = None if iam_url is None else check_explicit_url(iam_url, "iam_url").rstrip("/")
     chain = tuple(delegates)
-    base = url or f"https://iamcredentials.{source.universe_domain or 'googleapis.com'}"
     if isinstance(source, ServiceAccount) and email in (None, source.client_email):
-        return Signer(source, source.client_email, True, False, base)
+        return Signer(source, source.client_email, True, False, url or "")
     if email is None and isinstance(source, Impersonated):
         inner = source.source
         return Signer(
@@ -205,4 +204,5 @@ def signer(
             f"is needed: a {type(source).__name__} source signs only as a service account "
             "you name (through IAM signBlob, with the Service Account Token Creator role)",
         )
+    base = url or derived_url(source, "iamcredentials", "", "iam_url")
     return Signer(source, email, False, True, base, chain)

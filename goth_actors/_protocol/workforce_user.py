@@ -85,6 +85,7 @@ class WorkforceUser(Source):
             if creds.get(key) is not None:
                 trust.check(creds[key], f"credentials.{key}")
         object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_universe_trusted", trust.trusted)
         object.__setattr__(self, "quota_project_id", quota_project(self.quota_project_id, creds))
         object.__setattr__(self, "credentials", MappingProxyType(dict(creds)))
         object.__setattr__(self, "_token_url", token_url)

@@ -137,6 +137,7 @@ class WorkloadIdentity(Source):
         if creds.get("token_info_url") is not None:
             trust.check(creds["token_info_url"], "credentials.token_info_url")
         object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_universe_trusted", trust.trusted)
         object.__setattr__(self, "_token_url", token_url)
         scopes = check_scopes(self.scopes)
         if not scopes:
