@@ -162,7 +162,8 @@ def start_link(
         backoff_max: Largest retry delay in seconds. Default 30.
         backoff_type: ``"exp"``, ``"rand"`` or ``"rand_exp"`` (default).
         retry_delay: ``retry_delay(attempt) -> seconds`` instead of the backoff type.
-        http_timeout: Seconds to wait to connect and for each read. Default 10.
+        http_timeout: Seconds each exchange may take, connect to last byte, all its steps
+            together (a deadline: a dripping endpoint cannot stretch it). Default 10.
         time: A :class:`~goth_actors.otp.FakeTime` for tests: the server reads its wall clock
             and arms its timers on its scheduler. Default ``None``: real time.
         supervisor: The supervisor to start under. Default: the library's root supervisor,
