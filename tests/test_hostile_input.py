@@ -425,3 +425,30 @@ def test_load_credentials_reads_a_key_file_with_the_same_guards(tmp_path: Path) 
         with pytest.raises(ConfigError) as info:
             goth_actors.load_credentials(hostile)
         assert info.value.field == "path"
+
+
+@SETTINGS
+@given(source=json_values, kind=st.sampled_from(["environment_id", "executable", "certificate"]))
+def test_arbitrary_aws_executable_and_certificate_sources_are_config_errors_or_valid(
+    source: Any, kind: str
+) -> None:
+    credentials = {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+        "providers/q",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "credential_source": {kind: source}
+        if kind != "environment_id"
+        else {"environment_id": source, "regional_cred_verification_url": "https://sts.x"},
+    }
+    error = _config_error(lambda: goth_actors.WorkloadIdentity(credentials))
+    if error is not None:
+        assert error.field.startswith("credentials.credential_source")
+
+
+@SETTINGS
+@given(credentials=json_values)
+def test_arbitrary_values_as_workforce_user_credentials_are_config_errors(credentials: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        goth_actors.WorkforceUser(credentials)
+    assert info.value.field.startswith("credentials")

@@ -108,14 +108,16 @@ class Token:
 
         Args:
             source: A :class:`~goth_actors.ServiceAccount`, :class:`~goth_actors.RefreshToken`,
-                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity` or
-                :class:`~goth_actors.Impersonated` (any :class:`~goth_actors.Source`).
+                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity`,
+                :class:`~goth_actors.WorkforceUser` or :class:`~goth_actors.Impersonated` (any
+                :class:`~goth_actors.Source`).
             http_client: The HTTP client (the contract is in :class:`~goth_actors.HttpClient`).
                 Default: a shared ``requests.Session``, TLS verified, no redirects followed.
             timeout: Seconds the whole exchange may take, every step of it, connect to last
                 byte: a deadline (each step's ``http_client`` call gets the time left).
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
-            environ: Environment to read (``GCE_METADATA_HOST``); ``os.environ`` by default.
+            environ: Environment to read (``GCE_METADATA_HOST``, AWS's keys and region,
+                ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES``...); ``os.environ`` by default.
 
         Returns:
             The token. For an access token ``expires`` is now + ``expires_in``; for an ID
@@ -152,8 +154,8 @@ class Source:
     Subclasses are frozen dataclasses that validate themselves on construction and implement
     :meth:`prepare` (or, for several requests, :meth:`fetch_token`). Users pick one of
     :class:`ServiceAccount`, :class:`RefreshToken`, :class:`Metadata`,
-    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated`, or let
-    :func:`default_source` pick.
+    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.WorkforceUser`,
+    :class:`~goth_actors.Impersonated`, or let :func:`default_source` pick.
 
     An unknown keyword is a ``TypeError``, as Python's own, that names it and suggests the
     keyword meant (``scope=`` gives "did you mean 'scopes'?").
