@@ -162,7 +162,8 @@ def start_link(
         backoff_max: Largest retry delay in seconds. Default 30.
         backoff_type: ``"exp"``, ``"rand"`` or ``"rand_exp"`` (default).
         retry_delay: ``retry_delay(attempt) -> seconds`` instead of the backoff type.
-        http_timeout: Seconds to wait to connect and for each read. Default 10.
+        http_timeout: Seconds each exchange may take, connect to last byte, all its steps
+            together (a deadline: a dripping endpoint cannot stretch it). Default 10.
         time: A :class:`~goth_actors.otp.FakeTime` for tests: the server reads its wall clock
             and arms its timers on its scheduler. Default ``None``: real time.
         supervisor: The supervisor to start under. Default: the library's root supervisor,
@@ -349,7 +350,12 @@ def status(name: Hashable) -> ServerStatus:
     value = _table.published(name)
     if value is None:
         raise ServerNotFound(f"no token server is named {name!r}")
-    current = replace(value.status, has_valid_token=value.fresh())
+    current = replace(
+        value.status,
+        has_valid_token=value.fresh(),
+        quota_project_id=value.source.quota_project_id,
+        source=value.source,
+    )
     ref = whereis(name)
     running = ref is not None and ref.actor_urn == value.owner
     if not running and current.state != "down":

@@ -6,7 +6,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-from goth_actors._protocol import TokenError
+from goth_actors._protocol import Source, TokenError
 
 __all__ = ["ServerState", "ServerStatus"]
 
@@ -33,6 +33,10 @@ class ServerStatus:
         next_attempt: When the next attempt is due (unix seconds), or ``None``.
         has_valid_token: Whether ``fetch`` would hand out the held token right now (it
             expires more than 10 s from now, on the server's clock).
+        quota_project_id: The source's quota project (what the integrations send as
+            ``x-goog-user-project``), or ``None``.
+        source: The server's source (its ``repr`` shows no secret): what the integrations
+            sign with and read the universe domain of.
     """
 
     name: Hashable
@@ -44,3 +48,5 @@ class ServerStatus:
     restarts: int = 0
     next_attempt: float | None = None
     has_valid_token: bool = False
+    quota_project_id: str | None = None
+    source: Source | None = None

@@ -23,7 +23,7 @@ from google.oauth2 import id_token, service_account
 
 import goth_actors
 from goth_actors.testing import FakeTime, GoogleEmulator, RecordedRequest
-from goth_actors.testing._emulator_google import Expiring
+from goth_actors.testing._emulator_store import Expiring
 
 PUBSUB = "https://www.googleapis.com/auth/pubsub"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"

@@ -153,6 +153,48 @@ FAULTS = [
         TokenEndpointError,
         False,
     ),
+    # Hostile answers (issue 11): deep JSON is an endpoint error, never a RecursionError...
+    Fault(
+        "200 JSON nested 100,000 deep",
+        _body(b"[" * 100_000, **{"Metadata-Flavor": "Google"}),
+        TokenEndpointError,
+        False,
+    ),
+    Fault(
+        "503 JSON nested 100,000 deep",
+        _body(b'{"error": ' + b"[" * 100_000, 503),
+        TokenEndpointError,
+        True,
+    ),
+    # ... and a token that could fold, forge or split a header, or drive a terminal, is refused.
+    *(
+        Fault(
+            f"a token with {what}",
+            _body(
+                b'{"access_token": "ya29.a' + raw + b'b", "expires_in": 3599}',
+                **{"Metadata-Flavor": "Google"},
+            ),
+            TokenEndpointError,
+            False,
+        )
+        for what, raw in [
+            ("CR LF", b"\\r\\nX-Injected: 1"),
+            ("an obs-fold", b"\\r\\n folded"),
+            ("a NUL", b"\\u0000"),
+            ("an ESC", b"\\u001b[2J"),
+            ("a space", b" "),
+            ("invalid UTF-8", b"\xff"),
+        ]
+    ),
+    Fault(
+        "a token_type with CR LF",
+        _body(
+            b'{"access_token": "ya29.a", "expires_in": 3599, "token_type": "Bearer\\r\\nX: 1"}',
+            **{"Metadata-Flavor": "Google"},
+        ),
+        TokenEndpointError,
+        False,
+    ),
     Fault(
         "metadata without Metadata-Flavor",
         _body(b'{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}'),

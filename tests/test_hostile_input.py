@@ -6,23 +6,36 @@ each must raise ConfigError (a ValueError) naming a field, and never echo key ma
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import subprocess
+import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import goth_actors
 from goth_actors import (
     ConfigError,
+    HttpResponse,
     Metadata,
     RefreshToken,
     ServerNotFound,
     ServiceAccount,
+    Token,
+    TokenEndpointError,
+    TransportError,
+    default_source,
     source_from_credentials,
 )
+from goth_actors._protocol import redact
 from goth_actors.testing import GoogleEmulator
 
 json_values = st.recursive(
@@ -205,3 +218,237 @@ def test_error_messages_never_carry_a_jwt_or_a_bearer_token() -> None:
     with pytest.raises(ConfigError) as info:
         source_from_credentials({"type": "ya29.secret-token-value eyJa.eyJb.sig"})
     assert not pattern.search(str(info.value))
+
+
+# ------------------------------------------------------------------- credential files (11.5)
+
+
+def _adc_error(path: Path) -> ConfigError:
+    environ = {"GOOGLE_APPLICATION_CREDENTIALS": str(path)}
+    with pytest.raises(ConfigError) as info:
+        default_source(environ=environ)
+    assert info.value.field == "GOOGLE_APPLICATION_CREDENTIALS"
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None  # JSONDecodeError.doc would be the whole file
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\xff\xfe binary \x00\x01", "is not UTF-8"),
+        (b"[" * 100_000, "nested deeper"),
+        (b'{"a": ' * 5_000 + b"1" + b"}" * 5_000, "nested deeper"),
+        (b" " * (2 * 1024 * 1024), "larger than"),
+        (b'{"type": "service_account", ', "not valid JSON"),
+        (b'["a JSON list"]', "does not hold a JSON object"),
+    ],
+    ids=["binary", "deep list", "deep object", "2 MiB", "truncated", "not an object"],
+)
+def test_a_hostile_key_file_is_a_config_error_never_a_raw_exception(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "key.json"
+    path.write_bytes(content)
+    assert problem in str(_adc_error(path))
+
+
+def test_a_device_or_a_directory_as_the_key_file_is_refused_without_reading_it(
+    tmp_path: Path,
+) -> None:
+    assert "not a regular file" in str(_adc_error(Path("/dev/zero")))  # was a MemoryError
+    assert "not a regular file" in str(_adc_error(tmp_path))
+
+
+FIFO_PROGRAM = """
+import os, sys
+import goth_actors
+try:
+    goth_actors.default_source(environ={"GOOGLE_APPLICATION_CREDENTIALS": sys.argv[1]})
+except goth_actors.ConfigError as error:
+    print(error, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_as_the_key_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "key.json"
+    os.mkfifo(fifo)  # nobody will ever write to it: opening it for reading used to block
+    result = subprocess.run(
+        [sys.executable, "-c", FIFO_PROGRAM, str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "not a regular file" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_command_line_gives_one_line_for_a_deeply_nested_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text("[" * 100_000)
+    result = subprocess.run(
+        [sys.executable, "-m", "goth_actors._cli", "token"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "GOOGLE_APPLICATION_CREDENTIALS": str(path)},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_id_token_with_a_deeply_nested_payload_is_an_endpoint_error(
+    emulator: GoogleEmulator,
+) -> None:
+    payload = base64.urlsafe_b64encode(b"[" * 8_000).rstrip(b"=").decode()
+    emulator.respond_next(
+        1, 200, f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln", {"Metadata-Flavor": "Google"}
+    )
+    with pytest.raises(TokenEndpointError, match="not a JWT") as info:
+        Token.fetch(Metadata(url=emulator.metadata_url, audience="https://aud"))
+    assert info.value.retryable is False
+
+
+# --------------------------------------------------------------- errors and their causes (11.7)
+
+SECRET = "ya29.secret-token-in-a-header"
+
+
+def _quoting_client(**request: Any) -> HttpResponse:
+    # What requests does with a header value it refuses: quote it in its message.
+    raise requests.exceptions.InvalidHeader(
+        f"Invalid leading whitespace in header value: {request['headers']!r} {SECRET}"
+    )
+
+
+def _whole_chain(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)) + repr(error.__cause__)
+
+
+def test_an_http_clients_exception_is_never_chained_unredacted() -> None:
+    source = RefreshToken(
+        {"client_id": "c", "client_secret": "GOCSPX-secret", "refresh_token": "1//r" + "x" * 20}
+    )
+    with pytest.raises(TransportError) as info:
+        Token.fetch(source, http_client=_quoting_client)
+    error = info.value
+    assert type(error.__cause__).__name__ == "RedactedCause"
+    assert error.__cause__.__cause__ is None  # type: ignore[union-attr]
+    assert error.__cause__.__context__ is None  # type: ignore[union-attr]
+    text = _whole_chain(error)
+    assert "InvalidHeader" in text
+    assert SECRET not in text
+    assert "GOCSPX-secret" not in text
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_a_servers_stored_error_and_its_events_carry_no_unredacted_cause() -> None:
+    events: list[goth_actors.Event] = []
+    unsubscribe = goth_actors.subscribe(events.append)
+    try:
+        goth_actors.start_link(
+            name="quoted",
+            source=Metadata(url="http://127.0.0.1:9"),
+            http_client=_quoting_client,
+            prefetch="sync",
+        )
+    finally:
+        unsubscribe()
+    stored = goth_actors.status("quoted").last_error
+    assert stored is not None
+    errors = [stored, *(event.error for event in events if event.error is not None)]
+    for error in errors:
+        assert SECRET not in _whole_chain(error)
+
+
+# ------------------------------------------------------------------- remote text (11.8, 11.10)
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_an_endpoint_cannot_forge_log_lines_or_drive_the_terminal(
+    emulator: GoogleEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    forged = {
+        "error": "invalid_grant\nWARNING goth_actors.server: all good",
+        "error_description": "\x1b[2J\x1b[31mpwned\r\nERROR forged\u2028line\x00",
+    }
+    emulator.respond_next(1, 400, forged, {"Location": "http://x/\nforged"}, endpoint="token")
+    with pytest.raises(TokenEndpointError) as info:
+        Token.fetch(RefreshToken(emulator.authorized_user()))
+    error = info.value
+    for text in (str(error), error.error or "", error.error_description or "", error.body):
+        assert not any(c in text for c in "\n\r\x1b\x00\u2028"), text
+    assert "\\x1b[2J" in str(error)  # shown, escaped: nothing lost to the reader
+    # A token server's log lines about the same answer are single, escaped lines too.
+    emulator.respond_next(1, 400, forged, endpoint="token")
+    goth_actors.start_link(
+        name="forged", source=RefreshToken(emulator.authorized_user()), prefetch="sync"
+    )
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("pwned" in line for line in lines)
+    assert not any(c in line for line in lines for c in "\n\r\x1b\x00\u2028")
+
+
+def test_a_one_character_secret_does_not_garble_messages() -> None:
+    # On main, every "a" of the message became "<redacted>".
+    assert redact("invalid_client: a client was not found", ("a",)) == (
+        "invalid_client: <redacted> client was not found"
+    )
+    assert redact("Unauthorized", ("a",)) == "Unauthorized"
+    assert redact("secret=a&x=1", ("a",)) == "secret=<redacted>&x=1"
+    long_secret = "GOCSPX-abcdefgh"
+    assert redact(f"id{long_secret}x", (long_secret,)) == "id<redacted>x"
+
+
+def test_a_short_client_secret_is_redacted_whole_in_an_endpoints_answer(
+    emulator: GoogleEmulator,
+) -> None:
+    user = emulator.authorized_user()
+    emulator.fail_next(1, 401, body='{"error": "invalid_client", "error_description": "a is bad"}')
+    with pytest.raises(TokenEndpointError) as info:
+        Token.fetch(RefreshToken({**user, "client_secret": "a"}))
+    assert str(info.value).endswith("invalid_client: <redacted> is bad")
+
+
+def test_load_credentials_reads_a_key_file_with_the_same_guards(tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text('{"type": "authorized_user"}')
+    assert goth_actors.load_credentials(path) == {"type": "authorized_user"}
+    for hostile in (Path("/dev/zero"), tmp_path / "missing.json"):
+        with pytest.raises(ConfigError) as info:
+            goth_actors.load_credentials(hostile)
+        assert info.value.field == "path"
+
+
+@SETTINGS
+@given(source=json_values, kind=st.sampled_from(["environment_id", "executable", "certificate"]))
+def test_arbitrary_aws_executable_and_certificate_sources_are_config_errors_or_valid(
+    source: Any, kind: str
+) -> None:
+    credentials = {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+        "providers/q",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "credential_source": {kind: source}
+        if kind != "environment_id"
+        else {"environment_id": source, "regional_cred_verification_url": "https://sts.x"},
+    }
+    error = _config_error(lambda: goth_actors.WorkloadIdentity(credentials))
+    if error is not None:
+        assert error.field.startswith("credentials.credential_source")
+
+
+@SETTINGS
+@given(credentials=json_values)
+def test_arbitrary_values_as_workforce_user_credentials_are_config_errors(credentials: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        goth_actors.WorkforceUser(credentials)
+    assert info.value.field.startswith("credentials")

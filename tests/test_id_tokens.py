@@ -19,6 +19,7 @@ from goth_actors import (
     Source,
     Token,
     TokenEndpointError,
+    default_source,
 )
 from goth_actors.testing import GoogleEmulator
 
@@ -145,3 +146,85 @@ def test_an_id_token_with_a_list_audience_reports_them_space_joined(
     token = Token.fetch(source)
 
     assert (token.scope, token.expires) == ("a b", 2_000_000_000.0)
+
+
+# --------------------------------------------------------- ID tokens from ADC, whatever it finds
+
+
+def _adc(tmp_path: Path, info: dict[str, Any]) -> dict[str, str]:
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps(info))
+    return {"GOOGLE_APPLICATION_CREDENTIALS": str(path), "HOME": str(tmp_path)}
+
+
+def _adc_cases(emulator: GoogleEmulator) -> dict[str, tuple[dict[str, Any], str]]:
+    """Each kind of ADC that can give an ID token, and the email the token carries."""
+    key = emulator.service_account()
+    user = emulator.authorized_user()
+    target = "id-target@emulator-project.iam.gserviceaccount.com"
+    federated = emulator.workload_identity(service_account=target)
+    return {
+        "service account key": (key, key["client_email"]),
+        "impersonated": (emulator.impersonated_service_account(user, target), target),
+        "workload identity with impersonation": (federated, target),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["service account key", "impersonated", "workload identity with impersonation"]
+)
+def test_default_source_with_an_audience_gives_an_id_token_for_each_kind_of_adc(
+    emulator: GoogleEmulator, tmp_path: Path, kind: str
+) -> None:
+    info, email = _adc_cases(emulator)[kind]
+    source = default_source(environ=_adc(tmp_path, info), audience=AUDIENCE)
+    token = Token.fetch(source)
+    claims = verified_claims(emulator, token.token)
+    assert (token.scope, claims["email"]) == (AUDIENCE, email)
+
+
+def test_default_source_with_an_audience_on_the_metadata_server_gives_an_id_token(
+    emulator: GoogleEmulator, tmp_path: Path
+) -> None:
+    environ = {"HOME": str(tmp_path), "GCE_METADATA_HOST": emulator.metadata_host}
+    token = Token.fetch(default_source(environ=environ, audience=AUDIENCE), environ=environ)
+    assert verified_claims(emulator, token.token)["email"] == emulator.metadata_email
+
+
+@pytest.mark.parametrize("kind", ["authorized_user", "external_account_authorized_user"])
+def test_user_credentials_say_clearly_why_they_give_no_id_token(
+    emulator: GoogleEmulator, tmp_path: Path, kind: str
+) -> None:
+    info = emulator.authorized_user() if kind == "authorized_user" else emulator.workforce_user()
+    with pytest.raises(ConfigError, match="impersonate-service-account") as error:
+        default_source(environ=_adc(tmp_path, info), audience=AUDIENCE)
+    assert error.value.field == "audience"
+
+
+def test_workload_identity_without_impersonation_says_why_it_gives_no_id_token(
+    emulator: GoogleEmulator, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="service_account_impersonation_url") as error:
+        default_source(environ=_adc(tmp_path, emulator.workload_identity()), audience=AUDIENCE)
+    assert error.value.field == "audience"
+
+
+def test_google_auth_fetches_an_id_token_for_the_same_key(
+    emulator: GoogleEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _google_auth import auth_request
+    from google.oauth2 import id_token
+
+    key = emulator.service_account()
+    environ = _adc(tmp_path, key)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", environ["GOOGLE_APPLICATION_CREDENTIALS"])
+    with auth_request() as request:
+        theirs = id_token.fetch_id_token(request, AUDIENCE)
+    ours = Token.fetch(default_source(environ=environ, audience=AUDIENCE))
+    their_claims, our_claims = (
+        verified_claims(emulator, theirs),
+        verified_claims(emulator, ours.token),
+    )
+    assert {k: their_claims[k] for k in ("aud", "email", "sub", "iss")} == {
+        k: our_claims[k] for k in ("aud", "email", "sub", "iss")
+    }

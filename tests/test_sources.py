@@ -134,9 +134,34 @@ def test_a_single_scope_string_is_refused_with_a_hint(key_file: dict[str, Any]) 
     assert info.value.field == "scopes"
 
 
-def test_an_unknown_keyword_is_a_type_error(key_file: dict[str, Any]) -> None:
-    with pytest.raises(TypeError):
+def test_an_unknown_keyword_is_a_type_error_naming_it_and_the_one_meant(
+    key_file: dict[str, Any],
+) -> None:
+    with pytest.raises(TypeError, match=r"'scope'; did you mean 'scopes'\?"):
         ServiceAccount(key_file, scope=("x",))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"'target_audiance'; did you mean 'target_audience'\?"):
+        ServiceAccount(key_file, target_audiance="x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="'colour'; it takes account, url, audience, scopes"):
+        Metadata(colour="blue")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("call", "wrong", "meant"),
+    [
+        (
+            lambda: source_from_credentials({"type": "service_account"}, scope=("x",)),
+            "scope",
+            "scopes",
+        ),
+        (lambda: default_source(environ={"HOME": "/nonexistent"}, acount="x"), "acount", "account"),
+        (lambda: RefreshToken({}, quota_project="p"), "quota_project", "quota_project_id"),
+    ],
+)
+def test_every_way_to_build_a_source_names_an_unknown_keyword(
+    call: Any, wrong: str, meant: str
+) -> None:
+    with pytest.raises(TypeError, match=rf"'{wrong}'; did you mean '{meant}'\?"):
+        call()
 
 
 def test_scopes_in_claims_is_caught_as_a_typo(key_file: dict[str, Any]) -> None:
@@ -275,6 +300,8 @@ def test_source_from_credentials_picks_by_type(
     assert info.value.field == "credentials.type"
     with pytest.raises(ConfigError, match="missing"):
         source_from_credentials({})
+    with pytest.raises(ConfigError, match="Distributed Cloud"):  # out of scope: a clear refusal
+        source_from_credentials({"type": "gdch_service_account"})
 
 
 def test_default_source_reads_google_application_credentials(

@@ -20,6 +20,7 @@ from goth_actors import (
     TransportError,
 )
 from goth_actors._protocol import default_http_client
+from goth_actors._protocol.errors import RedactedCause
 from goth_actors.testing import GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
@@ -147,6 +148,23 @@ def test_transient_oauth_errors_are_retryable_whatever_the_status(
     with pytest.raises(TokenEndpointError) as info:
         Token.fetch(RefreshToken(emulator.authorized_user()))
     assert info.value.retryable is True
+
+
+@pytest.mark.parametrize("source", ["token", "sts"])
+def test_a_400_whose_description_is_internal_failure_is_retryable_as_in_google_auth(
+    emulator: GoogleEmulator, source: str
+) -> None:
+    # What Google's STS answers when it fails inside: 400 {"error_description": ...}.
+    body = '{"error": "invalid_request", "error_description": "internal_failure"}'
+    emulator.fail_next(1, 400, body=body, endpoint=source)
+    chosen = RefreshToken(emulator.authorized_user())
+    if source == "sts":
+        from goth_actors import WorkloadIdentity
+
+        chosen = WorkloadIdentity(emulator.workload_identity())  # type: ignore[assignment]
+    with pytest.raises(TokenEndpointError) as info:
+        Token.fetch(chosen)
+    assert (info.value.status, info.value.retryable) == (400, True)
 
 
 def test_invalid_grant_is_never_retryable(emulator: GoogleEmulator) -> None:
@@ -311,7 +329,7 @@ def test_a_custom_http_client_gets_the_contract_and_may_return_a_mapping(
     assert emulator.token_info(token.token) is not None
     assert calls[0]["method"] == "POST"
     assert calls[0]["url"] == emulator.token_url
-    assert calls[0]["timeout"] == 3.0
+    assert 2.0 < calls[0]["timeout"] <= 3.0  # the time left of the exchange's deadline
 
 
 def test_an_exception_from_the_http_client_becomes_a_transport_error() -> None:
@@ -320,4 +338,8 @@ def test_an_exception_from_the_http_client_becomes_a_transport_error() -> None:
 
     with pytest.raises(TransportError, match="ConnectionResetError") as info:
         Token.fetch(Metadata(url="http://127.0.0.1:9"), http_client=broken)
-    assert isinstance(info.value.__cause__, ConnectionResetError)
+    cause = info.value.__cause__
+    assert isinstance(cause, RedactedCause)  # a stand-in: the original could quote a secret
+    assert cause.type_name == "ConnectionResetError"
+    assert "peer went away" in str(cause)
+    assert info.value.__context__ is None

@@ -284,12 +284,12 @@ def test_a_missing_subject_token_file_is_a_retryable_transport_error(
     source = WorkloadIdentity(emulator.workload_identity(file=token_file))
     token_file.unlink()
 
-    with pytest.raises(TransportError, match="No such file") as raised:
+    with pytest.raises(TransportError, match="does not exist") as raised:
         Token.fetch(source)
 
     assert raised.value.retryable is True
     assert raised.value.url == token_file.as_uri()
-    assert isinstance(raised.value.__cause__, FileNotFoundError)
+    assert raised.value.__cause__ is None
     assert emulator.requests == []
 
 
@@ -489,7 +489,6 @@ def _wif(**changes: Any) -> dict[str, Any]:
         ({"type": "service_account"}, "credentials.type", "expected 'external_account'"),
         ({"audience": None}, "credentials.audience", "missing"),
         ({"subject_token_type": "jwt"}, "credentials.subject_token_type", "URN"),
-        ({"token_url": None}, "credentials.token_url", "missing"),
         ({"token_url": "ftp://sts"}, "credentials.token_url", "http"),
         ({"credential_source": None}, "credentials.credential_source", "missing"),
         ({"credential_source": "/var/run/token"}, "credentials.credential_source", "mapping"),
@@ -542,21 +541,36 @@ def _wif(**changes: Any) -> dict[str, Any]:
         ),
         (
             {"credential_source": {"environment_id": "aws1", "region_url": "http://x"}},
+            "credentials.credential_source.regional_cred_verification_url",
+            "missing",
+        ),
+        (
+            {"credential_source": {"environment_id": "aws2", "region_url": "http://x"}},
             "credentials.credential_source.environment_id",
-            "AWS credential sources",
+            "aws version '2' is not supported",
         ),
         (
-            {"credential_source": {"executable": {"command": "/bin/get-token"}}},
-            "credentials.credential_source.executable",
-            "not supported",
+            {"credential_source": {"executable": {"timeout_millis": 5000}}},
+            "credentials.credential_source.executable.command",
+            "non-empty command",
         ),
         (
-            {"credential_source": {"certificate": {"use_default_certificate_config": True}}},
+            {"credential_source": {"executable": {"command": "x", "timeout_millis": 1}}},
+            "credentials.credential_source.executable.timeout_millis",
+            "between 5000 and 120000",
+        ),
+        (
+            {"credential_source": {"file": "/t", "executable": {"command": "x"}}},
+            "credentials.credential_source",
+            "more than one kind",
+        ),
+        (
+            {"credential_source": {"certificate": {}}},
             "credentials.credential_source.certificate",
-            "not supported",
+            "use_default_certificate_config: true",
         ),
         (
-            {"service_account_impersonation_url": "https://iam.example/v1/sa"},
+            {"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/sa"},
             "credentials.service_account_impersonation_url",
             "generateAccessToken",
         ),
@@ -579,6 +593,16 @@ def test_bad_external_account_credentials_are_named(
     with pytest.raises(ConfigError, match=message) as raised:
         WorkloadIdentity(_wif(**changes))
     assert raised.value.field == field
+
+
+def test_a_missing_token_url_is_the_universes_sts_as_in_google_auth() -> None:
+    assert WorkloadIdentity(_wif(token_url=None)).token_url == "https://sts.googleapis.com/v1/token"
+    other = _wif(token_url=None, universe_domain="example-universe.test")
+    with pytest.raises(ConfigError, match=r"pass universe_domain='example-universe\.test'") as info:
+        WorkloadIdentity(other)  # a universe only the file names is not trusted with a token
+    assert info.value.field == "credentials.universe_domain"
+    trusted = WorkloadIdentity(other, universe_domain="example-universe.test")
+    assert trusted.token_url == "https://sts.example-universe.test/v1/token"
 
 
 @pytest.mark.parametrize("seconds", [599, 43201, "3600", True])

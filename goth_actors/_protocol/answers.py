@@ -1,21 +1,28 @@
 """Reading a token endpoint's answer: errors from statuses and bodies, and what they carry.
 
 Everything here reads what another party wrote, so it is bounded (excerpts of at most 200
-characters) and redacted (:func:`~goth_actors._protocol.redact.redact`) before it is kept.
+characters, JSON no deeper than 64 levels), redacted
+(:func:`~goth_actors._protocol.redact.redact`) and escaped
+(:func:`~goth_actors._protocol.redact.escape`: no newline or escape sequence of the remote's
+reaches a message or a log line) before it is kept. Bodies are parsed as strict UTF-8.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
+from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
 from goth_actors._protocol.http_client import HttpResponse
-from goth_actors._protocol.redact import redact, shorten, without_query
+from goth_actors._protocol.redact import escape, redact, shorten, without_query
 
 __all__ = [
     "MAX_EXPIRES_IN",
@@ -26,10 +33,14 @@ __all__ = [
     "describe",
     "invalid",
     "json_object",
+    "jwt_claims",
+    "parse_body",
     "parse_expires_in",
     "parse_retry_after",
     "status_error",
     "str_or_none",
+    "token_problem",
+    "token_type_problem",
 ]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -42,6 +53,52 @@ MAX_EXPIRES_IN = 30 * 24 * 3600
 """An ``expires_in`` above this (30 days) is treated as nonsense, not trusted."""
 
 _EXCERPT_CHARS = 200
+
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110's token: what a token type (the auth scheme) may be.
+_AUTH_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def token_problem(value: object, name: str = "access_token") -> str | None:
+    """Why ``value`` cannot be sent as a bearer token, or ``None`` if it can.
+
+    A token must be a non-empty string of RFC 6750's characters (letters, digits and
+    ``-._~+/``, then ``=`` padding): never CR, LF, NUL, ESC, a space or anything else that
+    could fold or forge an ``Authorization`` header or drive a terminal when printed.
+    """
+    if not isinstance(value, str) or not value:
+        return f"has an {name} that is not a string"
+    if len(value) > 16384:
+        return f"has an {name} of {len(value)} characters (more than 16384)"
+    if not _B64TOKEN.fullmatch(value):
+        return f"has an {name} with characters a bearer token may not have (RFC 6750)"
+    return None
+
+
+def token_type_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a token type (an HTTP auth scheme), or ``None`` if it can."""
+    if len(value) > 64 or not _AUTH_SCHEME.fullmatch(value):
+        return "has a token_type that is not an HTTP auth scheme (RFC 9110 token characters)"
+    return None
+
+
+def jwt_claims(text: str) -> dict[str, Any] | None:
+    """A JWT's claims, read without checking its signature; ``None`` if it is not a JWT.
+
+    Its JSON is parsed with the depth bound of every remote answer (never a
+    ``RecursionError``), and no exception of the decoding is ever chained to an error.
+    """
+    parts = text.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1]
+    raw: bytes | None = None
+    with contextlib.suppress(ValueError):
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    decoded = None if raw is None else decode_utf8(raw)
+    claims = NOT_JSON if decoded is None else parse_json(decoded)
+    return claims if isinstance(claims, dict) else None
 
 
 def parse_expires_in(value: object) -> float | None:
@@ -66,12 +123,7 @@ def status_error(
     error: str | None = None
     description: str | None = None
     body = response.body
-    data: object = body if isinstance(body, Mapping) else None
-    if data is None:
-        try:
-            data = json.loads(body_text(body))
-        except ValueError:
-            data = None
+    data = parse_body(body)
     if isinstance(data, Mapping):
         raw_error = data.get("error")
         if isinstance(raw_error, Mapping):  # Google APIs' {"error": {"status": ..., "message"}}
@@ -81,17 +133,23 @@ def status_error(
             error = str_or_none(raw_error)
             description = str_or_none(data.get("error_description"))
     if error is not None:
-        error = redact(error, exchange.secrets)[:100]
+        error = escape(redact(error, exchange.secrets)[:100])
     if description is not None:
-        description = redact(description, exchange.secrets)[:_EXCERPT_CHARS]
+        description = escape(redact(description, exchange.secrets)[:_EXCERPT_CHARS])
     if error == "invalid_grant":
         retryable = False
     else:
-        retryable = status in RETRYABLE_STATUSES or error in RETRYABLE_OAUTH_ERRORS
+        # As google-auth: a transient code in the error or in its description (Google's STS
+        # answers 400 {"error_description": "internal_failure"}).
+        retryable = (
+            status in RETRYABLE_STATUSES
+            or error in RETRYABLE_OAUTH_ERRORS
+            or (description or "").strip() in RETRYABLE_OAUTH_ERRORS
+        )
     excerpt = body_excerpt(body, exchange)
     if 300 <= status < 400:
         location = response.header("Location")
-        where = f" to {without_query(location)}" if location else ""
+        where = f" to {escape(without_query(location))[:200]}" if location else ""
         message = f"{url} answered a redirect ({status}{where}); redirects are never followed"
     else:
         what = ": ".join(part for part in (error, description) if part) or excerpt or "no body"
@@ -140,16 +198,30 @@ def invalid(
     )
 
 
-def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
-    body = response.body
+def parse_body(body: object) -> Any:
+    """A body as JSON: a mapping as is, else strict UTF-8 text parsed with the depth bound;
+    :data:`~goth_actors._protocol.files.NOT_JSON` when it is neither."""
     if isinstance(body, Mapping):
         return body
-    try:
-        data = json.loads(body_text(body))
-    except ValueError:
+    if isinstance(body, bytes | bytearray):
+        text = decode_utf8(bytes(body))
+        if text is None:
+            return NOT_JSON
+        return parse_json(text)
+    if isinstance(body, str):
+        return parse_json(body)
+    return NOT_JSON
+
+
+def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
+    data = parse_body(response.body)
+    if data is NOT_JSON:
         raise invalid(
-            response, exchange, url, "answered 200 with a body that is not JSON"
-        ) from None
+            response,
+            exchange,
+            url,
+            "answered 200 with a body that is not JSON (or not UTF-8, or nested too deep)",
+        )
     if not isinstance(data, dict):
         raise invalid(response, exchange, url, "answered 200 with JSON that is not an object")
     return data
@@ -157,13 +229,17 @@ def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping
 
 def body_excerpt(body: object, exchange: Exchange) -> str:
     if isinstance(body, Mapping):
-        text = json.dumps(
-            {k: v for k, v in body.items() if k not in ("access_token", "id_token")}, default=str
-        )
+        try:
+            text = json.dumps(
+                {k: v for k, v in body.items() if k not in ("access_token", "id_token")},
+                default=str,
+            )
+        except (ValueError, TypeError, RecursionError):
+            text = "(a mapping that is not JSON)"
     else:
         text = body_text(body)
     text = " ".join(text.split())
-    return shorten(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets), _EXCERPT_CHARS)
+    return shorten(escape(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)), _EXCERPT_CHARS)
 
 
 def body_text(body: object) -> str:

@@ -1,16 +1,16 @@
-"""Where a workload identity's subject token comes from: a ``credential_source`` file or URL.
+"""Where a workload identity's subject token comes from: the ``credential_source``.
 
-:func:`credential_source` validates the ``credential_source`` of an ``external_account`` file at
-construction; :meth:`SubjectTokenSource.read` reads the token at each fetch: a file opened
-without blocking (a FIFO with no writer cannot hang the server), regular files only, at most
-1 MiB, never quoted in an error; or a URL, through the exchange and with its errors.
+:func:`credential_source` validates the ``credential_source`` of an ``external_account`` file
+at construction and picks its kind: a file or a URL (here), AWS (``environment_id``,
+:mod:`~goth_actors._protocol.aws`), an executable (:mod:`~goth_actors._protocol.executable`)
+or an X.509 certificate (:mod:`~goth_actors._protocol.certificate`). Each reads the token at
+each fetch (:class:`~goth_actors._protocol.subject.SubjectSource`). A file is read with the
+guards of every credential file (no blocking open, regular files only, at most 1 MiB), never
+quoted in an error; a URL is read through the exchange.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +18,20 @@ from types import MappingProxyType
 from typing import Literal
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.aws import AWS_KEYS, aws_source
+from goth_actors._protocol.certificate import certificate_source
 from goth_actors._protocol.errors import TokenError, TransportError
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.http_client import MAX_BODY_BYTES
+from goth_actors._protocol.executable import executable_source
+from goth_actors._protocol.files import NOT_JSON, FileProblem, parse_json, read_text, shown_path
 from goth_actors._protocol.iam import unusable_answer
 from goth_actors._protocol.redact import without_query
+from goth_actors._protocol.subject import Subject, SubjectContext, SubjectSource
 from goth_actors._protocol.token import Exchanger
 from goth_actors._protocol.validate import check_url
 
 __all__ = ["SubjectTokenSource", "credential_source"]
 
-_UNSUPPORTED = {
-    "environment_id": "AWS credential sources ('environment_id') are not supported; use a file "
-    "or url source",
-    "executable": "executable-sourced credentials are not supported; run the executable "
-    "yourself and point a file source at its output",
-    "certificate": "X.509 certificate sources are not supported; use a file or url source",
-}
-_AWS_KEYS = ("region_url", "regional_cred_verification_url", "imdsv2_session_token_url")
 _SOURCE_KEYS = ("file", "url", "headers", "format")
 
 
@@ -57,8 +53,11 @@ class SubjectTokenSource:
             where = f"url {without_query(self.url)!r}"
         return where + (f" (json {self.field_name!r})" if self.format == "json" else "")
 
-    def read(self, exchanger: Exchanger) -> str:
+    def read(self, exchanger: Exchanger, context: SubjectContext) -> Subject:  # noqa: ARG002
         """Reads the subject token now: from the file, or from the URL through ``exchanger``."""
+        return Subject(self._token(exchanger))
+
+    def _token(self, exchanger: Exchanger) -> str:
         source = self
         if source.file is not None:
             return _subject_from_file(source)
@@ -90,30 +89,18 @@ class SubjectTokenSource:
 def _subject_from_file(source: SubjectTokenSource) -> str:
     assert source.file is not None
     path = source.file
-    try:
-        # O_NONBLOCK: opening a FIFO with no writer must not block the server for ever.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise _file_error(path, "is not a regular file")
-            raw = handle.read(MAX_BODY_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise TransportError(
-            f"cannot read the subject token file {path!r}: {reason}",
-            url=Path(path).absolute().as_uri(),
-        ) from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise _file_error(path, f"is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _file_error(path, "is not UTF-8 text") from None
+    text = read_text(path)
+    if isinstance(text, FileProblem):
+        if text.transient:
+            raise TransportError(
+                f"the subject token file {shown_path(path)} {text.reason}",
+                url=Path(path).absolute().as_uri(),
+            )
+        raise _file_error(path, text.reason)
     if source.format == "json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise _file_error(path, "is not JSON, but the format type is 'json'") from None
+        data = parse_json(text)
+        if data is NOT_JSON:
+            raise _file_error(path, "is not JSON, but the format type is 'json'")
         value = data.get(source.field_name) if isinstance(data, dict) else None
         if not isinstance(value, str) or not value.strip():
             raise _file_error(path, f"has no subject token string in {source.field_name!r}")
@@ -125,25 +112,38 @@ def _subject_from_file(source: SubjectTokenSource) -> str:
 
 def _file_error(path: str, problem: str) -> TokenError:
     # Never quotes the file's content: it is, or is near, a credential.
-    return TokenError(f"the subject token file {path!r} {problem}", retryable=False)
+    return TokenError(f"the subject token file {shown_path(path)} {problem}", retryable=False)
 
 
-def credential_source(value: object) -> SubjectTokenSource:
+def credential_source(value: object) -> SubjectSource:
     """Validates ``credentials.credential_source``; ``ConfigError`` names the bad key."""
     name = "credentials.credential_source"
     if value is None:
         raise ConfigError(name, "is missing from the credentials")
     if not isinstance(value, Mapping):
         raise ConfigError(name, f"must be a mapping, got {type(value).__name__}")
-    for key, reason in _UNSUPPORTED.items():
+    kinds = [k for k in ("environment_id", "executable", "certificate") if k in value]
+    if "file" in value or ("url" in value and "environment_id" not in value):
+        kinds.append("file or url")
+    if len(kinds) > 1:
+        raise ConfigError(name, f"names more than one kind of source: {', '.join(kinds)}")
+    if "environment_id" in value:
+        return aws_source(value, name)
+    for key, build in (("executable", executable_source), ("certificate", certificate_source)):
         if key in value:
-            raise ConfigError(f"{name}.{key}", reason)
+            if len(value) > 1:
+                raise ConfigError(name, f"has keys besides {key!r}")
+            return build(value[key], f"{name}.{key}")
     for key in value:
-        if key in _AWS_KEYS:
-            raise ConfigError(f"{name}.{key}", _UNSUPPORTED["environment_id"])
+        if key in AWS_KEYS and key not in _SOURCE_KEYS:
+            raise ConfigError(
+                f"{name}.{key}", "belongs to an AWS source, which needs environment_id"
+            )
         if key not in _SOURCE_KEYS:
             raise ConfigError(
-                name, f"has an unknown key {str(key)[:40]!r}; expected file, url, headers, format"
+                name,
+                f"has an unknown key {str(key)[:40]!r}; expected file, url, headers, format, "
+                "environment_id (AWS), executable or certificate",
             )
     file, url = value.get("file"), value.get("url")
     if (file is None) == (url is None):

@@ -10,7 +10,9 @@
 
 :class:`ResponseTooLarge` is what the default HTTP client raises for an oversized body; the
 exchange turns it into a ``TokenEndpointError``. Errors carry data (``status``, ``retryable``,
-a body excerpt) but never a secret.
+a body excerpt) but never a secret, and neither does their cause chain: where the original
+exception could quote one (requests quotes a bad header's value), the cause is a
+:class:`RedactedCause` that stands in for it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any
 
 from goth_actors._base import GothError
 
-__all__ = ["ResponseTooLarge", "TokenEndpointError", "TokenError", "TransportError"]
+__all__ = [
+    "RedactedCause",
+    "ResponseTooLarge",
+    "TokenEndpointError",
+    "TokenError",
+    "TransportError",
+]
 
 
 class TokenError(GothError):
@@ -121,7 +129,8 @@ def _rebuild_endpoint_error(
 class TransportError(TokenError):
     """The exchange failed below HTTP: connection refused or reset, timeout, DNS failure.
 
-    Always retryable. The original exception is chained as ``__cause__``.
+    Always retryable. The HTTP client's exception is chained as ``__cause__`` through a
+    :class:`RedactedCause` (its type's name and its redacted message), never as itself.
 
     Attributes:
         url: The URL that was being requested (without its query string).
@@ -150,3 +159,26 @@ class ResponseTooLarge(GothError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.status, self.limit))
+
+
+class RedactedCause(GothError):
+    """Stands in, as ``__cause__``, for an exception whose message or attributes could carry
+    a secret: its type's name and its message, redacted and escaped; nothing else of it.
+
+    Attributes:
+        type_name: The qualified name of the original exception's type
+            (``"requests.exceptions.InvalidHeader"``).
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_redacted_cause, (self.type_name, str(self)))
+
+
+def _rebuild_redacted_cause(type_name: str, text: str) -> RedactedCause:
+    cause = RedactedCause(type_name, "")
+    cause.args = (text,)
+    return cause

@@ -14,7 +14,7 @@ class Exchange:
     """One prepared token request, and what the answer should be read as.
 
     Attributes:
-        method: ``"GET"`` or ``"POST"``.
+        method: ``"GET"``, ``"POST"``, or ``"PUT"`` (only AWS's IMDSv2 session token).
         url: The full URL, query included.
         headers: Request headers.
         body: The request body (``b""`` for GET).
@@ -24,9 +24,11 @@ class Exchange:
             response's when set.
         sub: The subject the request asked for (domain-wide delegation), likewise.
         secrets: Strings that must never be echoed in an error (removed from body excerpts).
+        client_cert: ``(certificate_path, key_path)`` of the client certificate to present
+            (mutual TLS: X.509 workload identity), or ``None``.
     """
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PUT"]
     url: str
     headers: Mapping[str, str] = field(repr=False)  # may carry a bearer token
     body: bytes = field(repr=False)  # carries the assertion or the secrets
@@ -34,3 +36,4 @@ class Exchange:
     scope: str | None = None
     sub: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    client_cert: tuple[str, str] | None = None

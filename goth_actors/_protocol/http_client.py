@@ -5,14 +5,24 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
     def http_client(*, method: str, url: str, headers: Mapping[str, str],
                     body: bytes, timeout: float) -> HttpResponse: ...
 
-- ``method`` is ``"GET"`` or ``"POST"``; ``body`` is ``b""`` for GET.
-- ``timeout`` is in seconds and bounds connecting, each read, and the whole body.
+- ``method`` is ``"GET"`` or ``"POST"`` (``"PUT"`` only for AWS's IMDSv2 session token);
+  ``body`` is ``b""`` for GET.
+- ``timeout`` is the time left, in seconds, for the whole request: a **deadline**, from
+  connecting to the last byte of the body, whatever the server does (an endpoint that drips
+  its status line, headers or body a byte at a time must not hold the caller past it). A
+  multi-step source (workload identity, impersonation) shares one deadline, ``http_timeout``,
+  across its steps, so each call gets what is left. A client must honour it as a deadline,
+  not as a per-read timeout; the default client does (see ``goth_actors._protocol.deadline``).
 - It returns an :class:`HttpResponse` whose ``body`` may be ``bytes``, ``str`` or an already
   decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
   of ``(name, value)`` pairs; names are matched case-insensitively.
 - It must not follow redirects: a 3xx is an answer, and goth_actors reports it as an error.
-- Any exception it raises becomes a ``TransportError`` (retryable), with the
-  original exception as ``__cause__``.
+- Mutual TLS (X.509 workload identity) alone adds a keyword: ``client_cert=(certificate_path,
+  key_path)``, the client certificate to present. A client that does not take it fails those
+  exchanges with a ``TransportError`` (the default client takes it).
+- Any exception it raises becomes a ``TransportError`` (retryable), whose ``__cause__`` is a
+  ``RedactedCause`` standing in for it: its type's name and its message, redacted (the
+  original could quote a header, that is, a credential).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typing import Protocol
 
 import requests
 
+from goth_actors._protocol.deadline import DeadlineAdapter, deadline_of
 from goth_actors._protocol.errors import ResponseTooLarge
 
 __all__ = [
@@ -38,7 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 10.0
-"""Seconds the default client waits to connect, and for each read."""
+"""Seconds an exchange may take, connect to last byte (``http_timeout``'s default)."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """Response bodies larger than this (1 MiB) are refused, not read into memory."""
@@ -100,6 +111,9 @@ def _session() -> requests.Session:
     with _lock:
         if _shared is None or _shared[0] != pid:
             session = requests.Session()
+            adapter = DeadlineAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             _shared = (pid, session)
         return _shared[1]
 
@@ -114,40 +128,50 @@ def close_default_client() -> None:
 
 
 def default_http_client(
-    *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    timeout: float,
+    client_cert: tuple[str, str] | None = None,
 ) -> HttpResponse:
     """The default client: a shared ``requests.Session``, TLS verified, no redirects.
 
-    The body is streamed and refused past :data:`MAX_BODY_BYTES`.
+    TLS is verified against requests' CA bundle (``REQUESTS_CA_BUNDLE`` when set); with
+    ``client_cert`` the client presents that certificate (mutual TLS).
+
+    ``timeout`` is a deadline for the whole exchange, connect to last byte (name resolution
+    excepted: the system's resolver bounds it). The body is streamed and refused past
+    :data:`MAX_BODY_BYTES`.
     """
-    response = _session().request(
-        method,
-        url,
-        headers=dict(headers),
-        data=body or None,
-        timeout=(timeout, timeout),
-        allow_redirects=False,
-        stream=True,
-        verify=True,
-    )
-    with response:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
-        # Each read is bounded by the socket timeout; the whole body by this deadline, so an
-        # endpoint that drips a byte at a time cannot hold the caller for ever.
-        deadline = time.monotonic() + timeout
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := response.raw.read1(64 * 1024, decode_content=True):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise requests.ReadTimeout(f"the body took longer than {timeout} s to arrive")
-        return HttpResponse(
-            status=response.status_code,
-            headers=dict(response.headers),
-            body=b"".join(chunks),
+    with deadline_of(timeout) as deadline:
+        response = _session().request(
+            method,
+            url,
+            headers=dict(headers),
+            data=body or None,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+            verify=True,
+            cert=client_cert,
         )
+        with response:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ResponseTooLarge(response.status_code, MAX_BODY_BYTES)
+                chunks.append(chunk)
+                if time.monotonic() > deadline:  # each read is bounded too; this is a backstop
+                    raise requests.ReadTimeout(f"the exchange took longer than {timeout} s")
+            return HttpResponse(
+                status=response.status_code,
+                headers=dict(response.headers),
+                body=b"".join(chunks),
+            )

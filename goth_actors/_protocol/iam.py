@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.answers import token_problem
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.redact import without_query
@@ -32,6 +33,7 @@ __all__ = [
     "generate_access_token",
     "generate_id_token",
     "id_token",
+    "json_post",
     "parse_rfc3339",
     "split_generate_url",
     "unusable_answer",
@@ -66,26 +68,30 @@ def generate_access_token(
     lifetime: float,
     delegates: Sequence[str] = (),
     secrets: tuple[str, ...] = (),
+    client_cert: tuple[str, str] | None = None,
 ) -> Token:
     """POSTs IAM's ``generateAccessToken`` at ``url``; reads ``{"accessToken", "expireTime"}``."""
     body: dict[str, Any] = {"scope": list(scopes), "lifetime": _duration(lifetime)}
     if delegates:
         body["delegates"] = [RESOURCE_PREFIX + d for d in delegates]
-    exchange = _json_post(url, authorization, body, secrets)
+    exchange = json_post(url, authorization, body, secrets, client_cert)
     data = exchanger.json(exchange)
     where = without_query(url)
     access_token = data.get("accessToken")
     if not isinstance(access_token, str) or not access_token:
         raise unusable_answer(where, "answered 200 without an accessToken string", data)
+    problem = token_problem(access_token, "accessToken")
+    if problem is not None:
+        raise unusable_answer(where, problem, data)
     expire_time = data.get("expireTime")
     expires = parse_rfc3339(expire_time) if isinstance(expire_time, str) else None
+    shown = repr(expire_time[:40]) if isinstance(expire_time, str) else "missing"
     if expires is None:
-        shown = repr(expire_time[:40]) if isinstance(expire_time, str) else "missing"
         raise unusable_answer(
             where, f"has an expireTime that is not an RFC 3339 time ({shown})", data
         )
     if expires <= exchanger.clock():
-        raise unusable_answer(where, f"has an expireTime in the past ({expire_time!r})", data)
+        raise unusable_answer(where, f"has an expireTime in the past ({shown})", data)
     return Token(
         token=access_token, type="Bearer", scope=" ".join(scopes), sub=None, expires=expires
     )
@@ -99,12 +105,13 @@ def generate_id_token(
     audience: str,
     delegates: Sequence[str] = (),
     secrets: tuple[str, ...] = (),
+    client_cert: tuple[str, str] | None = None,
 ) -> Token:
     """POSTs IAM's ``generateIdToken`` at ``url``; reads ``{"token": jwt}``."""
     body: dict[str, Any] = {"audience": audience, "includeEmail": True}
     if delegates:
         body["delegates"] = [RESOURCE_PREFIX + d for d in delegates]
-    data = exchanger.json(_json_post(url, authorization, body, secrets))
+    data = exchanger.json(json_post(url, authorization, body, secrets, client_cert))
     where = without_query(url)
     token = data.get("token")
     if not isinstance(token, str) or not token:
@@ -149,9 +156,14 @@ def parse_rfc3339(text: str) -> float | None:
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _json_post(
-    url: str, authorization: str, body: Mapping[str, Any], secrets: tuple[str, ...]
+def json_post(
+    url: str,
+    authorization: str,
+    body: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    client_cert: tuple[str, str] | None = None,
 ) -> Exchange:
+    """A JSON POST to a Google API with a bearer token (IAM Credentials' calls)."""
     token = authorization.partition(" ")[2]
     return Exchange(
         method="POST",
@@ -160,12 +172,15 @@ def _json_post(
         body=json.dumps(body, separators=(",", ":")).encode("utf-8"),
         kind="oauth",
         secrets=(*secrets, token),
+        client_cert=client_cert,
     )
 
 
 def unusable_answer(where: str, problem: str, data: Mapping[str, Any] | None) -> TokenEndpointError:
     # The body excerpt names the keys and their types, never a value: values may be tokens.
-    shape = ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list((data or {}).items())[:10])
+    shape = ", ".join(
+        f"{str(k)[:40]!r}: {type(v).__name__}" for k, v in list((data or {}).items())[:10]
+    )
     return TokenEndpointError(
         f"{where} {problem}", status=200, retryable=False, body=f"{{{shape}}}", url=where
     )

@@ -7,10 +7,16 @@ from dataclasses import KW_ONLY, dataclass
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import (
+    GOOGLE_UNIVERSE,
+    check_explicit_url,
+    check_universe_domain,
+    derived_url,
+    universe_trusted,
+)
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.iam import (
     DEFAULT_LIFETIME,
-    IAM_CREDENTIALS_URL,
     RESOURCE_PREFIX,
     check_account,
     check_delegates,
@@ -23,8 +29,8 @@ from goth_actors._protocol.service_account import ServiceAccount
 from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
+    check_project,
     check_scopes,
-    check_url,
     optional_string,
     shown,
 )
@@ -57,7 +63,10 @@ class Impersonated(Source):
         audience: When set, ask for an ID token for this audience (IAP, Cloud Run) instead of
             an access token; ``scopes`` and ``lifetime`` do not apply. The ID token carries
             the target's email.
-        url: Base URL of IAM Credentials. Default: ``https://iamcredentials.googleapis.com``.
+        url: Base URL of IAM Credentials. Default: ``https://iamcredentials.`` + the universe
+            domain.
+        universe_domain: The universe. Default: the source's, else ``googleapis.com``.
+        quota_project_id: The project to bill (``x-goog-user-project``), or ``None``.
 
     Raises:
         ConfigError: At construction, naming the field, for any invalid input.
@@ -78,6 +87,8 @@ class Impersonated(Source):
     lifetime: float = DEFAULT_LIFETIME
     audience: str | None = None
     url: str | None = None
+    universe_domain: str | None = None
+    quota_project_id: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, Source):
@@ -96,20 +107,30 @@ class Impersonated(Source):
         object.__setattr__(self, "delegates", check_delegates(self.delegates, "delegates"))
         object.__setattr__(self, "lifetime", check_lifetime(self.lifetime))
         object.__setattr__(self, "audience", optional_string(self.audience, "audience"))
-        url = check_url(self.url, "url")
+        url = None if self.url is None else check_explicit_url(self.url, "url")
         object.__setattr__(self, "url", url.rstrip("/") if url else None)
+        explicit = self.universe_domain
+        universe = explicit or self.source.universe_domain or GOOGLE_UNIVERSE
+        object.__setattr__(self, "universe_domain", check_universe_domain(universe))
+        trusted = explicit is not None or universe_trusted(self.source)
+        object.__setattr__(self, "_universe_trusted", trusted)
+        if url is None:
+            derived_url(self, "iamcredentials", "", "url")  # refused for an untrusted universe
+        quota = check_project(self.quota_project_id, "quota_project_id")
+        object.__setattr__(self, "quota_project_id", quota)
 
     def __repr__(self) -> str:
         return (
             f"Impersonated(source={self.source!r}, target_principal={self.target_principal!r}, "
             f"scopes={self.scopes!r}, delegates={self.delegates!r}, lifetime={self.lifetime!r}"
-            f"{shown('audience', self.audience)}, url={self.iam_url!r})"
+            f"{shown('audience', self.audience)}, url={self.iam_url!r}"
+            f"{shown('quota_project_id', self.quota_project_id)})"
         )
 
     @property
     def iam_url(self) -> str:
         """IAM Credentials' base URL this source posts to."""
-        return self.url or IAM_CREDENTIALS_URL
+        return self.url or f"https://iamcredentials.{self.universe_domain}"
 
     def prepare(self, now: float, environ: Mapping[str, str] | None = None) -> Exchange:
         raise NotImplementedError("Impersonated takes two requests; use Token.fetch()")

@@ -9,9 +9,10 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import check_universe_domain
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.token import Source
-from goth_actors._protocol.validate import check_scopes, check_url, optional_string
+from goth_actors._protocol.validate import check_project, check_scopes, check_url, optional_string
 
 __all__ = ["DEFAULT_METADATA_URL", "Metadata"]
 
@@ -31,6 +32,9 @@ class Metadata(Source):
         audience: When set, ask for an ID token for this audience
             (``.../identity?audience=...&format=full``) instead of an access token.
         scopes: Scopes to ask for (``?scopes=a,b``); ``None`` for the instance's own.
+        quota_project_id: The project to bill (``x-goog-user-project``), or ``None``.
+        universe_domain: The universe. Default ``None``: the metadata server's own, read
+            from ``universe/universe-domain`` when needed (see ``goth_actors.universe_domain``).
 
     Example:
         >>> source = Metadata()  # on Google Cloud
@@ -41,6 +45,8 @@ class Metadata(Source):
     url: str | None = None
     audience: str | None = None
     scopes: Sequence[str] | None = None
+    quota_project_id: str | None = None
+    universe_domain: str | None = None
 
     def __post_init__(self) -> None:
         account = optional_string(self.account, "account")
@@ -56,19 +62,28 @@ class Metadata(Source):
             object.__setattr__(self, "scopes", scopes)
         if self.audience is not None and self.scopes is not None:
             raise ConfigError("scopes", "cannot be combined with audience (an ID token)")
+        quota = check_project(self.quota_project_id, "quota_project_id")
+        object.__setattr__(self, "quota_project_id", quota)
+        if self.universe_domain is not None:
+            object.__setattr__(self, "universe_domain", check_universe_domain(self.universe_domain))
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.account,
+            self.url,
+            self.audience,
+            self.scopes,
+            self.quota_project_id,
+            self.universe_domain,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.account, self.url, self.audience, self.scopes))
+        return hash(self._key())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Metadata):
             return NotImplemented
-        return (self.account, self.url, self.audience, self.scopes) == (
-            other.account,
-            other.url,
-            other.audience,
-            other.scopes,
-        )
+        return self._key() == other._key()
 
     def base_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The metadata server's base URL, resolved now (see ``url``)."""
@@ -80,6 +95,16 @@ class Metadata(Source):
             host = host.strip().rstrip("/")
             return host if host.startswith(("http://", "https://")) else f"http://{host}"
         return DEFAULT_METADATA_URL
+
+    def value_exchange(self, path: str, environ: Mapping[str, str] | None = None) -> Exchange:
+        """A GET of a metadata value, e.g. ``project/project-id``."""
+        return Exchange(
+            method="GET",
+            url=f"{self.base_url(environ)}/computeMetadata/v1/{path}",
+            headers={"Metadata-Flavor": "Google"},
+            body=b"",
+            kind="metadata",
+        )
 
     def prepare(  # the interface's signature
         self,

@@ -1,7 +1,8 @@
-"""Keeping secrets out of messages: redaction of credentials and query strings.
+"""Keeping secrets out of messages, and remote text safe in them: redaction and escaping.
 
 Everything a remote party wrote, and every message built around a request, passes through
-:func:`redact` before it reaches an exception, a log line or a body excerpt.
+:func:`redact` before it reaches an exception, a log line or a body excerpt, and through
+:func:`escape` so that it cannot forge a log line or drive a terminal.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-__all__ = ["redact", "redact_query", "shorten", "without_query"]
+__all__ = ["MIN_SUBSTRING_SECRET", "escape", "redact", "redact_query", "shorten", "without_query"]
 
 # Anything that looks like a credential: Google access tokens, JWTs, PEM blocks, long opaque
 # strings. Body excerpts and error messages pass through this before they are kept.
@@ -24,25 +25,69 @@ _SECRET_PATTERNS = re.compile(
 
 _QUERY = re.compile(r"\?[^\s'\")]+")
 
+MIN_SUBSTRING_SECRET = 8
+"""A secret shorter than this is redacted only where it stands alone, never inside a word: a
+one-character client secret must not turn every ``a`` of a message into ``<redacted>``."""
+
+# What may not sit next to a short secret that stands alone: a character of a token (before
+# it; "=" only ends a token, as base64 padding) or of a token or its padding (after it).
+_BEFORE = r"A-Za-z0-9\-._~+/%"
+_AFTER = r"A-Za-z0-9\-._~+/%="
+
+# C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators and bidi
+# controls that can reorder or break a log line.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """``text`` with each of ``secrets``, and anything that looks like a credential, removed.
 
     Each secret is removed as sent: raw, URL-encoded in a form body or a query string, and,
     for a header value such as ``"Bearer <token>"``, the credential alone (an endpoint may
-    echo just that).
+    echo just that). A secret of fewer than :data:`MIN_SUBSTRING_SECRET` characters is removed
+    only where it is a whole value, not a part of a longer word.
 
     Example:
         >>> redact("refused ya29.a0AfH6SMB: bad", ())
         'refused <redacted>: bad'
+        >>> redact("client a is invalid", ("a",))
+        'client <redacted> is invalid'
     """
     for secret in secrets:
         credential = secret.partition(" ")[2]
         for whole in (secret, credential) if len(credential) >= 8 else (secret,):
             for form in {whole, quote(whole, safe=""), quote_plus(whole)}:
-                if form:
+                if not form:
+                    continue
+                if len(form) >= MIN_SUBSTRING_SECRET:
                     text = text.replace(form, "<redacted>")
+                else:
+                    alone = rf"(?<![{_BEFORE}]){re.escape(form)}(?![{_AFTER}])"
+                    text = re.sub(alone, "<redacted>", text)
     return _SECRET_PATTERNS.sub("<redacted>", text)
+
+
+def escape(text: str) -> str:
+    r"""``text`` with every control character escaped: what a remote party wrote, made safe.
+
+    Newlines, carriage returns, ESC and the other C0 and C1 controls, DEL, and the Unicode
+    line separators and bidi controls become ``\n``, ``\r``, ``\x1b``, ``\u2028``...: a
+    remote ``error_description`` can neither start a forged log line nor drive a terminal.
+
+    Example:
+        >>> escape("bad\nWARNING forged\x1b[2J")
+        'bad\\nWARNING forged\\x1b[2J'
+    """
+    return _UNSAFE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def redact_query(text: str) -> str:

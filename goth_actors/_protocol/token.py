@@ -8,14 +8,13 @@ multi-step sources such as workload identity) and returns a :class:`Token` or ra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
+from typing import Any, Self
 
 from goth_actors._protocol.answers import (
     MAX_EXPIRES_IN,
@@ -24,11 +23,15 @@ from goth_actors._protocol.answers import (
     describe,
     invalid,
     json_object,
+    jwt_claims,
     parse_expires_in,
     status_error,
     str_or_none,
+    token_problem,
+    token_type_problem,
 )
 from goth_actors._protocol.errors import (
+    RedactedCause,
     ResponseTooLarge,
     TokenEndpointError,
     TransportError,
@@ -40,9 +43,15 @@ from goth_actors._protocol.http_client import (
     HttpResponse,
     default_http_client,
 )
-from goth_actors._protocol.redact import redact, redact_query, shorten, without_query
+from goth_actors._protocol.redact import escape, redact, redact_query, shorten, without_query
+from goth_actors._protocol.validate import unknown_keyword
 
 __all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
+
+
+def _qualified_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -99,13 +108,16 @@ class Token:
 
         Args:
             source: A :class:`~goth_actors.ServiceAccount`, :class:`~goth_actors.RefreshToken`,
-                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity` or
-                :class:`~goth_actors.Impersonated` (any :class:`~goth_actors.Source`).
+                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity`,
+                :class:`~goth_actors.WorkforceUser` or :class:`~goth_actors.Impersonated` (any
+                :class:`~goth_actors.Source`).
             http_client: The HTTP client (the contract is in :class:`~goth_actors.HttpClient`).
                 Default: a shared ``requests.Session``, TLS verified, no redirects followed.
-            timeout: Seconds to wait to connect and for each read.
+            timeout: Seconds the whole exchange may take, every step of it, connect to last
+                byte: a deadline (each step's ``http_client`` call gets the time left).
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
-            environ: Environment to read (``GCE_METADATA_HOST``); ``os.environ`` by default.
+            environ: Environment to read (``GCE_METADATA_HOST``, AWS's keys and region,
+                ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES``...); ``os.environ`` by default.
 
         Returns:
             The token. For an access token ``expires`` is now + ``expires_in``; for an ID
@@ -142,11 +154,31 @@ class Source:
     Subclasses are frozen dataclasses that validate themselves on construction and implement
     :meth:`prepare` (or, for several requests, :meth:`fetch_token`). Users pick one of
     :class:`ServiceAccount`, :class:`RefreshToken`, :class:`Metadata`,
-    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated`, or let
-    :func:`default_source` pick.
+    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.WorkforceUser`,
+    :class:`~goth_actors.Impersonated`, or let :func:`default_source` pick.
+
+    An unknown keyword is a ``TypeError``, as Python's own, that names it and suggests the
+    keyword meant (``scope=`` gives "did you mean 'scopes'?").
+
+    Attributes:
+        quota_project_id: The project billed for the APIs called with this source's tokens
+            (sent as ``x-goog-user-project`` by the integrations), or ``None``.
+        universe_domain: The universe its tokens are for (``"googleapis.com"``), or ``None``
+            when it is known only by asking (the metadata server).
     """
 
     __slots__ = ()
+
+    quota_project_id: str | None = None
+    universe_domain: str | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:  # noqa: ARG004 - checked, not used
+        if kwargs and dataclasses.is_dataclass(cls):
+            known = [f.name for f in dataclasses.fields(cls) if f.init]
+            for name in kwargs:
+                if name not in known:
+                    raise TypeError(unknown_keyword(f"{cls.__name__}()", name, known))
+        return super().__new__(cls)
 
     def prepare(self, now: float, environ: Mapping[str, str] | None = None) -> Exchange:
         """Builds the token request to send at unix time ``now``.
@@ -185,33 +217,69 @@ class Exchanger:
     ) -> None:
         self.http_client = http_client
         self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self.clock = clock
         self.environ = environ
 
+    def time_left(self, what: str) -> float:
+        """Seconds left of the exchange's deadline (``timeout`` for all its steps).
+
+        Raises:
+            TransportError: None is left; ``what`` (a URL, a file) names the step.
+        """
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(
+                f"{what}: no time left of the exchange's {self.timeout:g} s deadline "
+                "(http_timeout bounds all the steps of one exchange together)",
+                url=what,
+            )
+        return left
+
     def send(self, exchange: Exchange) -> HttpResponse:
-        """Sends one request; raises on transport failure or a refused oversized body."""
+        """Sends one request; raises on transport failure or a refused oversized body.
+
+        The client gets the time left of the exchange's deadline as its ``timeout``. Its
+        exception is never chained as is (it may quote a header, that is a credential): the
+        ``TransportError``'s cause is a :class:`~goth_actors._protocol.errors.RedactedCause`.
+        """
         url = without_query(exchange.url)
+        timeout = self.time_left(url)
+        too_large: ResponseTooLarge | None = None
+        failure: tuple[str, str] | None = None
+        extra: dict[str, Any] = {}
+        if exchange.client_cert is not None:  # only mutual TLS asks more of a client
+            extra["client_cert"] = exchange.client_cert
         try:
             response = self.http_client(
                 method=exchange.method,
                 url=exchange.url,
                 headers=exchange.headers,
                 body=exchange.body,
-                timeout=self.timeout,
+                timeout=timeout,
+                **extra,
             )
         except ResponseTooLarge as exc:
-            raise TokenEndpointError(
-                f"{url} answered {exc.status} with a body larger than {exc.limit} bytes; refused",
-                status=exc.status,
-                retryable=exc.status in RETRYABLE_STATUSES,
-                url=url,
-            ) from None
+            too_large = ResponseTooLarge(exc.status, exc.limit)
         except Exception as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", exchange.secrets)
-            detail = redact_query(detail)  # a query string can carry a signature
+            failure = (_qualified_name(type(exc)), str(exc))
+        # Raised here, outside the except blocks, so that no error carries the client's
+        # exception as its __context__ either.
+        if too_large is not None:
+            raise TokenEndpointError(
+                f"{url} answered {too_large.status} with a body larger than {too_large.limit} "
+                "bytes; refused",
+                status=too_large.status,
+                retryable=too_large.status in RETRYABLE_STATUSES,
+                url=url,
+            )
+        if failure is not None:
+            kind, text = failure
+            detail = shorten(escape(redact_query(redact(text, exchange.secrets))), 300)
+            short_kind = kind.rpartition(".")[2]
             raise TransportError(
-                f"{exchange.method} {url} failed: {shorten(detail, 300)}", url=url
-            ) from exc
+                f"{exchange.method} {url} failed: {short_kind}: {detail}", url=url
+            ) from RedactedCause(kind, detail)
         if not isinstance(response, HttpResponse):
             raise TransportError(
                 f"http_client returned {type(response).__name__}, not an HttpResponse", url=url
@@ -222,6 +290,13 @@ class Exchanger:
         """Sends ``exchange`` and reads the answer as a token."""
         response = self.send(exchange)
         return _read_response(response, exchange, without_query(exchange.url), self.clock)
+
+    def answer(self, exchange: Exchange) -> tuple[Token, Mapping[str, Any]]:
+        """Sends ``exchange``; the answer read as a token, and its JSON (for more fields)."""
+        response = self.send(exchange)
+        url = without_query(exchange.url)
+        token = _read_response(response, exchange, url, self.clock)
+        return token, json_object(response, exchange, url)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""
@@ -279,8 +354,9 @@ def _access_token(
     clock: Callable[[], float],
 ) -> Token:
     access_token = data["access_token"]
-    if not isinstance(access_token, str) or not access_token:
-        raise invalid(response, exchange, url, "has an access_token that is not a string")
+    problem = token_problem(access_token)
+    if problem is not None:
+        raise invalid(response, exchange, url, problem)
     expires_in = parse_expires_in(data.get("expires_in"))
     if expires_in is None:
         raise invalid(
@@ -291,11 +367,15 @@ def _access_token(
             f"expected a number of seconds in (0, {MAX_EXPIRES_IN}]",
         )
     token_type = data.get("token_type")
+    token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
+    problem = token_type_problem(token_type)
+    if problem is not None:
+        raise invalid(response, exchange, url, problem)
     scope = data.get("scope")
     sub = data.get("sub")
     return Token(
         token=access_token,
-        type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+        type=token_type,
         scope=exchange.scope if exchange.scope is not None else str_or_none(scope),
         sub=exchange.sub if exchange.sub is not None else str_or_none(sub),
         expires=clock() + expires_in,
@@ -312,10 +392,12 @@ def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) 
     The signature is not checked: the JWT came straight from Google over TLS, and only its
     expiry, audience and subject are read. ``unusable(problem)`` builds the error to raise.
     """
-    try:
-        claims = jwt.decode(text, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise unusable("answered with an ID token that is not a JWT") from None
+    problem = token_problem(text, "ID token")
+    if problem is not None:
+        raise unusable(problem)
+    claims = jwt_claims(text)
+    if claims is None:
+        raise unusable("answered with an ID token that is not a JWT")
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
         raise unusable("answered with an ID token without a numeric exp")

@@ -6,26 +6,31 @@ secret (``_quoted_type`` shows only short identifiers).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.endpoints import EndpointTrust
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
     "FORM",
     "GOOGLE_TOKEN_URL",
+    "check_project",
     "check_scopes",
     "check_url",
     "credentials_mapping",
     "form",
     "optional_string",
+    "quota_project",
     "quoted_type",
     "required_string",
     "resolve_token_url",
     "shown",
+    "unknown_keyword",
 ]
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -77,6 +82,8 @@ def check_url(value: object, name: str) -> str | None:
     text = optional_string(value, name)
     if text is None:
         return None
+    if re.search(r"[\x00-\x20\x7f-\x9f]", text):
+        raise ConfigError(name, "must not contain spaces or control characters")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(name, f"must be an http:// or https:// URL, got {text[:100]!r}")
@@ -101,15 +108,47 @@ def check_scopes(value: object, name: str = "scopes") -> tuple[str, ...]:
     return scopes
 
 
-def resolve_token_url(url: str | None, credentials: Mapping[str, Any]) -> str:
+def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: EndpointTrust) -> str:
+    """The token URL: the caller's ``url`` (already checked), else the credentials'
+    ``token_uri`` under the endpoint policy, else Google's for the universe."""
     if url is not None:
         return url
     token_uri = credentials.get("token_uri")
     if token_uri is None:
-        return GOOGLE_TOKEN_URL
-    checked = check_url(token_uri, "credentials.token_uri")
-    assert checked is not None
-    return checked
+        return trust.default("oauth2", "/token")
+    return trust.check(token_uri, "credentials.token_uri")
+
+
+def check_project(value: object, name: str) -> str | None:
+    """A project id (or number) such as a quota project: short, printable, no spaces."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][\w.:-]{0,99}", value):
+        shown = quoted_type(value) if isinstance(value, str) else type(value).__name__
+        raise ConfigError(name, f"must be a project id such as 'my-project', got {shown}")
+    return value
+
+
+def quota_project(explicit: object, credentials: Mapping[str, Any]) -> str | None:
+    """The quota project: the caller's ``quota_project_id``, else the credentials'."""
+    if explicit is not None:
+        return check_project(explicit, "quota_project_id")
+    return check_project(credentials.get("quota_project_id"), "credentials.quota_project_id")
+
+
+def unknown_keyword(where: str, name: str, known: Sequence[str]) -> str:
+    """The message of the ``TypeError`` for an unknown keyword, with the likeliest meant one.
+
+    Example:
+        >>> unknown_keyword("ServiceAccount()", "scope", ["scopes", "sub"])
+        "ServiceAccount() got an unexpected keyword argument 'scope'; did you mean 'scopes'?"
+    """
+    message = f"{where} got an unexpected keyword argument {name[:60]!r}"
+    close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")], 1, 0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    public = ", ".join(k for k in known if not k.startswith("_"))
+    return f"{message}; it takes {public}"
 
 
 def form(fields: Sequence[tuple[str, str]]) -> bytes:

@@ -1,16 +1,16 @@
 """``WorkloadIdentity``: workload identity federation (``external_account`` credentials).
 
 Trades a token from another identity provider (a Kubernetes service account token in a file,
-a CI system's OIDC token from a URL) for a Google access token at Google's Security Token
-Service (STS), and optionally trades that, through IAM Credentials' ``generateAccessToken``,
-for a service account's token. At most three requests, all through one
-:class:`~goth_actors._protocol.token.Exchanger` and so with its errors.
+a CI system's OIDC token from a URL, an AWS workload's signed request, an executable's
+output, an X.509 certificate) for a Google access token at Google's Security Token Service
+(STS, :mod:`~goth_actors._protocol.sts`), and optionally trades that, through IAM
+Credentials' ``generateAccessToken`` (or ``generateIdToken``), for a service account's token.
+A few requests, all through one :class:`~goth_actors._protocol.token.Exchanger` and so with
+its errors and its one deadline.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -18,30 +18,38 @@ from types import MappingProxyType
 from typing import Any
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.credential_source import SubjectTokenSource, credential_source
+from goth_actors._protocol.answers import parse_expires_in, token_problem, token_type_problem
+from goth_actors._protocol.credential_source import credential_source
+from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.iam import (
     DEFAULT_LIFETIME,
     generate_access_token,
+    generate_id_token,
     split_generate_url,
     unusable_answer,
 )
 from goth_actors._protocol.redact import without_query
+from goth_actors._protocol.sts import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE_GRANT,
+    check_client,
+    token_exchange,
+)
+from goth_actors._protocol.subject import Subject, SubjectContext, SubjectSource
 from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     CLOUD_PLATFORM_SCOPE,
-    FORM,
     check_scopes,
-    check_url,
     credentials_mapping,
-    form,
+    optional_string,
+    quota_project,
     required_string,
+    shown,
 )
 
 __all__ = ["ACCESS_TOKEN_TYPE", "TOKEN_EXCHANGE_GRANT", "WorkloadIdentity"]
 
-TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 _WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workforcePools/.+")
 _MIN_IMPERSONATION_LIFETIME, _MAX_IMPERSONATION_LIFETIME = 600, 43200  # google-auth's bounds
 
@@ -50,25 +58,42 @@ _MIN_IMPERSONATION_LIFETIME, _MAX_IMPERSONATION_LIFETIME = 600, 43200  # google-
 class WorkloadIdentity(Source):
     """Workload identity federation: a Google token for another provider's token.
 
-    Reads the subject token (from a file, or a URL such as a CI system's OIDC endpoint),
-    exchanges it at Google's STS (``token_url``), and, when the credentials name a
-    ``service_account_impersonation_url``, exchanges the STS token for that service
-    account's token. Without impersonation the STS token is the token.
+    Reads the subject token, exchanges it at Google's STS (``token_url``), and, when the
+    credentials name a ``service_account_impersonation_url``, exchanges the STS token for
+    that service account's token. Without impersonation the STS token is the token.
 
     Args:
         credentials: The decoded ``external_account`` credentials, as
             ``gcloud iam workload-identity-pools create-cred-config`` writes them:
-            ``audience``, ``subject_token_type``, ``token_url``, ``credential_source`` and
-            optionally ``service_account_impersonation_url``,
-            ``service_account_impersonation.token_lifetime_seconds``,
-            ``workforce_pool_user_project``, ``client_id`` and ``client_secret``.
-            ``credential_source`` is ``{"file": path}`` or ``{"url": url, "headers": {...}}``,
-            with an optional ``"format": {"type": "text"}`` (the default) or
-            ``{"type": "json", "subject_token_field_name": name}``. AWS and executable
-            sources are not supported.
+            ``audience``, ``subject_token_type``, ``credential_source`` and optionally
+            ``token_url`` (default: the universe's STS), ``service_account_impersonation_url``,
+            ``service_account_impersonation.token_lifetime_seconds``, ``token_info_url``,
+            ``workforce_pool_user_project``, ``client_id``, ``client_secret``,
+            ``quota_project_id`` and ``universe_domain``. ``credential_source`` is one of:
+            ``{"file": path}`` or ``{"url": url, "headers": {...}}`` (with an optional
+            ``"format": {"type": "text"}`` or ``{"type": "json", "subject_token_field_name":
+            name}``); AWS (``{"environment_id": "aws1", "regional_cred_verification_url",
+            "region_url", "url", "imdsv2_session_token_url"}``); an executable
+            (``{"executable": {"command", "timeout_millis", "output_file"}}``, run only when
+            ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1``); or an X.509 certificate
+            (``{"certificate": {"certificate_config_location" or
+            "use_default_certificate_config", "trust_chain_path"}}``, mutual TLS to STS).
         scopes: Scopes of the token. Sent to the impersonation step when there is one (STS
             then gets ``cloud-platform``, which IAM needs), else to STS. Default:
             ``("https://www.googleapis.com/auth/cloud-platform",)``.
+        universe_domain: The universe of these credentials. Default: the credentials'
+            ``universe_domain``, else ``googleapis.com``. Naming it also trusts that
+            universe's token services for the credentials' URLs.
+        allow_custom_endpoints: Send the subject token (and the STS token) to a
+            ``token_url``, ``service_account_impersonation_url`` or ``token_info_url`` that
+            is not one of Google's token services (a private endpoint you trust). Default
+            ``False``: such credentials are refused, since a hostile file could otherwise
+            have the VM's own metadata token posted anywhere.
+        quota_project_id: The project to bill (``x-goog-user-project``). Default: the
+            credentials' ``quota_project_id``.
+        target_audience: When set, an ID token for this audience (IAM ``generateIdToken``
+            as the impersonated service account) instead of an access token. Needs a
+            ``service_account_impersonation_url``.
 
     Raises:
         ConfigError: At construction, for any invalid or unsupported credentials, naming
@@ -84,7 +109,12 @@ class WorkloadIdentity(Source):
     credentials: Mapping[str, Any]
     _: KW_ONLY
     scopes: Sequence[str] = (CLOUD_PLATFORM_SCOPE,)
-    _source: SubjectTokenSource = field(init=False, repr=False, compare=False)
+    universe_domain: str | None = None
+    allow_custom_endpoints: bool = False
+    quota_project_id: str | None = None
+    target_audience: str | None = None
+    _source: SubjectSource = field(init=False, repr=False, compare=False)
+    _token_url: str = field(init=False, repr=False, compare=False)
     _impersonation_url: str | None = field(init=False, repr=False, compare=False)
     _lifetime: float = field(init=False, repr=False, compare=False)
 
@@ -98,21 +128,39 @@ class WorkloadIdentity(Source):
                 f"must be a token type URN such as 'urn:ietf:params:oauth:token-type:jwt', "
                 f"got {subject_token_type[:100]!r}",
             )
-        check_url(required_string(creds, "token_url"), "credentials.token_url")
+        trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
+        token_url = creds.get("token_url")
+        if token_url is None:
+            token_url = trust.default("sts", "/v1/token")
+        else:
+            token_url = trust.check(token_url, "credentials.token_url")
+        if creds.get("token_info_url") is not None:
+            trust.check(creds["token_info_url"], "credentials.token_info_url")
+        object.__setattr__(self, "universe_domain", trust.universe_domain)
+        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        object.__setattr__(self, "_token_url", token_url)
         scopes = check_scopes(self.scopes)
         if not scopes:
             raise ConfigError("scopes", "is empty; Google needs at least one scope")
         object.__setattr__(self, "scopes", scopes)
         object.__setattr__(self, "_source", credential_source(creds.get("credential_source")))
-        impersonation_url = check_url(
-            creds.get("service_account_impersonation_url"),
-            "credentials.service_account_impersonation_url",
-        )
+        name = "credentials.service_account_impersonation_url"
+        impersonation_url = creds.get("service_account_impersonation_url")
         if impersonation_url is not None:
-            split_generate_url(impersonation_url, "credentials.service_account_impersonation_url")
+            impersonation_url = trust.check(impersonation_url, name)
+            split_generate_url(impersonation_url, name)
         object.__setattr__(self, "_impersonation_url", impersonation_url)
         object.__setattr__(self, "_lifetime", _impersonation_lifetime(creds, impersonation_url))
-        _check_client(creds)
+        target_audience = optional_string(self.target_audience, "target_audience")
+        if target_audience is not None and impersonation_url is None:
+            raise ConfigError(
+                "target_audience",
+                "needs a service_account_impersonation_url: STS gives no ID tokens, IAM does "
+                "as the impersonated service account",
+            )
+        object.__setattr__(self, "target_audience", target_audience)
+        object.__setattr__(self, "quota_project_id", quota_project(self.quota_project_id, creds))
+        check_client(creds)
         _check_workforce_project(creds)
         object.__setattr__(self, "credentials", MappingProxyType(dict(creds)))
 
@@ -124,7 +172,7 @@ class WorkloadIdentity(Source):
     @property
     def token_url(self) -> str:
         """The STS endpoint this source posts to."""
-        return str(self.credentials["token_url"])
+        return self._token_url
 
     @property
     def service_account_email(self) -> str | None:
@@ -139,7 +187,9 @@ class WorkloadIdentity(Source):
             f"subject_token_type={self.credentials['subject_token_type']!r}, "
             f"subject_token_from={self._source.describe()!r}, "
             f"service_account_email={self.service_account_email!r}, scopes={self.scopes!r}, "
-            f"token_url={without_query(self.token_url)!r})"
+            f"token_url={without_query(self.token_url)!r}"
+            f"{shown('target_audience', self.target_audience)}"
+            f"{shown('quota_project_id', self.quota_project_id)})"
         )
 
     def prepare(self, now: float, environ: Mapping[str, str] | None = None) -> Exchange:
@@ -147,60 +197,69 @@ class WorkloadIdentity(Source):
 
     def fetch_token(self, exchanger: Exchanger) -> Token:
         """Reads the subject token, exchanges it at STS, then impersonates if configured."""
-        subject_token = self._source.read(exchanger)
-        sts = self._sts_exchange(subject_token)
+        subject = self._subject(exchanger)
         if self._impersonation_url is None:
-            return exchanger.token(sts)
-        data = exchanger.json(sts)
+            return exchanger.token(self._sts_exchange(subject))
+        sts = self._federated_token(exchanger, subject)
+        authorization = f"{sts.type} {sts.token}"
+        if self.target_audience is not None:
+            return generate_id_token(
+                exchanger,
+                url=self._impersonation_url.replace(":generateAccessToken", ":generateIdToken"),
+                authorization=authorization,
+                audience=self.target_audience,
+                secrets=(subject.token,),
+                client_cert=subject.client_cert,
+            )
+        return generate_access_token(
+            exchanger,
+            url=self._impersonation_url,
+            authorization=authorization,
+            scopes=self.scopes,
+            lifetime=self._lifetime,
+            secrets=(subject.token,),
+            client_cert=subject.client_cert,
+        )
+
+    def federated_token(self, exchanger: Exchanger) -> Token:
+        """The STS token alone (the federated identity's, before any impersonation).
+
+        With impersonation it has the ``cloud-platform`` scope IAM needs: signing as the
+        impersonated service account (IAM ``signBlob``) uses it.
+        """
+        return self._federated_token(exchanger, self._subject(exchanger))
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    def _subject(self, exchanger: Exchanger) -> Subject:
+        context = SubjectContext(
+            audience=self.audience,
+            subject_token_type=str(self.credentials["subject_token_type"]),
+            impersonated_email=self.service_account_email,
+        )
+        return self._source.read(exchanger, context)
+
+    def _federated_token(self, exchanger: Exchanger, subject: Subject) -> Token:
+        if self._impersonation_url is None:
+            return exchanger.token(self._sts_exchange(subject))
+        data = exchanger.json(self._sts_exchange(subject))
         where = without_query(self.token_url)
         sts_token = data.get("access_token")
         if not isinstance(sts_token, str) or not sts_token:
             raise unusable_answer(where, "answered 200 without an access_token string", data)
         token_type = data.get("token_type")
         token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
-        return generate_access_token(
-            exchanger,
-            url=self._impersonation_url,
-            authorization=f"{token_type} {sts_token}",
-            scopes=self.scopes,
-            lifetime=self._lifetime,
-            secrets=(subject_token,),
-        )
+        problem = token_problem(sts_token) or token_type_problem(token_type)
+        if problem is not None:
+            raise unusable_answer(where, problem, data)
+        lifetime = parse_expires_in(data.get("expires_in")) or 3600.0
+        return Token(sts_token, token_type, None, None, exchanger.clock() + lifetime)
 
-    # --- the steps ----------------------------------------------------------------------------
-
-    def _sts_exchange(self, subject_token: str) -> Exchange:
-        creds = self.credentials
+    def _sts_exchange(self, subject: Subject) -> Exchange:
         impersonating = self._impersonation_url is not None
         scopes = (CLOUD_PLATFORM_SCOPE,) if impersonating else tuple(self.scopes)
-        fields = [
-            ("audience", self.audience),
-            ("grant_type", TOKEN_EXCHANGE_GRANT),
-            ("requested_token_type", ACCESS_TOKEN_TYPE),
-            ("scope", " ".join(scopes)),
-            ("subject_token", subject_token),
-            ("subject_token_type", str(creds["subject_token_type"])),
-        ]
-        headers = {"Content-Type": FORM, "Accept": "application/json"}
-        secrets: tuple[str, ...] = (subject_token,)
-        client_id = creds.get("client_id")
-        if isinstance(client_id, str) and client_id:
-            client_secret = str(creds.get("client_secret") or "")
-            pair = f"{client_id}:{client_secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-            secrets += (headers["Authorization"],)
-            secrets += (client_secret,) if client_secret else ()
-        elif creds.get("workforce_pool_user_project"):
-            options = {"userProject": creds["workforce_pool_user_project"]}
-            fields.append(("options", json.dumps(options, separators=(",", ":"))))
-        return Exchange(
-            method="POST",
-            url=self.token_url,
-            headers=headers,
-            body=form(fields),
-            kind="oauth",
-            scope=" ".join(scopes),
-            secrets=secrets,
+        return token_exchange(
+            url=self.token_url, credentials=self.credentials, subject=subject, scopes=scopes
         )
 
 
@@ -229,16 +288,6 @@ def _impersonation_lifetime(creds: Mapping[str, Any], impersonation_url: str | N
             f"seconds, got {seconds!r}",
         )
     return float(seconds)
-
-
-def _check_client(creds: Mapping[str, Any]) -> None:
-    client_id, client_secret = creds.get("client_id"), creds.get("client_secret")
-    if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
-        raise ConfigError("credentials.client_id", "must be a non-empty string")
-    if client_secret is not None and not isinstance(client_secret, str):
-        raise ConfigError("credentials.client_secret", "must be a string")
-    if client_secret and client_id is None:
-        raise ConfigError("credentials.client_secret", "is given without a client_id")
 
 
 def _check_workforce_project(creds: Mapping[str, Any]) -> None:

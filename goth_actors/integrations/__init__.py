@@ -10,6 +10,10 @@ Three integrations, one per audience, each a thin layer over :func:`goth_actors.
   object for google-cloud-* clients and ``AuthorizedSession``
   (``pip install goth-actors[google-auth]``).
 
+All three send the server's source's quota project, if it has one, as
+``x-goog-user-project`` (unless the request names one itself): APIs that need a quota project
+refuse user credentials without it.
+
 All three handle a ``401`` from the API the same way, with :func:`refresh_rejected`: the token
 the API refused is replaced once, by the server's newer token if someone already refreshed it
 (or already made an exchange since the request was sent: a metadata server may hand out the
@@ -37,7 +41,16 @@ from typing import cast
 
 import pykka
 
-from goth_actors import ConfigError, FetchTimeout, Refresh, Token, fetch, whereis
+from goth_actors import (
+    ConfigError,
+    FetchTimeout,
+    Refresh,
+    ServerNotFound,
+    Token,
+    fetch,
+    status,
+    whereis,
+)
 
 __all__ = ["refresh_rejected"]
 
@@ -96,6 +109,18 @@ def refresh_rejected(
         else:
             return cast(Token, answer)
     return fetch(name, max(deadline - time.monotonic(), 0.0))
+
+
+QUOTA_PROJECT_HEADER = "x-goog-user-project"
+"""The header that names the project to bill, from the server's source's quota project."""
+
+
+def _quota_project(name: Hashable) -> str | None:
+    """The named server's source's quota project (``x-goog-user-project``), or ``None``."""
+    try:
+        return status(name).quota_project_id
+    except ServerNotFound:
+        return None
 
 
 def _authorization(token: Token) -> str:

@@ -25,6 +25,15 @@ How google-auth's machinery maps onto the server:
 - ``before_request`` applies the header from one read of the server's token, waiting for one
   (up to ``timeout``) only when there is none.
 
+- ``quota_project_id`` is the server's source's (sent as ``x-goog-user-project``), unless
+  given; ``universe_domain`` the source's (the metadata server is asked once when it is the
+  source); ``requires_scopes`` is ``False`` and ``with_scopes`` keeps the server's scopes (the
+  server's source fixed them); ``with_universe_domain`` accepts only the source's universe.
+- Signing (google-auth's ``Signing``: ``sign_bytes``, ``signer_email``, ``signer``) is the
+  source's (:func:`goth_actors.signer`): a service-account key signs locally, any other
+  source through IAM's ``signBlob``. So ``google-cloud-storage``'s ``generate_signed_url``
+  works.
+
 Errors reach google-auth as ``google.auth.exceptions.RefreshError``, with ``retryable`` and the
 goth_actors error as ``__cause__``.
 """
@@ -35,10 +44,11 @@ import threading
 import time
 from collections.abc import Hashable, Mapping, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 try:
     from google.auth import credentials as google_credentials
+    from google.auth import crypt as google_crypt
     from google.auth import exceptions as google_exceptions
 except ImportError as error:  # pragma: no cover - exercised with google-auth hidden
     raise ImportError(
@@ -51,18 +61,24 @@ from goth_actors import (
     GothError,
     ServerNotFound,
     ServerStatus,
+    Signer,
     Token,
     TokenError,
     cached,
     fetch,
+    signer,
     status,
+    universe_domain,
 )
 from goth_actors.integrations import _check_timeout, refresh_rejected
 
 __all__ = ["Credentials"]
 
 
-class Credentials(google_credentials.CredentialsWithQuotaProject):
+_FROM_SERVER: Any = object()  # quota_project_id not given: the server's source's
+
+
+class Credentials(google_credentials.CredentialsWithQuotaProject, google_credentials.Signing):
     """google-auth credentials that take their tokens from a goth_actors token server.
 
     Thread-safe: share one instance between clients and threads.
@@ -71,7 +87,10 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         name: The token server's name, as given to :func:`goth_actors.start_link`.
         timeout: Seconds to wait for a token when none is cached, and for a refresh.
             Default 5.
-        quota_project_id: The project to bill (sent as ``x-goog-user-project``). Default none.
+        quota_project_id: The project to bill (sent as ``x-goog-user-project``). Default:
+            the server's source's (``None`` for no header).
+        signer: What signs bytes (:func:`goth_actors.signer`). Default: the server's
+            source's signer, made at the first signature.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
@@ -89,7 +108,12 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
     """
 
     def __init__(
-        self, name: Hashable, *, timeout: float = 5.0, quota_project_id: str | None = None
+        self,
+        name: Hashable,
+        *,
+        timeout: float = 5.0,
+        quota_project_id: str | None = _FROM_SERVER,
+        signer: Signer | None = None,
     ) -> None:
         self._name = name
         self._timeout = _check_timeout(timeout)
@@ -97,6 +121,8 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         self._seen = threading.local()
         super().__init__()  # type: ignore[no-untyped-call]  # google-auth is unannotated
         self._quota_project_id = quota_project_id
+        self._signer = signer
+        self._universe: str | None = None
 
     def __repr__(self) -> str:
         return f"Credentials({self._name!r}, timeout={self._timeout!r})"
@@ -210,7 +236,91 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
         Example:
             >>> billed = Credentials("storage").with_quota_project("my-project")
         """
-        return type(self)(self._name, timeout=self._timeout, quota_project_id=quota_project_id)
+        return type(self)(
+            self._name,
+            timeout=self._timeout,
+            quota_project_id=quota_project_id,
+            signer=self._signer,
+        )
+
+    @property
+    def quota_project_id(self) -> str | None:
+        """The project billed: the one given, else the server's source's quota project."""
+        if self._quota_project_id is not _FROM_SERVER:
+            return cast(str | None, self._quota_project_id)
+        current = self._status()
+        return None if current is None else current.quota_project_id
+
+    @property
+    def universe_domain(self) -> str:
+        """The universe of the server's tokens (the source's; the metadata server's own)."""
+        if self._universe is None:
+            current = self._status()
+            source = None if current is None else current.source
+            self._universe = "googleapis.com" if source is None else universe_domain(source)
+        return self._universe
+
+    @property
+    def requires_scopes(self) -> bool:
+        """``False``: the server's source has its scopes."""
+        return False
+
+    def with_scopes(self, scopes: object, default_scopes: object = None) -> Credentials:  # noqa: ARG002
+        """These credentials: the server's source fixed the scopes (google-cloud asks anyway)."""
+        return self
+
+    def with_universe_domain(self, universe_domain: str) -> Credentials:
+        """These credentials, if ``universe_domain`` is the server's; else ``ValueError``."""
+        if universe_domain != self.universe_domain:
+            raise ValueError(
+                f"the goth_actors token server {self._name!r} has tokens for universe "
+                f"{self.universe_domain!r}, not {universe_domain!r}: start a server with a "
+                "source for that universe"
+            )
+        return self
+
+    # ----------------------------------------------------------------------- google-auth Signing
+
+    @property
+    def signer(self) -> _GoogleSigner:
+        """google-auth's ``Signer`` view of the source's :func:`goth_actors.signer`."""
+        return _GoogleSigner(self)
+
+    @property
+    def signer_email(self) -> str:
+        """The email of the service account that signs."""
+        return self._goth_signer().signer_email(timeout=self._timeout)
+
+    def sign_bytes(self, message: bytes | str) -> bytes:
+        """``message`` signed (RSASSA-PKCS1-v1_5, SHA-256) as :attr:`signer_email`.
+
+        Raises:
+            google.auth.exceptions.TransportError: The signature could not be made.
+        """
+        data = message.encode("utf-8") if isinstance(message, str) else message
+        chosen = self._goth_signer()
+        try:
+            token = cached(self._name) if chosen.uses_source_token else None
+            return chosen.sign(data, token=token, timeout=self._timeout)
+        except GothError as error:
+            raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"goth_actors token server {self._name!r} could not sign: {error}"
+            ) from error
+
+    def _goth_signer(self) -> Signer:
+        if self._signer is None:
+            current = self._status()
+            if current is None or current.source is None:
+                raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
+                    f"no goth_actors token server is named {self._name!r}"
+                )
+            try:
+                self._signer = signer(current.source)
+            except GothError as error:
+                raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
+                    f"goth_actors token server {self._name!r} cannot sign: {error}"
+                ) from error
+        return self._signer
 
     def get_cred_info(self) -> Mapping[str, str]:
         """What google-auth adds to its error messages about these credentials."""
@@ -235,6 +345,22 @@ class Credentials(google_credentials.CredentialsWithQuotaProject):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._seen = threading.local()
+
+
+class _GoogleSigner(google_crypt.Signer):
+    """google-auth's ``Signer`` over a :class:`Credentials`' signing."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    @property
+    def key_id(self) -> None:
+        """``None``: IAM chooses the key of a ``signBlob``."""
+        return None
+
+    def sign(self, message: bytes | str) -> bytes:
+        """``message`` signed as the credentials' signer."""
+        return self._credentials.sign_bytes(message)
 
 
 def _refresh_error(name: Hashable, error: GothError) -> google_exceptions.RefreshError:

@@ -28,7 +28,13 @@ except ImportError as error:  # pragma: no cover - exercised with httpx hidden
     ) from error
 
 from goth_actors import Token, cached, fetch
-from goth_actors.integrations import _authorization, _check_timeout, refresh_rejected
+from goth_actors.integrations import (
+    QUOTA_PROJECT_HEADER,
+    _authorization,
+    _check_timeout,
+    _quota_project,
+    refresh_rejected,
+)
 
 __all__ = ["GothAuth"]
 
@@ -79,6 +85,7 @@ class GothAuth(httpx.Auth):
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header
+        _bill(request, self.name)
         sent_at = time.monotonic()
         response = yield request
         if not _refused(response, header):
@@ -96,6 +103,7 @@ class GothAuth(httpx.Auth):
             token = await _in_thread(partial(fetch, self.name, self.timeout))
         header = _authorization(token)
         request.headers["Authorization"] = header
+        _bill(request, self.name)
         sent_at = time.monotonic()
         response = yield request
         if not _refused(response, header):
@@ -106,6 +114,13 @@ class GothAuth(httpx.Auth):
         if _replayable(request):
             request.headers["Authorization"] = _authorization(token)
             yield request
+
+
+def _bill(request: httpx.Request, name: Hashable) -> None:
+    """Names the server's quota project on the request, unless it names one already."""
+    project = _quota_project(name)
+    if project is not None and QUOTA_PROJECT_HEADER not in request.headers:
+        request.headers[QUOTA_PROJECT_HEADER] = project
 
 
 def _refused(response: httpx.Response, header: str) -> bool:

@@ -1,7 +1,8 @@
 """``GothAuth``: requests authentication from a goth_actors token server.
 
 Every request gets ``Authorization: <type> <token>`` from :func:`goth_actors.fetch` (lock-free
-once the token is cached). When the API answers ``401`` to that token, the token is replaced
+once the token is cached), and ``x-goog-user-project`` when the server's source has a quota
+project. When the API answers ``401`` to that token, the token is replaced
 once with :func:`~goth_actors.integrations.refresh_rejected` (no exchange if someone already
 refreshed it; one shared forced refresh otherwise) and the request is sent once more, as
 requests' own ``HTTPDigestAuth`` does: a copy of the prepared request, with the new header,
@@ -22,7 +23,13 @@ from requests.models import PreparedRequest, Response
 from requests.utils import rewind_body
 
 from goth_actors import fetch
-from goth_actors.integrations import _authorization, _check_timeout, refresh_rejected
+from goth_actors.integrations import (
+    QUOTA_PROJECT_HEADER,
+    _authorization,
+    _check_timeout,
+    _quota_project,
+    refresh_rejected,
+)
 
 __all__ = ["GothAuth"]
 
@@ -76,6 +83,9 @@ class GothAuth(AuthBase):
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header
+        project = _quota_project(self.name)
+        if project is not None and QUOTA_PROJECT_HEADER not in request.headers:
+            request.headers[QUOTA_PROJECT_HEADER] = project
         hook = _RetryOn401(self, token.token, header, time.monotonic())
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]  # stubs: untyped
         return request

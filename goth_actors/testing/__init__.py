@@ -16,7 +16,7 @@ Example:
 
 from goth_actors.otp import FakeTime
 from goth_actors.testing._emulator import GoogleEmulator
-from goth_actors.testing._emulator_http import RecordedRequest
+from goth_actors.testing._emulator_messages import RecordedRequest
 from goth_actors.testing._soak import SoakReport, run_soak
 
 __all__ = ["FakeTime", "GoogleEmulator", "RecordedRequest", "SoakReport", "run_soak"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from goth_actors.testing import _emulator_routes as routes
-from goth_actors.testing._emulator_federation import api_status
-from goth_actors.testing._emulator_http import RecordedRequest, Response
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
+from goth_actors.testing._emulator_store import api_status
 
 __all__ = [
     "ENDPOINTS",
@@ -28,7 +28,9 @@ __all__ = [
     "format_seconds",
 ]
 
-ENDPOINTS = frozenset(("token", "metadata", "tokeninfo", "certs", "sts", "iam", "subject", "other"))
+ENDPOINTS = frozenset(
+    ("token", "metadata", "tokeninfo", "certs", "sts", "iam", "subject", "aws", "api", "other")
+)
 """The values of :attr:`RecordedRequest.endpoint`."""
 
 _ERROR_BY_STATUS = {

@@ -1,42 +1,44 @@
-"""What the fake Google knows beyond OAuth: workload identity pools, STS, IAM Credentials.
+"""What the fake Google knows of workload identity federation: pools, subject tokens, STS.
 
 :class:`FakeFederation` keeps workload identity pools and the subject tokens minted for them
 (until they expire; an expired one is still recognised by its signature, to be refused as
-expired), answers the Security Token Service's token exchange, and IAM Credentials'
-``generateAccessToken`` and ``generateIdToken``. It issues tokens through :class:`FakeGoogle`,
-so they show in tokeninfo and die when revoked like any other. Plain Python, no HTTP; a
-failed check raises :class:`~goth_actors.testing._emulator_google.Rejected` (STS, OAuth's
-error shape) or :class:`ApiRejected` (IAM, Google APIs' ``{"error": {"code", "message",
-"status"}}``), whose messages never quote a token. Thread-safe.
+expired), and answers the Security Token Service's token exchange for each kind of pool: a
+JWT minted here, an AWS workload's signed ``GetCallerIdentity`` request (checked by
+:class:`~goth_actors.testing._emulator_aws.FakeAws`), or an X.509 certificate chain presented
+over mutual TLS. It issues tokens through :class:`FakeGoogle`, so they show in tokeninfo and
+die when revoked like any other. Plain Python, no HTTP; a failed check raises
+:class:`~goth_actors.testing._emulator_store.Rejected` (STS, OAuth's error shape) or
+:class:`~goth_actors.testing._emulator_store.ApiRejected` (the subject-token URL), whose
+messages never quote a token. Thread-safe.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import math
-import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 import jwt
+from cryptography import x509
 
-from goth_actors import GothError
-from goth_actors.testing._emulator_google import Expiring, FakeGoogle, Rejected, split_scopes
+from goth_actors.testing._emulator_aws import AWS_TOKEN_TYPE, FakeAws
+from goth_actors.testing._emulator_google import FakeGoogle
+from goth_actors.testing._emulator_store import ApiRejected, Expiring, Rejected, split_scopes
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "DEFAULT_SUBJECT",
-    "IAM_MAX_LIFETIME",
     "JWT_TOKEN_TYPE",
+    "MTLS_TOKEN_TYPE",
     "STS_PATH",
     "SUBJECT_PATH",
     "TOKEN_EXCHANGE_GRANT",
-    "ApiRejected",
     "FakeFederation",
     "Pool",
 ]
@@ -46,49 +48,8 @@ SUBJECT_PATH = "/subject-token/"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+MTLS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:mtls"
 DEFAULT_SUBJECT = "system:serviceaccount:default:app"
-IAM_MAX_LIFETIME = 3600.0
-"""Google's longest impersonated token, unless an organization policy allows 12 h."""
-_IAM_LIFETIME_LIMIT = 43200.0
-_DURATION = re.compile(r"(\d+(?:\.\d{1,9})?)s")
-_RESOURCE = "projects/-/serviceAccounts/"
-_STATUS_BY_CODE = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-def api_status(code: int) -> str:
-    """The Google API ``status`` for an HTTP code (``503`` gives ``"UNAVAILABLE"``)."""
-    return _STATUS_BY_CODE.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")
-
-
-class ApiRejected(GothError):
-    """A Google API said no: to be sent as ``{"error": {"code", "message", "status"}}``.
-
-    Attributes:
-        code: The HTTP status.
-        message: A fixed, secret-free message.
-        status: The API status name, e.g. ``"PERMISSION_DENIED"``.
-    """
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = api_status(code)
-
-    def payload(self) -> dict[str, object]:
-        """The JSON error body."""
-        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +81,13 @@ class FakeFederation:
     Args:
         google: The fake Google that issues and remembers tokens.
         base_url: Returns the emulator's base URL.
-
-    Attributes:
-        iam_max_lifetime: The longest ``lifetime`` generateAccessToken grants, in seconds.
-        expire_time_offset: The UTC offset of IAM's ``expireTime`` (zero: ``Z``).
-        expire_time_digits: Fractional digits of IAM's ``expireTime`` (0 to 9).
     """
 
-    def __init__(self, google: FakeGoogle, base_url: Callable[[], str]) -> None:
+    def __init__(self, google: FakeGoogle, aws: FakeAws, base_url: Callable[[], str]) -> None:
         self.clock = google.clock
         self._google = google
+        self._aws = aws
         self._base_url = base_url
-        self.iam_max_lifetime = IAM_MAX_LIFETIME
-        self.expire_time_offset = timedelta(0)
-        self.expire_time_digits = 0
         self._lock = threading.Lock()
         self._serial = itertools.count(1)
         self._pools: dict[str, Pool] = {}  # by audience
@@ -188,6 +142,17 @@ class FakeFederation:
             self._subjects.add(token, _Subject(audience, subject, float(expires)), expires, now)
         return token
 
+    def _jwt_subject(self, token: str, pool: Pool) -> str:
+        with self._lock:
+            subject = self._subjects.get(token)
+        if subject is None:
+            subject = self._forgotten_subject(token)
+        if subject is None or subject.audience != pool.audience:
+            raise Rejected(400, "invalid_grant", "The subject token is invalid.")
+        if subject.expires <= self.clock():
+            raise Rejected(400, "invalid_grant", "The subject token has expired.")
+        return subject.subject
+
     def _forgotten_subject(self, token: str) -> _Subject | None:
         """A subject token minted here that expired and was forgotten, read from its claims."""
         key, kid = self._google.signing_key()
@@ -231,17 +196,22 @@ class FakeFederation:
 
     # --- the Security Token Service -----------------------------------------------------------
 
-    def sts_exchange(self, form: Mapping[str, str]) -> dict[str, object]:
-        """STS's answer to a token exchange; raises :class:`Rejected`."""
+    def sts_exchange(
+        self, form: Mapping[str, str], client_cert: bytes | None = None
+    ) -> dict[str, object]:
+        """STS's answer to a token exchange; raises :class:`Rejected`.
+
+        The subject is checked by the pool's kind: a JWT minted here for the pool, an AWS
+        workload's signed ``GetCallerIdentity`` request, or, for an mTLS pool (on the mTLS
+        listener only, ``client_cert`` the TLS peer's DER certificate), the certificate chain
+        whose leaf is the one the client presented.
+        """
         if form.get("grant_type") != TOKEN_EXCHANGE_GRANT:
             raise Rejected(400, "unsupported_grant_type", "Invalid grant_type.")
         if form.get("requested_token_type") != ACCESS_TOKEN_TYPE:
             raise Rejected(400, "invalid_request", "Invalid value for requested_token_type.")
         with self._lock:
             pool = self._pools.get(form.get("audience", ""))
-            subject = self._subjects.get(form.get("subject_token", ""))
-        if subject is None and form.get("subject_token"):
-            subject = self._forgotten_subject(form["subject_token"])
         if pool is None:
             raise Rejected(
                 400,
@@ -250,14 +220,18 @@ class FakeFederation:
             )
         if form.get("subject_token_type") != pool.subject_token_type:
             raise Rejected(400, "invalid_request", "Invalid value for subject_token_type.")
-        if not form.get("subject_token"):
+        token = form.get("subject_token", "")
+        if not token:
             raise Rejected(400, "invalid_request", "Missing required parameter: subject_token")
-        if subject is None or subject.audience != pool.audience:
-            raise Rejected(400, "invalid_grant", "The subject token is invalid.")
-        if subject.expires <= self.clock():
-            raise Rejected(400, "invalid_grant", "The subject token has expired.")
+        if pool.subject_token_type == AWS_TOKEN_TYPE:
+            subject_name = self._aws.caller_identity(token, pool.audience)
+        elif pool.subject_token_type == MTLS_TOKEN_TYPE:
+            subject_name = _certificate_subject(token, client_cert)
+        else:
+            subject_name = self._jwt_subject(token, pool)
         if self._google.is_revoked((pool.audience,)):
             raise Rejected(400, "invalid_grant", "The workload identity pool is disabled.")
+        subject = _Subject(pool.audience, subject_name, 0.0)
         scopes = split_scopes(form.get("scope")) or (
             "https://www.googleapis.com/auth/cloud-platform",
         )
@@ -271,138 +245,25 @@ class FakeFederation:
         )
         return {**body, "issued_token_type": ACCESS_TOKEN_TYPE}
 
-    # --- IAM Credentials ----------------------------------------------------------------------
 
-    def generate_access_token(
-        self, authorization: str, target: str, body: bytes
-    ) -> dict[str, object]:
-        """IAM's ``generateAccessToken`` answer; raises :class:`ApiRejected`."""
-        self._check_caller(authorization)
-        request = _json_body(body)
-        scope = request.get("scope")
-        if isinstance(scope, str):
-            scope = [scope]
-        if not isinstance(scope, list) or not scope or not all(isinstance(s, str) for s in scope):
-            raise ApiRejected(400, "Scope required.")
-        lifetime = self._lifetime(request.get("lifetime"))
-        email, client_id = self._target(target, request.get("delegates"))
-        expires, expire_time = self._expire_time(self.clock() + lifetime)
-        issued = self._google.issue_access(
-            client_id=client_id,
-            subject=client_id,
-            email=email,
-            scopes=tuple(scope),
-            identities=frozenset((email, client_id)),
-            expires=expires,
+def _certificate_subject(token: str, client_cert: bytes | None) -> str:
+    """The presented certificate's subject, if the subject token's leaf is that certificate."""
+    if client_cert is None:
+        raise Rejected(
+            400,
+            "invalid_request",
+            "An mTLS subject token needs the mTLS endpoint (no client certificate).",
         )
-        return {"accessToken": issued["access_token"], "expireTime": expire_time}
-
-    def generate_id_token(self, authorization: str, target: str, body: bytes) -> dict[str, object]:
-        """IAM's ``generateIdToken`` answer; raises :class:`ApiRejected`."""
-        self._check_caller(authorization)
-        request = _json_body(body)
-        audience = request.get("audience")
-        if not isinstance(audience, str) or not audience:
-            raise ApiRejected(400, "Audience required.")
-        include_email = request.get("includeEmail") is True
-        email, client_id = self._target(target, request.get("delegates"))
-        token = self._google.issue_id_token(
-            audience=audience,
-            azp=client_id,
-            subject=client_id,
-            email=email,
-            identities=frozenset((email, client_id)),
-            include_email=include_email,
-        )
-        return {"token": token}
-
-    def _check_caller(self, authorization: str) -> None:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiRejected(
-                401,
-                "Request is missing required authentication credential. Expected OAuth 2 "
-                "access token.",
-            )
-        if self._google.token_info(token.strip(), "access") is None:
-            raise ApiRejected(
-                401,
-                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
-            )
-
-    def _lifetime(self, value: object) -> float:
-        if value is None:
-            return min(IAM_MAX_LIFETIME, self.iam_max_lifetime, self._google.token_lifetime)
-        match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-        if match is None:
-            raise ApiRejected(400, "Invalid value at 'lifetime' (type.googleapis.com/Duration).")
-        seconds = float(match[1])
-        if not 1 <= seconds <= self.iam_max_lifetime:
-            raise ApiRejected(
-                400,
-                f"The lifetime must be between 1s and {self.iam_max_lifetime:.0f}s "
-                "(constraints/iam.allowServiceAccountCredentialLifetimeExtension).",
-            )
-        return min(seconds, self._google.token_lifetime)
-
-    def _target(self, target: str, delegates: object) -> tuple[str, str]:
-        if delegates is not None:
-            if not isinstance(delegates, list):
-                raise ApiRejected(400, "Invalid value at 'delegates'.")
-            for delegate in delegates:
-                if not isinstance(delegate, str) or not delegate.startswith(_RESOURCE):
-                    raise ApiRejected(
-                        400, "Delegates must be of the form projects/-/serviceAccounts/{email}."
-                    )
-                if self._google.active_account(delegate.removeprefix(_RESOURCE)) is None:
-                    raise ApiRejected(404, "Requested entity was not found: a delegate.")
-        account = self._google.active_account(target)
-        if account is None:
-            raise ApiRejected(404, "Requested entity was not found.")
-        return account
-
-    def _expire_time(self, expires: float) -> tuple[float, str]:
-        """``(expires, text)``: the time rounded up to the digits sent, and as RFC 3339."""
-        digits = self.expire_time_digits
-        scale = 10**digits
-        whole = math.floor(expires)
-        ticks = math.ceil((expires - whole) * scale)
-        if ticks >= scale:
-            whole, ticks = whole + 1, 0
-        offset = self.expire_time_offset
-        moment = datetime.fromtimestamp(whole, UTC).astimezone(timezone(offset))
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-        if digits:
-            text += f".{ticks:0{digits}d}"
-        if offset:
-            total = int(offset.total_seconds())
-            sign = "+" if total > 0 else "-"
-            hours, minutes = divmod(abs(total) // 60, 60)
-            text += f"{sign}{hours:02d}:{minutes:02d}"
-        else:
-            text += "Z"
-        return whole + ticks / scale, text
-
-
-def check_iam_settings(max_lifetime: float, offset: timedelta, digits: int) -> None:
-    """Raises ``ValueError`` for settings :class:`FakeFederation` cannot honour."""
-    if isinstance(max_lifetime, bool) or not 1 <= max_lifetime <= _IAM_LIFETIME_LIMIT:
-        raise ValueError(
-            f"iam_max_lifetime must be between 1 and 43200 seconds, not {max_lifetime!r}"
-        )
-    if not isinstance(offset, timedelta) or abs(offset) >= timedelta(hours=24):
-        raise ValueError(f"expire_time_offset must be a timedelta under 24 hours, not {offset!r}")
-    if offset.total_seconds() % 60:
-        raise ValueError(f"expire_time_offset must be whole minutes, not {offset!r}")
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 9:
-        raise ValueError(f"expire_time_digits must be an int from 0 to 9, not {digits!r}")
-
-
-def _json_body(body: bytes) -> dict[str, object]:
     try:
-        decoded = json.loads(body.decode("utf-8") or "{}")
-    except (UnicodeDecodeError, ValueError):
-        raise ApiRejected(400, "Invalid JSON payload received.") from None
-    if not isinstance(decoded, dict):
-        raise ApiRejected(400, "Invalid JSON payload received. Expected an object.")
-    return decoded
+        chain = json.loads(token)
+    except ValueError:
+        chain = None
+    if (
+        not isinstance(chain, list)
+        or not chain
+        or chain[0] != base64.b64encode(client_cert).decode()
+    ):
+        raise Rejected(400, "invalid_grant", "The subject token is not the presented certificate.")
+    certificate = x509.load_der_x509_certificate(client_cert)
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()

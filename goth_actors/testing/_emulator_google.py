@@ -3,170 +3,46 @@
 :class:`FakeGoogle` is plain Python, with no HTTP in it (``_emulator_routes`` maps requests
 onto it). It issues service-account keys and authorized users, checks the two grants as Google
 does, issues access tokens (``ya29.emu-...``) and RS256 ID tokens, and remembers each token
-for tokeninfo until it expires (:class:`Expiring`). A check that fails raises
-:class:`Rejected`, whose description is a fixed string: never a secret, assertion or token
-taken from the request. Thread-safe.
+for tokeninfo until it expires (:class:`~goth_actors.testing._emulator_store.Expiring`). A
+check that fails raises :class:`~goth_actors.testing._emulator_store.Rejected`, whose
+description is a fixed string: never a secret, assertion or token taken from the request.
+Thread-safe.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import json
 import math
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.utils import base64url_encode
 
-from goth_actors import GothError
-
-__all__ = [
-    "DEFAULT_METADATA_EMAIL",
-    "DEFAULT_METADATA_SCOPES",
-    "DEFAULT_USER_SCOPES",
-    "PROJECT_ID",
-    "TOKEN_PATHS",
-    "Expiring",
-    "FakeGoogle",
-    "Rejected",
-]
-
-GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
-"""The audience google-auth signs into every assertion, whatever its ``token_uri``."""
-LEGACY_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token"
-"""Goth's token URL, and the audience of its assertions."""
-TOKEN_PATHS = ("/token", "/oauth2/v4/token")
-"""Where the emulator serves its token endpoint."""
-ID_TOKEN_ISSUER = "https://accounts.google.com"
-CLOCK_SKEW = 60.0
-"""Seconds an assertion's ``iat`` may lie in the future."""
-MAX_ASSERTION_LIFETIME = 3600.0
-"""The largest ``exp - iat`` accepted in an assertion."""
-PROJECT_ID = "emulator-project"
-DEFAULT_METADATA_EMAIL = f"default-sa@{PROJECT_ID}.iam.gserviceaccount.com"
-DEFAULT_METADATA_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-DEFAULT_USER_SCOPES = (
-    "openid",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/cloud-platform",
+from goth_actors.testing._emulator_signing import self_signed_info
+from goth_actors.testing._emulator_store import (
+    DEFAULT_METADATA_EMAIL,
+    DEFAULT_METADATA_SCOPES,
+    DEFAULT_USER_SCOPES,
+    ID_TOKEN_ISSUER,
+    PROJECT_ID,
+    TOKEN_PATHS,
+    AuthorizedUser,
+    Expiring,
+    Issued,
+    ServiceAccountRecord,
+    b64_uint,
+    info_value,
+    numeric_id,
+    pooled_key,
+    seconds,
 )
 
-_BAD_TIMES = (
-    "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
-    "Check your iat and exp values in the JWT claim."
-)
+__all__ = ["FakeGoogle"]
+
 _JWS = jwt.PyJWS()
-_PRUNE_BATCH = 8
-"""The most expired entries :meth:`Expiring.add` forgets: bounded work, faster than arrivals."""
-
-_V = TypeVar("_V")
-
-# RSA-2048 generation costs 50-100 ms, so a process makes a few keys and reuses them, each
-# time under a new private_key_id. Generated per process, never stored on disk.
-_KEY_POOL_SIZE = 4
-_pool_lock = threading.Lock()
-_pool: list[tuple[rsa.RSAPrivateKey, str]] = []
-_pool_turn = itertools.count()
-
-
-def _pooled_key() -> tuple[rsa.RSAPrivateKey, str]:
-    """Returns the next of a few process-wide RSA keys, with its PKCS#8 PEM."""
-    index = next(_pool_turn) % _KEY_POOL_SIZE
-    with _pool_lock:
-        while len(_pool) <= index:
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            _pool.append((key, pem.decode()))
-        return _pool[index]
-
-
-class Rejected(GothError):
-    """Google said no: an OAuth error, to be sent as ``{"error", "error_description"}``.
-
-    Attributes:
-        status: The HTTP status (400, or 401 for ``invalid_client``).
-        error: The OAuth error code (``"invalid_grant"``).
-        description: A fixed, secret-free description.
-    """
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(f"{error}: {description}")
-        self.status = status
-        self.error = error
-        self.description = description
-
-
-class Expiring(Generic[_V]):
-    """Values by key, forgotten once expired; not thread-safe (the owner holds its lock).
-
-    Each :meth:`add` also forgets up to 8 expired entries, those that expired first, so
-    the store holds little more than its unexpired entries at a bounded cost per call.
-    """
-
-    def __init__(self) -> None:
-        self._values: dict[str, tuple[float, _V]] = {}
-        self._deadlines: list[tuple[float, str]] = []  # a heap: the first to expire on top
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def get(self, key: str) -> _V | None:
-        """The value under ``key``, or ``None``; it may have expired but not yet be dropped."""
-        entry = self._values.get(key)
-        return None if entry is None else entry[1]
-
-    def add(self, key: str, value: _V, expires: float, now: float) -> None:
-        """Remembers ``value`` until ``expires`` (unix seconds); forgets a few expired ones."""
-        self._values[key] = (expires, value)
-        heapq.heappush(self._deadlines, (expires, key))
-        for _ in range(_PRUNE_BATCH):
-            if not self._deadlines or self._deadlines[0][0] > now:
-                return
-            deadline, old = heapq.heappop(self._deadlines)
-            entry = self._values.get(old)
-            if entry is not None and entry[0] == deadline:
-                del self._values[old]
-
-
-@dataclass(slots=True)
-class _ServiceAccount:
-    email: str
-    client_id: str
-    keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)  # by private_key_id
-
-
-@dataclass(frozen=True, slots=True)
-class _AuthorizedUser:
-    client_id: str
-    client_secret: str
-    refresh_token: str
-    email: str
-    user_id: str
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Issued:
-    kind: Literal["access", "id"]
-    client_id: str
-    subject: str
-    email: str
-    scopes: tuple[str, ...]
-    expires: float
-    identities: frozenset[str]  # naming any of these in revoke() invalidates the token
-    claims: Mapping[str, object] = field(default_factory=dict)  # ID tokens only
 
 
 class FakeGoogle:
@@ -181,6 +57,9 @@ class FakeGoogle:
         project_number: The metadata server's numeric project id.
         metadata_email: The metadata server's service account.
         metadata_scopes: Its scopes, when a token request names none.
+        universe_domain: The universe of issued credentials and of the metadata server.
+        require_quota_project: Whether the API refuses a person's token without
+            ``x-goog-user-project``.
     """
 
     def __init__(self, base_url: Callable[[], str], clock: Callable[[], float]) -> None:
@@ -191,22 +70,24 @@ class FakeGoogle:
         self.project_number = str(100_000_000_000 + secrets.randbelow(900_000_000_000))
         self.metadata_email = DEFAULT_METADATA_EMAIL
         self.metadata_scopes: Sequence[str] = DEFAULT_METADATA_SCOPES
-        self._metadata_client_id = _numeric_id()
+        self._metadata_client_id = numeric_id()
         self._lock = threading.Lock()
         self._serial = itertools.count(1)
-        self._accounts: dict[str, _ServiceAccount] = {}  # by client_email
-        self._users: dict[str, _AuthorizedUser] = {}  # by client_id
-        self._tokens: Expiring[_Issued] = Expiring()
+        self._accounts: dict[str, ServiceAccountRecord] = {}  # by client_email
+        self._users: dict[str, AuthorizedUser] = {}  # by client_id
+        self._tokens: Expiring[Issued] = Expiring()
         self._revoked: set[str] = set()
         self._identities: set[str] = set()  # more names revoke() accepts (workload pools)
         self._signer: tuple[rsa.RSAPrivateKey, str] | None = None
+        self.universe_domain = "googleapis.com"
+        self.require_quota_project = True
 
     # --- credentials --------------------------------------------------------------------------
 
     def service_account(self, email: str | None) -> dict[str, str]:
         """Issues a key (for a new account, or for ``email``) and returns its key-file dict."""
         token_url = self._base_url() + TOKEN_PATHS[0]
-        key, pem = _pooled_key()
+        key, pem = pooled_key()
         key_id = secrets.token_hex(20)
         with self._lock:
             while email is None:
@@ -215,7 +96,7 @@ class FakeGoogle:
                 email = None if candidate in self._accounts else candidate
             account = self._accounts.get(email)
             if account is None:
-                account = self._accounts[email] = _ServiceAccount(email, _numeric_id())
+                account = self._accounts[email] = ServiceAccountRecord(email, numeric_id())
             account.keys[key_id] = key.public_key()
         return {
             "type": "service_account",
@@ -230,30 +111,42 @@ class FakeGoogle:
             "client_x509_cert_url": (
                 f"https://www.googleapis.com/robot/v1/metadata/x509/{quote(email, safe='')}"
             ),
-            "universe_domain": "googleapis.com",
+            "universe_domain": self.universe_domain,
         }
 
-    def authorized_user(self, scopes: Iterable[str] | None, email: str | None) -> dict[str, str]:
+    def authorized_user(
+        self,
+        scopes: Iterable[str] | None,
+        email: str | None,
+        *,
+        quota_project: str | None = None,
+        rapt: bool = False,
+    ) -> dict[str, str]:
         """Issues a new OAuth client with one user's refresh token; returns its ADC dict."""
         token_url = self._base_url() + TOKEN_PATHS[0]
         serial = next(self._serial)
-        user = _AuthorizedUser(
-            client_id=f"{_numeric_id()[:12]}-emu{serial}.apps.googleusercontent.com",
+        user = AuthorizedUser(
+            client_id=f"{numeric_id()[:12]}-emu{serial}.apps.googleusercontent.com",
             client_secret=f"GOCSPX-emu-{secrets.token_urlsafe(18)}",
             refresh_token=f"1//emu-{secrets.token_urlsafe(48)}",
             email=email or f"user-{serial}@example.com",
-            user_id=_numeric_id(),
+            user_id=numeric_id(),
             scopes=DEFAULT_USER_SCOPES if scopes is None else tuple(scopes),
+            rapt_token=f"emu-rapt-{secrets.token_urlsafe(24)}" if rapt else None,
         )
         with self._lock:
             self._users[user.client_id] = user
+        extra = {"quota_project_id": quota_project} if quota_project else {}
+        if user.rapt_token is not None:
+            extra["rapt_token"] = user.rapt_token
         return {
             "type": "authorized_user",
             "client_id": user.client_id,
             "client_secret": user.client_secret,
             "refresh_token": user.refresh_token,
             "token_uri": token_url,
-            "universe_domain": "googleapis.com",
+            "universe_domain": self.universe_domain,
+            **extra,
         }
 
     def revoke(self, identity: str) -> None:
@@ -298,7 +191,7 @@ class FakeGoogle:
         """Creates the service account ``email`` (without a key) unless it exists."""
         with self._lock:
             if email not in self._accounts:
-                self._accounts[email] = _ServiceAccount(email, _numeric_id())
+                self._accounts[email] = ServiceAccountRecord(email, numeric_id())
 
     def token_info(self, token: str, kind: str | None = None) -> dict[str, str] | None:
         """What tokeninfo says about ``token``, or ``None`` if unknown, expired or revoked.
@@ -312,11 +205,13 @@ class FakeGoogle:
             issued = self._tokens.get(token)
             revoked = issued is not None and not issued.identities.isdisjoint(self._revoked)
             kid = self._signer[1] if self._signer else ""
+        if issued is None and kind in (None, "access") and token.count(".") == 2:
+            return self_signed_info(self, token, now)  # a service account's own JWT
         if issued is None or revoked or issued.expires <= now or kind not in (None, issued.kind):
             return None
         expires_in = str(max(0, int(issued.expires - now)))
         if issued.kind == "id":
-            info = {name: _info_value(value) for name, value in issued.claims.items()}
+            info = {name: info_value(value) for name, value in issued.claims.items()}
             return {**info, "alg": "RS256", "kid": kid, "typ": "JWT", "expires_in": expires_in}
         return {
             "azp": issued.client_id,
@@ -331,69 +226,6 @@ class FakeGoogle:
         }
 
     # --- grants -------------------------------------------------------------------------------
-
-    def jwt_bearer_grant(self, assertion: str) -> dict[str, object]:
-        """The token endpoint's answer to a JWT-bearer grant; raises :class:`Rejected`."""
-        account, key_id, claims = self._verify_assertion(assertion)
-        identities = frozenset((account.email, account.client_id, key_id))
-        target_audience = claims.get("target_audience")
-        if isinstance(target_audience, str) and target_audience:
-            id_token = self.issue_id_token(
-                audience=target_audience,
-                azp=account.email,
-                subject=account.client_id,
-                email=account.email,
-                identities=identities,
-            )
-            return {"id_token": id_token}
-        scopes = split_scopes(claims.get("scope"))
-        if not scopes:
-            raise Rejected(
-                400, "invalid_scope", "Invalid OAuth scope or ID token audience provided."
-            )
-        delegated = claims.get("sub")
-        user = delegated if isinstance(delegated, str) and delegated else None
-        body = self.issue_access(
-            client_id=account.client_id,
-            subject=user or account.client_id,
-            email=user or account.email,
-            scopes=scopes,
-            identities=identities,
-        )
-        return {**body, "scope": " ".join(scopes)}
-
-    def refresh_grant(
-        self, client_id: str, client_secret: str, refresh_token: str, scopes: tuple[str, ...]
-    ) -> dict[str, object]:
-        """The token endpoint's answer to a refresh-token grant; raises :class:`Rejected`.
-
-        ``scopes`` empty means all the user granted; otherwise it must be a subset.
-        """
-        with self._lock:
-            user = self._users.get(client_id)
-            revoked = user is not None and not self._revoked.isdisjoint(
-                (user.client_id, user.refresh_token)
-            )
-        if user is None:
-            raise Rejected(401, "invalid_client", "The OAuth client was not found.")
-        if not client_secret:
-            raise Rejected(400, "invalid_request", "client_secret is missing.")
-        if not secrets.compare_digest(client_secret, user.client_secret):
-            raise Rejected(401, "invalid_client", "Unauthorized")
-        if not secrets.compare_digest(refresh_token, user.refresh_token):
-            raise Rejected(400, "invalid_grant", "Bad Request")
-        if revoked:
-            raise Rejected(400, "invalid_grant", "Token has been expired or revoked.")
-        if not set(scopes) <= set(user.scopes):
-            raise Rejected(400, "invalid_scope", "Some requested scopes were not granted.")
-        body = self.issue_access(
-            client_id=user.client_id,
-            subject=user.user_id,
-            email=user.email,
-            scopes=scopes or user.scopes,
-            identities=frozenset((user.client_id, user.refresh_token)),
-        )
-        return {**body, "scope": " ".join(scopes or user.scopes)}
 
     def metadata_token(self, scopes: tuple[str, ...]) -> dict[str, object]:
         """The metadata server's token answer; ``scopes`` empty means its own."""
@@ -428,51 +260,12 @@ class FakeGoogle:
             "alg": "RS256",
             "use": "sig",
             "kid": kid,
-            "n": _b64_uint(numbers.n),
-            "e": _b64_uint(numbers.e),
+            "n": b64_uint(numbers.n),
+            "e": b64_uint(numbers.e),
         }
         return {"keys": [jwk]}
 
     # --- checking and issuing -----------------------------------------------------------------
-
-    def _verify_assertion(self, assertion: str) -> tuple[_ServiceAccount, str, dict[str, object]]:
-        try:
-            unverified = _JWS.decode_complete(assertion, options={"verify_signature": False})
-            claims = json.loads(unverified["payload"])
-        except (jwt.InvalidTokenError, ValueError):
-            raise Rejected(400, "invalid_grant", "Invalid JWT: malformed.") from None
-        header = unverified["header"]
-        if not isinstance(claims, dict) or header.get("alg") != "RS256":
-            raise Rejected(400, "invalid_grant", "Invalid JWT: expected an RS256 JWT.")
-        issuer = claims.get("iss")
-        with self._lock:
-            account = self._accounts.get(issuer) if isinstance(issuer, str) else None
-            if account is None or not {account.email, account.client_id}.isdisjoint(self._revoked):
-                raise Rejected(400, "invalid_grant", "Invalid grant: account not found")
-            kid = header.get("kid")  # google-auth sends it; Goth does not
-            candidates = {
-                key_id: key
-                for key_id, key in account.keys.items()
-                if kid in (None, key_id) and key_id not in self._revoked
-            }
-        key_id = next((k for k, key in candidates.items() if _signed_by(assertion, key)), None)
-        if key_id is None:
-            raise Rejected(400, "invalid_grant", "Invalid JWT Signature.")
-        own = {self._base_url() + path for path in TOKEN_PATHS}
-        if claims.get("aud") not in {GOOGLE_TOKEN_URL, LEGACY_TOKEN_URL, *own}:
-            raise Rejected(400, "invalid_grant", "Invalid JWT: Failed audience check.")
-        issued_at, expires = _number(claims.get("iat")), _number(claims.get("exp"))
-        now = self.clock()
-        if (
-            issued_at is None
-            or expires is None
-            or issued_at > now + CLOCK_SKEW
-            or expires < now
-            or expires <= issued_at
-            or expires - issued_at > MAX_ASSERTION_LIFETIME
-        ):
-            raise Rejected(400, "invalid_grant", _BAD_TIMES)
-        return account, key_id, claims
 
     def issue_access(
         self,
@@ -483,10 +276,12 @@ class FakeGoogle:
         scopes: tuple[str, ...],
         identities: frozenset[str],
         expires: float | None = None,
+        user: bool = False,
     ) -> dict[str, object]:
         """Issues an access token; remembers it for tokeninfo. Returns the OAuth answer.
 
-        ``expires`` (unix seconds) overrides now + :attr:`token_lifetime`.
+        ``expires`` (unix seconds) overrides now + :attr:`token_lifetime`; ``user`` marks a
+        person's token (APIs want a quota project with it).
         """
         lifetime = self.token_lifetime
         token = f"ya29.emu-{secrets.token_urlsafe(32)}"
@@ -495,10 +290,10 @@ class FakeGoogle:
             expires = now + lifetime
         else:
             lifetime = expires - now
-        issued = _Issued("access", client_id, subject, email, scopes, expires, identities)
+        issued = Issued("access", client_id, subject, email, scopes, expires, identities, user=user)
         with self._lock:
             self._tokens.add(token, issued, expires, now)
-        return {"access_token": token, "expires_in": _seconds(lifetime), "token_type": "Bearer"}
+        return {"access_token": token, "expires_in": seconds(lifetime), "token_type": "Bearer"}
 
     def issue_id_token(
         self,
@@ -526,54 +321,55 @@ class FakeGoogle:
             **(extra or {}),
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-        issued = _Issued("id", azp, subject, email, (), expires, identities, claims)
+        issued = Issued("id", azp, subject, email, (), expires, identities, claims)
         with self._lock:
             self._tokens.add(token, issued, expires, self.clock())
         return token
+
+    def user(self, client_id: str) -> tuple[AuthorizedUser | None, bool]:
+        """The authorized user of OAuth client ``client_id``, and whether it is revoked."""
+        with self._lock:
+            user = self._users.get(client_id)
+            revoked = user is not None and not self._revoked.isdisjoint(
+                (user.client_id, user.refresh_token)
+            )
+        return user, revoked
+
+    def base_url(self) -> str:
+        """The emulator's base URL."""
+        return self._base_url()
+
+    def is_user_token(self, token: str) -> bool:
+        """Whether ``token`` is an unexpired person's token issued here."""
+        with self._lock:
+            issued = self._tokens.get(token)
+        return issued is not None and issued.user and issued.expires > self.clock()
+
+    def account(self, email_or_id: str) -> ServiceAccountRecord | None:
+        """The service account record (its keys), unless unknown or revoked."""
+        with self._lock:
+            account = self._accounts.get(email_or_id) or next(
+                (a for a in self._accounts.values() if a.client_id == email_or_id), None
+            )
+            if account is None or not self._revoked.isdisjoint((account.email, account.client_id)):
+                return None
+            return account
+
+    def key_revoked(self, key_id: str) -> bool:
+        """Whether the key ``key_id`` was revoked."""
+        with self._lock:
+            return key_id in self._revoked
+
+    def system_key(self, account: ServiceAccountRecord) -> tuple[rsa.RSAPrivateKey, str]:
+        """The account's Google-managed key (what signBlob signs with), made on first use."""
+        with self._lock:
+            if account.system_key is None:
+                account.system_key = (pooled_key()[0], secrets.token_hex(20))
+            return account.system_key
 
     def signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
         """The key (and its ``kid``) that signs ID tokens; see :meth:`jwks`."""
         with self._lock:
             if self._signer is None:
-                self._signer = (_pooled_key()[0], secrets.token_hex(20))
+                self._signer = (pooled_key()[0], secrets.token_hex(20))
             return self._signer
-
-
-def split_scopes(value: object, separator: str | None = None) -> tuple[str, ...]:
-    """Scopes from a space- (or ``separator``-) separated string, without blanks or repeats."""
-    if not isinstance(value, str):
-        return ()
-    return tuple(dict.fromkeys(s.strip() for s in value.split(separator) if s.strip()))
-
-
-def _signed_by(assertion: str, key: rsa.RSAPublicKey) -> bool:
-    try:
-        _JWS.decode(assertion, key, algorithms=["RS256"])
-    except jwt.InvalidTokenError:
-        return False
-    return True
-
-
-def _numeric_id() -> str:
-    return str(10**20 + secrets.randbelow(9 * 10**20))
-
-
-def _seconds(value: float) -> int | float:
-    return int(value) if value == int(value) else value
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _b64_uint(value: int) -> str:
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    return base64url_encode(raw).decode()
-
-
-def _info_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)

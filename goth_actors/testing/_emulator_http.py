@@ -17,28 +17,20 @@ connection, so a server that is :meth:`~HttpServer.down` really refuses every ne
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = [
-    "MAX_REQUEST_BYTES",
-    "RECORDED_BODY_BYTES",
-    "Classifier",
-    "HttpServer",
-    "RecordedRequest",
-    "Responder",
-    "Response",
-]
+from goth_actors.testing._emulator_messages import RecordedRequest, Response, parse_form
+
+__all__ = ["MAX_REQUEST_BYTES", "Classifier", "HttpServer", "Responder"]
 
 MAX_REQUEST_BYTES = 1024 * 1024
 """Request bodies larger than this (1 MiB) are answered 413 without being read."""
@@ -46,166 +38,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 _READ_TIMEOUT = 5.0
 """Seconds a client may take to send its request before its connection is dropped."""
 
-RECORDED_BODY_BYTES = 64 * 1024
-"""How much of a request body is kept once it is recorded (64 KiB); see :func:`for_record`."""
-
 _CLOSE_TIMEOUT = 1.0
 """Seconds :meth:`HttpServer.close` waits, in all, for the connection threads to end."""
-
-_SECRET_FRAGMENTS = (
-    "token",
-    "secret",
-    "assertion",
-    "authorization",
-    "password",
-    "passwd",
-    "cookie",
-    "credential",
-    "apikey",
-)
-"""A parameter or header whose name contains one of these is redacted in a ``repr``."""
-
-_SECRET_WORDS = frozenset(("code", "key", "pwd", "verifier", "signature", "sig"))
-"""... and so is one with one of these as a word of its name (``code``, ``x-api-key``)."""
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class RecordedRequest:
-    """One request the emulator received, recorded on arrival.
-
-    Attributes:
-        method: ``"GET"``, ``"POST"``, ...
-        path: The path without its query string, e.g. ``"/token"``.
-        endpoint: What was asked: ``"token"`` (the token endpoint), ``"metadata"``
-            (``/computeMetadata/...`` and the ``GET /`` ping), ``"tokeninfo"``, ``"certs"``,
-            ``"sts"`` (the Security Token Service), ``"iam"`` (IAM Credentials),
-            ``"subject"`` (the subject-token URL of workload identity) or ``"other"``.
-        query: Query parameters (the last of repeated names wins).
-        form: The parameters of a form-encoded (or JSON object) body; empty otherwise.
-            JSON values that are not strings are kept JSON-encoded.
-        headers: Request headers, names in lower case.
-        time: Arrival time, as ``time.time()``.
-        body: The raw request body (``json.loads(request.body)`` for an IAM request).
-
-    The attributes hold what was sent, secrets included, except that a recorded ``body``
-    keeps only its first 64 KiB; the full length is in ``headers["content-length"]``, and a
-    longer body is recorded with an empty ``form``.
-
-    The ``repr`` hides the raw body and the value of every query parameter, form field and
-    header whose name looks secret: any name containing ``token``, ``secret``,
-    ``assertion``, ``authorization``, ``password``, ``cookie`` or ``credential``
-    (``actor_token``, ``client_assertion``, ``proxy-authorization``), or with ``code``,
-    ``key``, ``verifier`` or ``signature`` as a word of it (``code``, ``x-api-key``). Token
-    *types* (``subject_token_type``) are shown.
-
-    Example:
-        ```python
-        [r.form["grant_type"] for r in emu.requests_to("token")]
-        ```
-        ['refresh_token']
-    """
-
-    method: str
-    path: str
-    endpoint: str
-    query: dict[str, str]
-    form: dict[str, str]
-    headers: dict[str, str]
-    time: float
-    body: bytes = b""
-
-    def __repr__(self) -> str:
-        return (
-            f"RecordedRequest(method={self.method!r}, path={self.path!r}, "
-            f"endpoint={self.endpoint!r}, query={_redacted(self.query)!r}, "
-            f"form={_redacted(self.form)!r}, headers={_redacted(self.headers)!r}, "
-            f"time={self.time!r})"
-        )
-
-
-def for_record(request: RecordedRequest) -> RecordedRequest:
-    """``request`` as it is kept: its body cut to :data:`RECORDED_BODY_BYTES`.
-
-    A body that is cut loses its ``form`` too, rather than keep a half-parsed last value.
-    """
-    if len(request.body) <= RECORDED_BODY_BYTES:
-        return request
-    return replace(request, form={}, body=request.body[:RECORDED_BODY_BYTES])
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a parameter or header called ``name`` may carry a secret (any case)."""
-    lowered = name.lower()
-    if lowered.endswith("token_type"):  # a URN such as ...:token-type:jwt, not a token
-        return False
-    if any(fragment in lowered for fragment in _SECRET_FRAGMENTS):
-        return True
-    return not _SECRET_WORDS.isdisjoint(_WORD.findall(lowered))
-
-
-def _redacted(values: Mapping[str, str]) -> dict[str, str]:
-    return {k: "<redacted>" if is_secret_name(k) else v for k, v in values.items()}
-
-
-def _form(content_type: str, body: bytes) -> dict[str, str]:
-    media_type = content_type.partition(";")[0].strip().lower()
-    text = body.decode("utf-8", "replace")
-    if media_type == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(text, keep_blank_values=True))
-    if media_type == "application/json":
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            return {}
-        if isinstance(decoded, dict):
-            return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in decoded.items()}
-    return {}
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """One HTTP answer. ``Content-Length`` is added unless ``headers`` already has one.
-
-    ``cut_after`` set: only that many bytes of the body are sent, then the connection is
-    reset (TCP RST), as a peer or middlebox that dies mid-response.
-    """
-
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-    cut_after: int | None = None
-
-    @classmethod
-    def json(
-        cls, status: int, payload: object, headers: Mapping[str, str] | None = None
-    ) -> Response:
-        """A JSON answer (``application/json; charset=utf-8``)."""
-        extra = tuple((headers or {}).items())
-        return cls(
-            status,
-            json.dumps(payload).encode(),
-            (("Content-Type", "application/json; charset=utf-8"), *extra),
-        )
-
-    @classmethod
-    def text(cls, status: int, text: str, headers: Mapping[str, str] | None = None) -> Response:
-        """A plain-text answer (``text/plain; charset=utf-8``)."""
-        extra = tuple((headers or {}).items())
-        return cls(status, text.encode(), (("Content-Type", "text/plain; charset=utf-8"), *extra))
-
-    def header(self, name: str) -> str | None:
-        """The first header called ``name`` (any case), or ``None``."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers if k.lower() == wanted), None)
-
-    def with_headers(self, headers: Mapping[str, str]) -> Response:
-        """A copy with ``headers`` set, replacing any of the same names."""
-        names = {name.lower() for name in headers}
-        kept = tuple((k, v) for k, v in self.headers if k.lower() not in names)
-        return replace(self, headers=(*kept, *headers.items()))
-
 
 Responder = Callable[[RecordedRequest], Response]
 Classifier = Callable[[str], str]
@@ -219,9 +53,19 @@ class HttpServer:
         port: The port to listen on; ``0`` picks a free one at :meth:`start`.
         respond: Called on a connection thread for every request; must be thread-safe.
         classify: Maps a request path to the ``endpoint`` it is recorded under.
+        tls: A server-side TLS context: every connection is TLS (mutual, if the context asks
+            for client certificates), with a handshake bounded like a request's read.
     """
 
-    def __init__(self, host: str, port: int, respond: Responder, classify: Classifier) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        respond: Responder,
+        classify: Classifier,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self._tls = tls
         self._host = host
         self._port = port
         self._respond = respond
@@ -356,8 +200,15 @@ class HttpServer:
     def _serve(self, connection: socket.socket) -> None:
         try:
             connection.setblocking(True)
-            _Handler(connection, self._respond, self._classify)
-        except OSError:  # the client went away, or close() cut it off
+            peer: bytes | None = None
+            if self._tls is not None:
+                connection.settimeout(_READ_TIMEOUT)
+                connection = self._tls.wrap_socket(connection, server_side=True)
+                with self._lock:  # close() must shut down the TLS socket now
+                    self._connections[threading.current_thread()] = connection
+                peer = connection.getpeercert(binary_form=True)
+            _Handler(connection, self._respond, self._classify, peer)
+        except OSError:  # the client went away, or close() cut it off (ssl errors too)
             pass
         finally:
             with contextlib.suppress(OSError):
@@ -373,9 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = _READ_TIMEOUT
 
-    def __init__(self, connection: socket.socket, respond: Responder, classify: Classifier) -> None:
+    def __init__(
+        self,
+        connection: socket.socket,
+        respond: Responder,
+        classify: Classifier,
+        client_cert: bytes | None = None,
+    ) -> None:
         self._respond = respond
         self._classify = classify
+        self._client_cert = client_cert
         # BaseHTTPRequestHandler never uses its server argument.
         super().__init__(connection, ("", 0), None)  # type: ignore[arg-type]
 
@@ -418,10 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
             path=path,
             endpoint=self._classify(path),
             query=dict(parse_qsl(url.query, keep_blank_values=True)),
-            form=_form(self.headers.get("Content-Type", ""), body),
+            form=parse_form(self.headers.get("Content-Type", ""), body),
             headers={name.lower(): value for name, value in self.headers.items()},
             time=time.time(),
             body=body,
+            client_cert=self._client_cert,
         )
         try:
             response = self._respond(request)

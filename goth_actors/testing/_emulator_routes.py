@@ -18,6 +18,14 @@
   Google APIs' shape ``{"error": {"code", "message", "status"}}``.
 - ``GET /subject-token/{n}``: pool ``n``'s subject-token URL, like a CI system's OIDC
   endpoint: needs the pool's ``Authorization: Bearer ...``, answers text or JSON.
+- ``POST /v1/oauthtoken`` and ``/v1/introspect``: STS's refresh of a workforce user's token
+  (HTTP Basic client authentication) and its token introspection.
+- ``POST /v1/projects/-/serviceAccounts/{email}:signBlob``: IAM's signature of a payload.
+- ``/latest/...``: an EC2 instance's metadata service (IMDSv2 session tokens, the region, the
+  role's temporary credentials).
+- ``/api/...``: a Google API: 200 with ``{"email", "quota_project"}`` for a good bearer token
+  (``401`` otherwise), but ``403`` for a person's token without ``x-goog-user-project`` (as
+  APIs that need a quota project answer).
 """
 
 from __future__ import annotations
@@ -26,18 +34,33 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
-from goth_actors.testing._emulator_federation import (
-    STS_PATH,
-    SUBJECT_PATH,
-    ApiRejected,
-    FakeFederation,
-)
-from goth_actors.testing._emulator_google import TOKEN_PATHS, FakeGoogle, Rejected, split_scopes
-from goth_actors.testing._emulator_http import RecordedRequest, Response
+from goth_actors.testing._emulator_aws import AWS_PATH, FakeAws
+from goth_actors.testing._emulator_federation import STS_PATH, SUBJECT_PATH, FakeFederation
+from goth_actors.testing._emulator_google import FakeGoogle
+from goth_actors.testing._emulator_grants import jwt_bearer_grant, refresh_grant
+from goth_actors.testing._emulator_iam import FakeIam
+from goth_actors.testing._emulator_messages import RecordedRequest, Response
+from goth_actors.testing._emulator_store import TOKEN_PATHS, ApiRejected, Rejected, split_scopes
+from goth_actors.testing._emulator_workforce import INTROSPECT_PATH, OAUTHTOKEN_PATH, FakeWorkforce
 
-__all__ = ["METADATA_FLAVOR", "answer", "endpoint_of", "issues_token"]
+__all__ = ["API_PATH", "METADATA_FLAVOR", "Fakes", "answer", "endpoint_of", "issues_token"]
+
+API_PATH = "/api/"
+
+
+@dataclass(frozen=True, slots=True)
+class Fakes:
+    """The pieces of the fake Google that answer requests."""
+
+    google: FakeGoogle
+    federation: FakeFederation
+    iam: FakeIam
+    aws: FakeAws
+    workforce: FakeWorkforce
+
 
 METADATA_FLAVOR = {"Metadata-Flavor": "Google"}
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -60,44 +83,46 @@ def endpoint_of(path: str) -> str:
         return "tokeninfo"
     if path == "/oauth2/v3/certs":
         return "certs"
-    if path == STS_PATH:
+    if path in (STS_PATH, OAUTHTOKEN_PATH, INTROSPECT_PATH):
         return "sts"
     if path.startswith(_IAM_ROOT):
         return "iam"
     if path.startswith(SUBJECT_PATH):
         return "subject"
+    if path.startswith(AWS_PATH):
+        return "aws"
+    if path.startswith(API_PATH):
+        return "api"
     return "other"
 
 
 def issues_token(request: RecordedRequest) -> bool:
     """Whether ``request`` asks for a token: the token endpoint, STS, IAM Credentials, or
     metadata token/identity."""
-    if request.endpoint in ("token", "sts", "iam"):
+    if request.endpoint in ("token", "iam") or request.path in (STS_PATH, OAUTHTOKEN_PATH):
         return request.method == "POST"
     path = request.path.rstrip("/")
     return path.startswith(_METADATA_ROOT + _ACCOUNTS) and path.endswith(("/token", "/identity"))
 
 
-def answer(google: FakeGoogle, federation: FakeFederation, request: RecordedRequest) -> Response:
+def answer(fakes: Fakes, request: RecordedRequest) -> Response:
     """Google's normal answer to ``request``."""
-    routes: dict[str, Callable[[FakeGoogle, RecordedRequest], Response]] = {
+    routes: dict[str, Callable[[Fakes, RecordedRequest], Response]] = {
         "token": _token_endpoint,
         "metadata": _metadata,
         "tokeninfo": _tokeninfo,
         "certs": _certs,
-    }
-    federated: dict[str, Callable[[FakeFederation, RecordedRequest], Response]] = {
         "sts": _sts,
         "iam": _iam,
         "subject": _subject,
+        "aws": _aws,
+        "api": _api,
     }
+    route = routes.get(request.endpoint)
+    if route is None:
+        return Response.text(404, "Not Found\n")
     try:
-        if request.endpoint in routes:
-            response = routes[request.endpoint](google, request)
-        elif request.endpoint in federated:
-            response = federated[request.endpoint](federation, request)
-        else:
-            return Response.text(404, "Not Found\n")
+        response = route(fakes, request)
     except Rejected as rejected:
         payload = {"error": rejected.error, "error_description": rejected.description}
         response = Response.json(rejected.status, payload)
@@ -108,22 +133,25 @@ def answer(google: FakeGoogle, federation: FakeFederation, request: RecordedRequ
     return response
 
 
-def _token_endpoint(google: FakeGoogle, request: RecordedRequest) -> Response:
+def _token_endpoint(fakes: Fakes, request: RecordedRequest) -> Response:
+    google = fakes.google
     if request.method != "POST":
         raise Rejected(405, "invalid_request", "The token endpoint only accepts POST.")
     form = request.form
     grant = _required(form, "grant_type")
     if grant == JWT_BEARER_GRANT:
-        return Response.json(200, google.jwt_bearer_grant(_required(form, "assertion")))
+        return Response.json(200, jwt_bearer_grant(google, _required(form, "assertion")))
     if grant == "refresh_token":
         client_id, client_secret = _client_credentials(request)
         if not client_id:
             raise Rejected(400, "invalid_request", "Missing required parameter: client_id")
-        body = google.refresh_grant(
+        body = refresh_grant(
+            google,
             client_id,
             client_secret or "",
             _required(form, "refresh_token"),
             split_scopes(form.get("scope")),
+            form.get("rapt"),
         )
         return Response.json(200, body)
     raise Rejected(400, "unsupported_grant_type", "Invalid grant_type.")
@@ -151,7 +179,8 @@ def _client_credentials(request: RecordedRequest) -> tuple[str | None, str | Non
     return unquote_plus(client_id), unquote_plus(client_secret)
 
 
-def _metadata(google: FakeGoogle, request: RecordedRequest) -> Response:
+def _metadata(fakes: Fakes, request: RecordedRequest) -> Response:
+    google = fakes.google
     if request.path == "/":
         return Response.text(200, "computeMetadata/\n")
     if request.headers.get("metadata-flavor") != "Google":
@@ -163,7 +192,7 @@ def _metadata(google: FakeGoogle, request: RecordedRequest) -> Response:
     values = {
         "project/project-id": google.project_id,
         "project/numeric-project-id": google.project_number,
-        "universe/universe-domain": "googleapis.com",
+        "universe/universe-domain": google.universe_domain,
         "instance/service-accounts": f"default/\n{email}/\n",
         "instance/service-accounts/": f"default/\n{email}/\n",
     }
@@ -196,7 +225,8 @@ def _metadata(google: FakeGoogle, request: RecordedRequest) -> Response:
     return Response.text(404, "Not Found\n")
 
 
-def _tokeninfo(google: FakeGoogle, request: RecordedRequest) -> Response:
+def _tokeninfo(fakes: Fakes, request: RecordedRequest) -> Response:
+    google = fakes.google
     params = {**request.query, **request.form}
     for name, kind in (("access_token", "access"), ("id_token", "id")):
         if params.get(name):
@@ -207,17 +237,23 @@ def _tokeninfo(google: FakeGoogle, request: RecordedRequest) -> Response:
     raise Rejected(400, "invalid_request", "Missing access_token or id_token parameter.")
 
 
-def _certs(google: FakeGoogle, request: RecordedRequest) -> Response:  # noqa: ARG001
-    return Response.json(200, google.jwks())
+def _certs(fakes: Fakes, request: RecordedRequest) -> Response:  # noqa: ARG001
+    return Response.json(200, fakes.google.jwks())
 
 
-def _sts(federation: FakeFederation, request: RecordedRequest) -> Response:
+def _sts(fakes: Fakes, request: RecordedRequest) -> Response:
     if request.method != "POST":
         raise Rejected(405, "invalid_request", "The token exchange endpoint only accepts POST.")
-    return Response.json(200, federation.sts_exchange(request.form))
+    if request.path == OAUTHTOKEN_PATH:
+        client_id, client_secret = _client_credentials(request)
+        return Response.json(200, fakes.workforce.refresh(request.form, client_id, client_secret))
+    if request.path == INTROSPECT_PATH:
+        return Response.json(200, fakes.workforce.introspect(_required(request.form, "token")))
+    return Response.json(200, fakes.federation.sts_exchange(request.form, request.client_cert))
 
 
-def _iam(federation: FakeFederation, request: RecordedRequest) -> Response:
+def _iam(fakes: Fakes, request: RecordedRequest) -> Response:
+    iam = fakes.iam
     match = _IAM_PATH.fullmatch(request.path)
     if match is None:
         raise ApiRejected(404, "Method not found.")
@@ -227,16 +263,20 @@ def _iam(federation: FakeFederation, request: RecordedRequest) -> Response:
         raise ApiRejected(400, "The project must be the '-' wildcard.")
     authorization = request.headers.get("authorization", "")
     target = unquote(match["name"])
-    if match["verb"] == "generateAccessToken":
-        body = federation.generate_access_token(authorization, target, request.body)
-    elif match["verb"] == "generateIdToken":
-        body = federation.generate_id_token(authorization, target, request.body)
-    else:
+    verbs = {
+        "generateAccessToken": iam.generate_access_token,
+        "generateIdToken": iam.generate_id_token,
+        "signBlob": iam.sign_blob,
+    }
+    verb = verbs.get(match["verb"])
+    if verb is None:
         raise ApiRejected(404, "Method not found.")
+    body = verb(authorization, target, request.body)
     return Response.json(200, body)
 
 
-def _subject(federation: FakeFederation, request: RecordedRequest) -> Response:
+def _subject(fakes: Fakes, request: RecordedRequest) -> Response:
+    federation = fakes.federation
     if request.method != "GET":
         raise ApiRejected(405, "Only GET is supported.")
     number = request.path.removeprefix(SUBJECT_PATH)
@@ -247,3 +287,24 @@ def _subject(federation: FakeFederation, request: RecordedRequest) -> Response:
     if pool.format == "json":
         return Response.json(200, {"count": 1, "value": token})
     return Response.text(200, token)
+
+
+def _aws(fakes: Fakes, request: RecordedRequest) -> Response:
+    return fakes.aws.metadata(request)
+
+
+def _api(fakes: Fakes, request: RecordedRequest) -> Response:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    info = fakes.google.token_info(token.strip(), "access") if scheme.lower() == "bearer" else None
+    if info is None:
+        raise ApiRejected(401, "Request had invalid authentication credentials.")
+    project = request.headers.get("x-goog-user-project")
+    google = fakes.google
+    if project is None and google.require_quota_project and google.is_user_token(token.strip()):
+        raise ApiRejected(
+            403,
+            "Your application is authenticating by using local Application Default "
+            "Credentials. The emulator API requires a quota project, which is not set by "
+            "default.",
+        )
+    return Response.json(200, {"email": info["email"], "quota_project": project})

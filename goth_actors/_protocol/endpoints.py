@@ -1,0 +1,263 @@
+"""Where credentials may be sent: the endpoint policy for URLs that come from credential files.
+
+A credential file names the endpoints its secrets are sent to: a service account's
+``token_uri``, an ``external_account``'s ``token_url`` (with the subject token: often the VM's
+own metadata token or a Kubernetes token) and ``service_account_impersonation_url`` (with the
+STS token as a bearer), ``token_info_url``, and the IAM URL of an impersonated file. A file
+from an untrusted place could point them anywhere. So, for every such URL:
+
+- plain ``http://`` is refused, except to loopback (``127.0.0.0/8``, ``::1``, ``localhost``:
+  emulators and a local ``goth-actors serve``);
+- by default only Google's token services are accepted: ``sts``, ``iamcredentials`` and
+  ``oauth2`` under the universe domain (``googleapis.com``, or one the caller names), with
+  their regional (``us-east1.sts``, ``sts.us-east1``, ``sts.us-east1.rep``), private
+  (``sts-xyz.p``) and mTLS (``sts.mtls``) variants; for ``googleapis.com`` also
+  ``www.googleapis.com`` and ``accounts.google.com`` (older token URIs); and loopback.
+
+A universe domain that only the file names is not trusted for this: it is the caller's
+``universe_domain=`` (or ``GOOGLE_CLOUD_UNIVERSE_DOMAIN``, which :func:`default_source` reads)
+that makes another universe's hosts acceptable, since a hostile file could name any domain.
+The opt-out, for private endpoints under another name, is the ``allow_custom_endpoints=True``
+keyword of the sources and of ``default_source`` / ``source_from_credentials``: never an
+environment variable. Where subject tokens are *read from* (``credential_source.url``, AWS
+metadata, the metadata server) is not policed here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from goth_actors._base import ConfigError
+
+__all__ = [
+    "GOOGLE_UNIVERSE",
+    "EndpointTrust",
+    "check_allow_custom",
+    "check_credential_url",
+    "check_explicit_url",
+    "check_universe_domain",
+    "derived_url",
+    "is_google_endpoint",
+    "is_loopback",
+    "universe_trusted",
+]
+
+GOOGLE_UNIVERSE = "googleapis.com"
+"""The default universe domain: Google Cloud's own."""
+
+_SERVICES = ("sts", "iamcredentials", "oauth2")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SERVICE_HOST = (
+    r"(?:{label}[.-])?(?P<svc>{svc})"  # sts, us-east1.sts, us-east1-sts
+    r"(?:-{label}\.p|\.{label}\.rep|\.{label})?"  # sts-xyz.p (private), sts.us-east1(.rep)
+    r"(?:\.mtls)?"
+).format(label=_LABEL, svc="|".join(_SERVICES))
+_LEGACY_GOOGLE_HOSTS = frozenset({"www.googleapis.com", "accounts.google.com"})
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+
+
+def universe_trusted(source: object) -> bool:
+    """Whether ``source``'s universe is one the caller trusts (``googleapis.com``, or named by
+    the caller): only then may an endpoint be derived from it and sent a credential."""
+    return bool(getattr(source, "_universe_trusted", True))
+
+
+def derived_url(source: object, service: str, path: str, name: str) -> str:
+    """Google's ``service`` URL in ``source``'s universe; ``ConfigError`` (naming ``name``, the
+    keyword that would set it instead) when only a credentials file named that universe."""
+    universe = getattr(source, "universe_domain", None) or GOOGLE_UNIVERSE
+    if not universe_trusted(source):
+        raise ConfigError(
+            name,
+            f"is needed: the source's universe {universe!r} is named only by its credentials "
+            f"file, so {service}.{universe} would receive a credential; pass "
+            f"universe_domain={universe!r} to the source if it is yours, or {name}=",
+        )
+    return f"https://{service}.{universe}{path}"
+
+
+def check_universe_domain(value: object, name: str = "universe_domain") -> str:
+    """A universe domain (``googleapis.com``), lower-cased; ``ConfigError`` naming ``name``."""
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a domain name string, got {type(value).__name__}")
+    domain = value.strip().lower().rstrip(".")
+    if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
+        raise ConfigError(
+            name, f"must be a domain name such as 'googleapis.com', got {value!r:.60}"
+        )
+    return domain
+
+
+def check_allow_custom(value: object) -> bool:
+    """The ``allow_custom_endpoints`` keyword: a real ``bool``, never a truthy string."""
+    if not isinstance(value, bool):
+        raise ConfigError(
+            "allow_custom_endpoints", f"must be True or False, got {type(value).__name__}"
+        )
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: ``localhost``, 127/8 or ``::1``."""
+    host = host.lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parts(value: object, name: str) -> tuple[str, str, str]:
+    """``(url, scheme, host)`` of an http(s) URL, or a ``ConfigError`` naming ``name``."""
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a URL string, got {type(value).__name__}")
+    url = value.strip()
+    shown = repr(url.split("?")[0][:100])
+    if _UNSAFE_IN_URL.search(url):
+        raise ConfigError(name, "must not contain spaces or control characters")
+    scheme = host = ""
+    userinfo = False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        scheme, host = parts.scheme, parts.hostname or ""
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        pass  # refused below, outside the except block
+    if scheme not in ("http", "https") or not host:
+        raise ConfigError(name, f"must be an https:// URL, got {shown}")
+    if userinfo:
+        raise ConfigError(name, "must not carry a user name or password")
+    if scheme == "http" and not is_loopback(host):
+        raise ConfigError(
+            name,
+            f"is plain http:// to {host!r}; a credential is sent there, so it must be "
+            "https:// (plain http:// is allowed only to loopback, for emulators)",
+        )
+    return url, scheme, host.lower().rstrip(".")
+
+
+def check_explicit_url(value: object, name: str) -> str:
+    """A URL the caller wrote in code (``url=``): https, or plain http to loopback only."""
+    return _parts(value, name)[0]
+
+
+def is_google_endpoint(host: str, universes: tuple[str, ...]) -> bool:
+    """Whether ``host`` is one of Google's token services in one of ``universes``."""
+    for universe in universes:
+        if universe == GOOGLE_UNIVERSE and host in _LEGACY_GOOGLE_HOSTS:
+            return True
+        suffix = "." + universe
+        if host.endswith(suffix) and re.fullmatch(_SERVICE_HOST, host[: -len(suffix)]):
+            return True
+    return False
+
+
+def check_credential_url(
+    value: object,
+    name: str,
+    *,
+    universes: tuple[str, ...] = (GOOGLE_UNIVERSE,),
+    allow_custom: bool = False,
+    file_universe: str | None = None,
+) -> str:
+    """A URL from a credential file that a credential will be sent to, checked by the policy.
+
+    Args:
+        value: The URL, as the file has it.
+        name: The field, for the error (``"credentials.token_url"``).
+        universes: The universe domains the caller trusts (``googleapis.com`` and the one the
+            caller named).
+        allow_custom: The caller's explicit opt-out: any https:// host (http:// still only to
+            loopback).
+        file_universe: The universe the file names, to suggest trusting it in the error.
+
+    Raises:
+        ConfigError: Plain http:// to another machine, or a host that is not one of Google's
+            token services (without the opt-out).
+    """
+    url, _, host = _parts(value, name)
+    if allow_custom or is_loopback(host) or is_google_endpoint(host, universes):
+        return url
+    trusted = " or ".join(repr(u) for u in universes)
+    hint = ""
+    if file_universe is not None and file_universe not in universes:
+        hint = (
+            f"; the credentials name universe_domain {file_universe!r}: pass "
+            f"universe_domain={file_universe!r} if it is yours"
+        )
+    raise ConfigError(
+        name,
+        f"sends a credential to {host[:100]!r}, which is not one of Google's token services "
+        f"(sts, iamcredentials, oauth2) under {trusted} nor loopback{hint}. Load credential "
+        "files only from places you trust; for a private endpoint (Private Service Connect, a "
+        "proxy) you trust, pass allow_custom_endpoints=True",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointTrust:
+    """A source's universe and which endpoints from its credentials it will send secrets to.
+
+    Build it with :meth:`resolve` from the credentials and the caller's keywords.
+
+    Attributes:
+        universe_domain: The source's universe: the caller's ``universe_domain=``, else the
+            credentials', else ``googleapis.com``.
+        universes: The universes whose token services are trusted: ``googleapis.com`` and
+            the one the caller named.
+        allow_custom: The caller's ``allow_custom_endpoints=True``.
+        file_universe: The universe the credentials name, if any.
+    """
+
+    universe_domain: str
+    universes: tuple[str, ...]
+    allow_custom: bool
+    file_universe: str | None
+
+    @classmethod
+    def resolve(
+        cls, credentials: Mapping[str, Any], universe_domain: object, allow_custom: object
+    ) -> EndpointTrust:
+        """The trust for ``credentials`` given the caller's two keywords; ``ConfigError``."""
+        custom = check_allow_custom(allow_custom)
+        explicit = None if universe_domain is None else check_universe_domain(universe_domain)
+        raw = credentials.get("universe_domain")
+        file_universe = (
+            None if raw is None else check_universe_domain(raw, "credentials.universe_domain")
+        )
+        if explicit is not None and file_universe is not None and explicit != file_universe:
+            raise ConfigError(
+                "universe_domain",
+                f"is {explicit!r}, but the credentials are for universe {file_universe!r}",
+            )
+        universes = tuple(dict.fromkeys((GOOGLE_UNIVERSE, explicit or GOOGLE_UNIVERSE)))
+        return cls(explicit or file_universe or GOOGLE_UNIVERSE, universes, custom, file_universe)
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the source's universe is trusted to receive credentials (see the module)."""
+        return self.universe_domain in self.universes
+
+    def default(self, service: str, path: str) -> str:
+        """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too: a
+        universe that only the credentials name is not trusted to receive a credential."""
+        url = f"https://{service}.{self.universe_domain}{path}"
+        return self.check(url, "credentials.universe_domain")
+
+    def check(self, url: object, name: str) -> str:
+        """``url`` from the credentials, checked by the policy (see the module docstring)."""
+        return check_credential_url(
+            url,
+            name,
+            universes=self.universes,
+            allow_custom=self.allow_custom,
+            file_universe=self.file_universe,
+        )
