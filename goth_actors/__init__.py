@@ -99,6 +99,8 @@ _EXPORTS: dict[str, str] = {
     "child_spec": _API,
     "default_source": _PROTOCOL,
     "fetch": _API,
+    "fetch_async": "goth_actors._async",
+    "running": "goth_actors._running",
     "shutdown": _API,
     "source_from_credentials": _PROTOCOL,
     "start_link": _API,
@@ -147,6 +149,8 @@ __all__ = [
     "child_spec",
     "default_source",
     "fetch",
+    "fetch_async",
+    "running",
     "shutdown",
     "source_from_credentials",
     "start_link",
@@ -166,6 +170,7 @@ if TYPE_CHECKING:
         status,
         stop,
     )
+    from goth_actors._async import fetch_async
     from goth_actors._errors import (
         AlreadyRegistered,
         AlreadyStarted,
@@ -199,6 +204,7 @@ if TYPE_CHECKING:
         default_source,
         source_from_credentials,
     )
+    from goth_actors._running import running
     from goth_actors._server import Fetch, Refresh
     from goth_actors._status import ServerStatus
     from goth_actors.otp import ChildSpec, Supervisor, whereis
