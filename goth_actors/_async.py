@@ -211,7 +211,9 @@ def _fly(flight: _Flight) -> None:
                     continue
             outcome = error
         except BaseException as error:
-            outcome = error
+            # The server holds this error until its next message: this thread's frames (and
+            # the flight, its loops) must not hang on to it. Each waiter gets a copy.
+            outcome = error.with_traceback(None)
         _land(flight, outcome)
         return
 

@@ -137,7 +137,9 @@ def _options_of(function: object) -> dict[str, inspect.Parameter]:
 @pytest.mark.parametrize(
     "function", [goth_actors.start_link, goth_actors.child_spec, goth_actors.running]
 )
-def test_start_link_child_spec_and_running_spell_out_exactly_the_servers_options(function: object) -> None:
+def test_start_link_child_spec_and_running_spell_out_exactly_the_servers_options(
+    function: object,
+) -> None:
     fields = {f.name: f for f in dataclasses.fields(ServerOptions)}
     parameters = _options_of(function)
     assert list(parameters) == list(fields)
