@@ -24,6 +24,7 @@ class GrpcApi:
 
     def __init__(self, api: ApiServer) -> None:
         self.api = api
+        self.metadata: list[dict[str, str]] = []  # each call's metadata, as the server got it
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="grpc-api")
         self._server = grpc.server(self._pool, options=[("grpc.max_concurrent_streams", 1000)])
         handler = grpc.unary_unary_rpc_method_handler(self._get)
@@ -47,6 +48,7 @@ class GrpcApi:
 
     def _get(self, request: bytes, context: Any) -> bytes:
         metadata = dict(context.invocation_metadata())
+        self.metadata.append(metadata)
         info = self.api.check(METHOD, metadata.get("authorization"), request)
         if info is None:
             context.abort(
