@@ -48,10 +48,14 @@ def test_each_call_carries_the_token_and_no_quota_project_while_the_source_has_n
 def test_the_plugin_fails_the_call_with_a_clear_message_when_there_is_no_token(
     api: ApiServer,
 ) -> None:
-    with GrpcApi(api) as server, _plugin_only_channel(server.target, "nobody") as channel:
-        with pytest.raises(grpc.RpcError) as raised:
-            channel.unary_unary(METHOD)(b"", timeout=WAIT)
-    assert "no token server is named 'nobody'" in raised.value.details()  # type: ignore[attr-defined]
+    with (
+        GrpcApi(api) as server,
+        _plugin_only_channel(server.target, "nobody") as channel,
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        channel.unary_unary(METHOD)(b"", timeout=WAIT)
+    details = raised.value.details()  # type: ignore[attr-defined]
+    assert "no token server is named 'nobody'" in details
     assert server.metadata == []  # nothing was sent
 
 
