@@ -12,7 +12,8 @@ sources, the HTTP client contract and the errors; ``Supervisor``, ``ChildSpec`` 
 come from :mod:`goth_actors.otp`, the supervision framework for any Pykka actor, which holds the
 rest of the runtime (child-management messages, the name registry, timers, ``FakeTime``).
 :mod:`goth_actors.testing` has the Google emulator, :mod:`goth_actors.integrations` the
-drop-in auth for requests, httpx and google-auth.
+drop-in auth for requests, httpx, aiohttp, gRPC and google-auth, and OpenTelemetry metrics.
+In a coroutine, ``await goth_actors.fetch_async(name)``; for a lifespan, ``running(...)``.
 
 The names here load on first use (PEP 562), so that ``import goth_actors.otp`` loads nothing of
 the token side and the token protocol loads no pykka.
