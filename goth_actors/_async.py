@@ -90,6 +90,9 @@ A thousand coroutines resuming in one turn would stall the loop for milliseconds
 other tasks (a ticker, a request handler) run between them.
 """
 
+_EARLY = 0.001
+"""Seconds before its deadline a waiter may be timed out: a loop may fire a timer that early."""
+
 
 @dataclass(eq=False, slots=True)
 class _Waiter:
@@ -150,10 +153,6 @@ class _Group:
                 future.set_result(outcome)
         if len(waiters) > SETTLE_BATCH:
             self.loop.call_soon(self.settle, waiters[SETTLE_BATCH:], outcome)
-
-
-_EARLY = 0.001
-"""Seconds before its deadline a waiter may be timed out: a loop may fire a timer that early."""
 
 
 @dataclass(eq=False)

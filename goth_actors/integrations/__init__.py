@@ -54,9 +54,11 @@ from goth_actors import (
     FetchTimeout,
     GothError,
     Refresh,
+    ServerNotFound,
     Token,
     cached,
     fetch,
+    status,
     whereis,
 )
 
@@ -183,6 +185,21 @@ def _detached(error: GothError) -> GothError:
 
 _refreshing: dict[tuple[asyncio.AbstractEventLoop, Hashable, str], asyncio.Future[Token]] = {}
 """The refreshes in flight for :func:`refresh_rejected_async`, by loop, name and token."""
+
+
+def _quota_project(name: Hashable) -> str | None:
+    """The project to bill for the server's calls (``x-goog-user-project``), or ``None``.
+
+    QUOTA PROJECT: the one place where it plugs in, for the aiohttp and gRPC integrations.
+    Sources are gaining ``quota_project_id`` (from ADC files and ``GOOGLE_CLOUD_QUOTA_PROJECT``),
+    shown by ``status(name)``; until ``ServerStatus`` has the field there is none to send.
+    """
+    try:
+        current = status(name)
+    except ServerNotFound:
+        return None
+    quota = getattr(current, "quota_project_id", None)
+    return quota if isinstance(quota, str) and quota else None
 
 
 def _authorization(token: Token) -> str:

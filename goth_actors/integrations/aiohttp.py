@@ -3,7 +3,8 @@
 Needs the ``aiohttp`` extra (aiohttp 3.12 or later, which has client middlewares):
 ``pip install goth-actors[aiohttp]``.
 
-Every request gets ``Authorization: <type> <token>`` from :func:`goth_actors.fetch_async`: a
+Every request gets ``Authorization: <type> <token>`` from :func:`goth_actors.fetch_async` (and
+``X-Goog-User-Project`` when the server's source has a quota project): a
 cached token is read inline (no thread, no lock), and a cold or stale server is waited for
 without blocking the event loop. When the API answers ``401`` to that token, the token is
 replaced once with :func:`~goth_actors.integrations.refresh_rejected_async` (no exchange if
@@ -31,9 +32,17 @@ except ImportError as error:  # pragma: no cover - exercised with aiohttp hidden
     ) from error
 
 from goth_actors import ConfigError, fetch_async
-from goth_actors.integrations import _authorization, _check_timeout, refresh_rejected_async
+from goth_actors.integrations import (
+    _authorization,
+    _check_timeout,
+    _quota_project,
+    refresh_rejected_async,
+)
 
 __all__ = ["GothAuth"]
+
+QUOTA_PROJECT_HEADER = "X-Goog-User-Project"
+"""Names the project billed for a request, when the server's source has a quota project."""
 
 
 class GothAuth:
@@ -86,6 +95,9 @@ class GothAuth:
         token = await fetch_async(self.name, self.timeout)
         header = _authorization(token)
         request.headers[hdrs.AUTHORIZATION] = header
+        quota = _quota_project(self.name)
+        if quota is not None:
+            request.headers[QUOTA_PROJECT_HEADER] = quota
         sent_at = time.monotonic()
         response = await handler(request)
         if response.status != 401:

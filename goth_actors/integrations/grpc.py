@@ -34,10 +34,11 @@ except ImportError as error:  # pragma: no cover - exercised with grpc hidden
         "goth_actors.integrations.grpc needs grpcio: pip install goth-actors[grpc]"
     ) from error
 
-from goth_actors import GothError, ServerNotFound, Token, fetch, fetch_async, status
+from goth_actors import GothError, Token, fetch, fetch_async
 from goth_actors.integrations import (
     _authorization,
     _check_timeout,
+    _quota_project,
     refresh_rejected,
     refresh_rejected_async,
 )
@@ -104,21 +105,6 @@ def _metadata(name: Hashable, token: Token) -> tuple[tuple[str, str], ...]:
     quota = _quota_project(name)
     authorization = ("authorization", _authorization(token))
     return (authorization,) if quota is None else (authorization, (QUOTA_PROJECT_KEY, quota))
-
-
-def _quota_project(name: Hashable) -> str | None:
-    """The project to bill for the server's calls, or ``None``.
-
-    QUOTA PROJECT: the one place where it plugs in. Sources are gaining ``quota_project_id``
-    (read from ADC files and ``GOOGLE_CLOUD_QUOTA_PROJECT``), shown by ``status(name)``; until
-    ``ServerStatus`` has the field, there is none to send.
-    """
-    try:
-        current = status(name)
-    except ServerNotFound:
-        return None
-    quota = getattr(current, "quota_project_id", None)
-    return quota if isinstance(quota, str) and quota else None
 
 
 def call_credentials(name: Hashable, *, timeout: float = 5.0) -> grpc.CallCredentials:
