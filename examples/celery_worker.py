@@ -45,13 +45,14 @@ USERINFO = "GOTH_EXAMPLE_USERINFO"
 def create_celery(folder: str) -> Celery:
     """A Celery app whose broker and result store are folders (kombu's filesystem transport)."""
     messages = os.path.join(folder, "messages")
-    for sub in ("messages", "processed", "results"):
+    for sub in ("messages", "processed", "results", "control"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     app = Celery("celery_worker", broker="filesystem://", backend=f"file://{folder}/results")
     app.conf.broker_transport_options = {
         "data_folder_in": messages,
         "data_folder_out": messages,
         "processed_folder": os.path.join(folder, "processed"),
+        "control_folder": os.path.join(folder, "control"),  # not the working directory
         "polling_interval": 0.05,
     }
     app.conf.broker_connection_retry_on_startup = True
@@ -122,8 +123,9 @@ def main() -> None:
         processes = sorted({answer["process"] for answer in answers})
         statuses = sorted({answer["status"] for answer in answers})
         print(f"6 tasks -> statuses {statuses}, as {answers[0]['email']}")
-        print(f"  run by {len(processes)} pool process(es), each with its own token server")
-        print(f"  token endpoint requests: {len(emulator.requests_to('token'))}")
+        requests_made = len(emulator.requests_to("token"))
+        print(f"  the 2 pool processes each started a token server: {requests_made} token requests")
+        print(f"  the tasks ran in {len(processes)} of them")
         print(f"worker stopped (exit status {worker.returncode})")
 
 
