@@ -50,6 +50,11 @@ class Params:
         timers: Pending timers armed by the scale benchmark.
         timer_baseline: ``threading.Timer`` objects armed as the timers' baseline.
         cli_runs: Processes started per command by the CLI benchmark.
+        loop_tasks: Coroutines that want a token at once in the event-loop lag benchmark.
+        loop_wave: How many of them start per turn of the event loop.
+        loop_tick: Seconds the lag benchmark's ticker task sleeps between wake-ups.
+        loop_delay: Seconds the token endpoint takes to answer in the lag benchmark.
+        loop_repeat: Runs of each case of the lag benchmark; it reports their median.
     """
 
     mode: Mode
@@ -71,6 +76,11 @@ class Params:
     timers: int
     timer_baseline: int
     cli_runs: int
+    loop_tasks: int
+    loop_wave: int
+    loop_tick: float
+    loop_delay: float
+    loop_repeat: int
 
 
 def params(mode: Mode) -> Params:
@@ -96,6 +106,11 @@ def params(mode: Mode) -> Params:
             timers=10_000,
             timer_baseline=200,
             cli_runs=20,
+            loop_tasks=1000,
+            loop_wave=100,
+            loop_tick=0.001,
+            loop_delay=0.5,
+            loop_repeat=5,
         )
     full = params("full")
     if mode == "quick":
@@ -108,6 +123,7 @@ def params(mode: Mode) -> Params:
             outage_seconds=3.0,
             outage_backoff=(0.1, 3.0),  # the defaults, on a timescale ten times shorter
             cli_runs=5,
+            loop_repeat=3,
         )
     return replace(
         full,
@@ -126,6 +142,10 @@ def params(mode: Mode) -> Params:
         timers=1000,
         timer_baseline=20,
         cli_runs=1,
+        loop_tasks=100,
+        loop_wave=20,
+        loop_delay=0.1,
+        loop_repeat=1,
     )
 
 

@@ -12,7 +12,8 @@ sources, the HTTP client contract and the errors; ``Supervisor``, ``ChildSpec`` 
 come from :mod:`goth_actors.otp`, the supervision framework for any Pykka actor, which holds the
 rest of the runtime (child-management messages, the name registry, timers, ``FakeTime``).
 :mod:`goth_actors.testing` has the Google emulator, :mod:`goth_actors.integrations` the
-drop-in auth for requests, httpx and google-auth.
+drop-in auth for requests, httpx, aiohttp, gRPC and google-auth, and OpenTelemetry metrics.
+In a coroutine, ``await goth_actors.fetch_async(name)``; for a lifespan, ``running(...)``.
 
 The names here load on first use (PEP 562), so that ``import goth_actors.otp`` loads nothing of
 the token side and the token protocol loads no pykka.
@@ -101,8 +102,10 @@ _EXPORTS: dict[str, str] = {
     "child_spec": _API,
     "default_source": _PROTOCOL,
     "fetch": _API,
+    "fetch_async": "goth_actors._async",
     "load_credentials": _PROTOCOL,
     "project_id": _PROTOCOL,
+    "running": "goth_actors._running",
     "shutdown": _API,
     "signer": _PROTOCOL,
     "source_from_credentials": _PROTOCOL,
@@ -155,8 +158,10 @@ __all__ = [
     "child_spec",
     "default_source",
     "fetch",
+    "fetch_async",
     "load_credentials",
     "project_id",
+    "running",
     "shutdown",
     "signer",
     "source_from_credentials",
@@ -178,6 +183,7 @@ if TYPE_CHECKING:
         status,
         stop,
     )
+    from goth_actors._async import fetch_async
     from goth_actors._errors import (
         AlreadyRegistered,
         AlreadyStarted,
@@ -217,6 +223,7 @@ if TYPE_CHECKING:
         source_from_credentials,
         universe_domain,
     )
+    from goth_actors._running import running
     from goth_actors._server import Fetch, Refresh
     from goth_actors._status import ServerStatus
     from goth_actors.otp import ChildSpec, Supervisor, whereis

@@ -52,6 +52,9 @@ class Event:
         delay: Seconds until the next attempt (``*_scheduled``).
         expires: The new token's expiry (``success``).
         error: The error (``failure`` and ``crash``). Never holds a secret.
+        source_type: The server's source class: ``"ServiceAccount"``, ``"RefreshToken"``,
+            ``"Metadata"``, ``"WorkloadIdentity"``, ``"Impersonated"``... (for metrics by
+            source).
     """
 
     kind: EventKind
@@ -62,6 +65,7 @@ class Event:
     delay: float | None = None
     expires: float | None = None
     error: TokenError | None = None
+    source_type: str | None = None
 
     def describe(self) -> str:
         """One line for a log."""

@@ -375,4 +375,7 @@ class TokenServer(pykka.ThreadingActor):
         _table.publish(self._name, value)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
-        emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))
+        source_type = type(self._options.source).__name__
+        emit(
+            Event(kind=kind, name=self._name, time=self._clock(), source_type=source_type, **fields)
+        )

@@ -116,21 +116,40 @@ class ApiServer:
     def _handle(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         body = _read_body(handler)
         authorization = handler.headers.get("Authorization")
-        scheme, _, token = (authorization or "").partition(" ")
-        bearer = token if scheme == "Bearer" and token else None
         if self.redirect_to is not None:
-            self._record(handler.path, bearer, 307, body)
+            self._record(handler.path, _bearer(authorization), 307, body)
             handler.send_response(307)
             handler.send_header("Location", self.redirect_to)
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return
+        info = self.check(handler.path, authorization, body)
+        if info is None:
+            error = {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "status": "UNAUTHENTICATED",
+            }
+            self._send(
+                handler,
+                401,
+                {"error": error},
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+            return
+        self._send(handler, 200, {"email": info["email"], "body_bytes": len(body)})
+
+    def check(self, path: str, authorization: str | None, body: bytes) -> dict[str, str] | None:
+        """Decides on and records one request, whatever the protocol: the token's info when
+        accepted, ``None`` when refused (after holding and ``before_refusing``, as told)."""
+        bearer = _bearer(authorization)
         info = self.emulator.token_info(bearer) if bearer else None
         if info is None or self._refused_now(bearer):
-            self._refuse(handler, bearer, body)
-            return
-        self._record(handler.path, bearer, 200, body)
-        self._send(handler, 200, {"email": info["email"], "body_bytes": len(body)})
+            self._refuse(bearer)
+            self._record(path, bearer, 401, body)
+            return None
+        self._record(path, bearer, 200, body)
+        return info
 
     def _refused_now(self, token: str | None) -> bool:
         with self._lock:
@@ -145,27 +164,13 @@ class ApiServer:
                 self._refused[token] = left - 1
             return True
 
-    def _refuse(
-        self, handler: http.server.BaseHTTPRequestHandler, token: str | None, body: bytes
-    ) -> None:
+    def _refuse(self, token: str | None) -> None:
         with self._lock:
             self._refusals += 1
             self._lock.notify_all()
             self._lock.wait_for(lambda: self._refusals >= self._hold, timeout=WAIT)
         if self.before_refusing is not None:
             self.before_refusing(token)
-        self._record(handler.path, token, 401, body)
-        error = {
-            "code": 401,
-            "message": "Request had invalid authentication credentials.",
-            "status": "UNAUTHENTICATED",
-        }
-        self._send(
-            handler,
-            401,
-            {"error": error},
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
 
     def _record(self, path: str, token: str | None, status: int, body: bytes) -> None:
         with self._lock:
@@ -186,6 +191,11 @@ class ApiServer:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme == "Bearer" and token else None
 
 
 def _read_body(handler: http.server.BaseHTTPRequestHandler) -> bytes:

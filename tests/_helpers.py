@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+from goth_actors import HttpResponse
 
 WAIT = 5.0
 """Seconds a test waits for something another thread does before it fails."""
@@ -19,3 +22,31 @@ def wait_for(predicate: Callable[[], object], timeout: float = WAIT) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.001)
+
+
+class GatedClient:
+    """An ``http_client`` for a token server whose exchanges wait for the test to open the gate.
+
+    ``entered`` is set when an exchange reaches the gate; ``calls`` counts them. The exchange
+    then goes to the real endpoint (the emulator) over HTTP.
+    """
+
+    def __init__(self, *, open: bool = False) -> None:
+        self.open = threading.Event()
+        self.entered = threading.Event()
+        self.calls = 0
+        if open:
+            self.open.set()
+
+    def __call__(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> HttpResponse:
+        from goth_actors._protocol import default_http_client
+
+        self.calls += 1
+        self.entered.set()
+        if not self.open.wait(WAIT):
+            raise TimeoutError("the test never opened the gate")
+        return default_http_client(
+            method=method, url=url, headers=headers, body=body, timeout=timeout
+        )

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = {"hit_latency", "throughput", "refresh_latency", "herd", "outage", "scale", "cli"}
+SECTIONS = {
+    "hit_latency",
+    "throughput",
+    "refresh_latency",
+    "herd",
+    "outage",
+    "scale",
+    "cli",
+    "loop_lag",
+}
 
 
 @pytest.mark.slow
@@ -64,3 +73,8 @@ def test_the_benchmarks_run_every_section_and_report_sane_counts(tmp_path: Path)
 
     cli = sections["cli"]
     assert cli["token_requests"] == 2 * params["cli_runs"]  # goth-actors token + google-auth
+
+    lag = sections["loop_lag"]["runs"]
+    assert all(run["errors"] == 0 for run in lag.values())
+    for key in ("fetch_async", "sync_fetch", "to_thread", "fetch_async_at_once"):
+        assert lag[key]["token_requests_max"] == 1  # one exchange for all the coroutines

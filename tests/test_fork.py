@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import select
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -113,3 +114,34 @@ def test_the_child_has_no_live_actor_of_the_parent(emulator: GoogleEmulator) -> 
         return f"{len(alive)} {goth_actors.whereis('app')}"
 
     assert _in_child(child) == "0 None"
+
+
+def test_a_fake_times_scheduler_whose_lock_was_held_at_the_fork_works_in_the_child(
+    fake_time: FakeTime,
+) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with fake_time.scheduler._cond:  # the parent's scheduler thread, at the wrong moment
+            held.set()
+            release.wait(5.0)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5.0)
+    try:
+
+        def child() -> str:
+            import pykka
+
+            ref = pykka.ThreadingActor.start()
+            fake_time.scheduler.send_after(ref, "tick", 1.0)
+            pending = fake_time.scheduler.pending
+            fake_time.scheduler.stop()
+            ref.stop()
+            return str(pending)
+
+        assert _in_child(child, timeout=10.0) == "1"
+    finally:
+        release.set()
+        holder.join()

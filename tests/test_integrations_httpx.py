@@ -20,11 +20,9 @@ from _api_server import (  # the local API that checks tokens with the emulator
 from goth_actors import (
     ConfigError,
     HttpResponse,
-    Refresh,
     ServiceAccount,
     fetch,
     start_link,
-    whereis,
 )
 from goth_actors._protocol import default_http_client
 from goth_actors.integrations.httpx import GothAuth
@@ -54,21 +52,10 @@ class GatedClient:
 # ------------------------------------------------------------------------------------- sync
 
 
-def test_the_authorization_header_carries_the_servers_token(
+def test_a_retried_post_sends_its_json_body_again_and_the_401_stays_in_the_history(
     emulator: GoogleEmulator, api: ApiServer
 ) -> None:
-    token = start_app(emulator)
-    with httpx.Client(auth=GothAuth("app")) as client:
-        response = client.get(api.url)
-    assert response.status_code == 200
-    assert api.tokens == [token]
-    assert response.history == []
-
-
-def test_a_401_causes_one_forced_refresh_and_one_retry_that_succeeds_with_a_new_token(
-    emulator: GoogleEmulator, api: ApiServer
-) -> None:
-    first = start_app(emulator)
+    first = start_app(emulator)  # the 401 contract itself: test_auth_contract.py
     api.refuse(first)
     with httpx.Client(auth=GothAuth("app")) as client:
         response = client.post(api.url, json={"n": 1})
@@ -79,32 +66,6 @@ def test_a_401_causes_one_forced_refresh_and_one_retry_that_succeeds_with_a_new_
     assert api.tokens == [first, second]
     assert [seen.body for seen in api.seen] == [b'{"n":1}'] * 2
     assert token_requests(emulator) == 2
-
-
-def test_a_401_to_the_retry_is_returned_as_is(emulator: GoogleEmulator, api: ApiServer) -> None:
-    start_app(emulator)
-    api.refuse_everything()
-    with httpx.Client(auth=GothAuth("app")) as client:
-        response = client.get(api.url)
-    assert response.status_code == 401
-    assert [r.status_code for r in response.history] == [401]
-    assert len(api.seen) == 2
-    assert token_requests(emulator) == 2
-
-
-def test_a_token_someone_else_refreshed_meanwhile_is_not_refreshed_again(
-    emulator: GoogleEmulator, api: ApiServer
-) -> None:
-    first = start_app(emulator)
-    api.refuse(first)
-    ref = whereis("app")
-    assert ref is not None
-    api.before_refusing = lambda _token: ref.ask(Refresh(), timeout=WAIT)
-    with httpx.Client(auth=GothAuth("app")) as client:
-        response = client.get(api.url)
-    assert response.status_code == 200
-    assert token_requests(emulator) == 2  # the prefetch and the other caller's refresh only
-    assert api.tokens == [first, fetch("app").token]
 
 
 def test_a_streamed_body_is_not_retried_but_the_next_request_has_a_new_token(
@@ -136,61 +97,6 @@ def test_importing_without_httpx_says_which_extra_to_install(
 
 
 # ------------------------------------------------------------------------------------ async
-
-
-def test_async_requests_carry_the_token_and_retry_once_after_a_401(
-    emulator: GoogleEmulator, api: ApiServer
-) -> None:
-    first = start_app(emulator)
-
-    async def main() -> tuple[httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
-            accepted = await client.get(api.url)
-            api.refuse(first)
-            retried = await client.get(api.url)
-            return accepted, retried
-
-    accepted, retried = asyncio.run(main())
-    assert accepted.status_code == 200
-    assert accepted.history == []
-    assert retried.status_code == 200
-    assert [r.status_code for r in retried.history] == [401]
-    assert api.tokens == [first, first, fetch("app").token]
-    assert token_requests(emulator) == 2
-
-
-def test_async_a_401_to_the_retry_is_returned_as_is(
-    emulator: GoogleEmulator, api: ApiServer
-) -> None:
-    start_app(emulator)
-    api.refuse_everything()
-
-    async def main() -> httpx.Response:
-        async with httpx.AsyncClient(auth=GothAuth("app")) as client:
-            return await client.get(api.url)
-
-    response = asyncio.run(main())
-    assert response.status_code == 401
-    assert [r.status_code for r in response.history] == [401]
-    assert token_requests(emulator) == 2
-
-
-def test_async_a_hundred_concurrent_401s_for_one_token_cause_one_token_request(
-    emulator: GoogleEmulator, api: ApiServer
-) -> None:
-    first = start_app(emulator)
-    api.refuse(first)
-    api.hold_refusals(100)
-
-    async def main() -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=200)
-        async with httpx.AsyncClient(auth=GothAuth("app"), limits=limits) as client:
-            return await asyncio.gather(*(client.get(api.url) for _ in range(100)))
-
-    responses = asyncio.run(main())
-    assert [r.status_code for r in responses] == [200] * 100
-    assert all([h.status_code for h in r.history] == [401] for r in responses)
-    assert token_requests(emulator) == 2  # the prefetch and ONE forced refresh
 
 
 def test_async_waiting_for_a_first_token_does_not_block_the_event_loop(

@@ -134,8 +134,12 @@ def _options_of(function: object) -> dict[str, inspect.Parameter]:
     return {name: p for name, p in parameters.items() if name != "supervisor"}
 
 
-@pytest.mark.parametrize("function", [goth_actors.start_link, goth_actors.child_spec])
-def test_start_link_and_child_spec_spell_out_exactly_the_servers_options(function: object) -> None:
+@pytest.mark.parametrize(
+    "function", [goth_actors.start_link, goth_actors.child_spec, goth_actors.running]
+)
+def test_start_link_child_spec_and_running_spell_out_exactly_the_servers_options(
+    function: object,
+) -> None:
     fields = {f.name: f for f in dataclasses.fields(ServerOptions)}
     parameters = _options_of(function)
     assert list(parameters) == list(fields)

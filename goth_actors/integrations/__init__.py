@@ -1,6 +1,7 @@
 """Drop-in authentication for HTTP clients and Google's client libraries, from token servers.
 
-Three integrations, one per audience, each a thin layer over :func:`goth_actors.fetch`:
+One integration per audience, each a thin layer over :func:`goth_actors.fetch` (or
+:func:`goth_actors.fetch_async`):
 
 - :mod:`goth_actors.integrations.requests`: ``GothAuth(name)``, a ``requests`` auth
   (no extra needed).
@@ -9,19 +10,27 @@ Three integrations, one per audience, each a thin layer over :func:`goth_actors.
 - :mod:`goth_actors.integrations.google_auth`: ``Credentials(name)``, a google-auth credentials
   object for google-cloud-* clients and ``AuthorizedSession``
   (``pip install goth-actors[google-auth]``).
+- :mod:`goth_actors.integrations.aiohttp`: ``GothAuth(name)``, an aiohttp client middleware
+  (``pip install goth-actors[aiohttp]``).
+- :mod:`goth_actors.integrations.grpc`: call credentials (an ``AuthMetadataPlugin``) and
+  interceptors that retry ``UNAUTHENTICATED``, for ``grpc`` and ``grpc.aio``
+  (``pip install goth-actors[grpc]``).
+- :mod:`goth_actors.integrations.opentelemetry`: the servers' metrics through OpenTelemetry
+  (``pip install goth-actors[otel]``).
 
-All three send the server's source's quota project, if it has one, as
+Every auth above sends the server's source's quota project, if it has one, as
 ``x-goog-user-project`` (unless the request names one itself): APIs that need a quota project
 refuse user credentials without it.
 
-All three handle a ``401`` from the API the same way, with :func:`refresh_rejected`: the token
+Every auth above handles a ``401`` from the API (gRPC's ``UNAUTHENTICATED``) the same way, with
+:func:`refresh_rejected` (:func:`refresh_rejected_async` in a coroutine): the token
 the API refused is replaced once, by the server's newer token if someone already refreshed it
 (or already made an exchange since the request was sent: a metadata server may hand out the
 same token again), else by one forced refresh that every concurrent caller shares (the
 server's single flight). So a hundred requests rejected together cost one request to the
-token endpoint, not a hundred. The requests and httpx auths retry a request once; google-auth's
-``AuthorizedSession`` follows its own ``max_refresh_attempts`` (2 by default: up to three
-sends, each refresh still shared).
+token endpoint, not a hundred. The requests, httpx and aiohttp auths and the gRPC interceptors
+retry a request once; google-auth's ``AuthorizedSession`` follows its own
+``max_refresh_attempts`` (2 by default: up to three sends, each refresh still shared).
 
 Example:
     ```python
@@ -34,9 +43,12 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import math
 import time
 from collections.abc import Hashable
+from functools import partial
 from typing import cast
 
 import pykka
@@ -44,15 +56,17 @@ import pykka
 from goth_actors import (
     ConfigError,
     FetchTimeout,
+    GothError,
     Refresh,
     ServerNotFound,
     Token,
+    cached,
     fetch,
     status,
     whereis,
 )
 
-__all__ = ["refresh_rejected"]
+__all__ = ["refresh_rejected", "refresh_rejected_async"]
 
 
 def refresh_rejected(
@@ -109,6 +123,72 @@ def refresh_rejected(
         else:
             return cast(Token, answer)
     return fetch(name, max(deadline - time.monotonic(), 0.0))
+
+
+async def refresh_rejected_async(
+    name: Hashable, rejected: str, *, timeout: float = 5.0, sent_at: float | None = None
+) -> Token:
+    """:func:`refresh_rejected` for asyncio: the same replacement, without blocking the loop.
+
+    A token that already changed is returned at once, from the cache. Otherwise one worker
+    thread (``asyncio.to_thread``) runs :func:`refresh_rejected` for every coroutine of this
+    event loop that has the same token rejected at the same time, so a hundred concurrent
+    401s cost one thread hop and, at the server, one forced refresh. A cancelled coroutine
+    cancels only its own wait.
+
+    Args:
+        name: The token server's name.
+        rejected: The token string the API refused.
+        timeout: Seconds to wait in all. Default 5.
+        sent_at: ``time.monotonic()`` when the rejected token was sent. Default: now.
+
+    Raises:
+        ServerNotFound: No server has this name.
+        FetchTimeout: No token within ``timeout``.
+        TokenEndpointError, TransportError: The forced refresh failed.
+
+    Example:
+        ```python
+        if response.status == 401:
+            token = await refresh_rejected_async("my_app", token.token)
+        ```
+    """
+    current = cached(name)
+    if current is not None and current.token != rejected:
+        return current  # already replaced: no refresh, no thread
+    since = time.monotonic() if sent_at is None else sent_at
+    key = (asyncio.get_running_loop(), name, rejected)
+    refreshing = _refreshing.get(key)
+    if refreshing is None:
+        call = partial(refresh_rejected, name, rejected, timeout=timeout, sent_at=since)
+        refreshing = _refreshing[key] = asyncio.ensure_future(asyncio.to_thread(call))
+        refreshing.add_done_callback(lambda _: _refreshing.pop(key, None))
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(refreshing)
+    except GothError as error:
+        raise _detached(error) from None
+    except TimeoutError:
+        raise FetchTimeout(f"no new token from server {name!r} within {timeout} s") from None
+
+
+def _detached(error: GothError) -> GothError:
+    """A copy of an error that came from a token server, for this coroutine to raise.
+
+    The server's actor holds on to the error it answered with until its next message. Raised
+    here, the original would gather this coroutine's frames in its traceback and keep them
+    (and all they hold: an event loop, a gRPC channel) alive that long.
+    """
+    try:
+        copied = copy.copy(error)
+    except Exception:
+        copied = error
+    error.with_traceback(None)
+    return copied
+
+
+_refreshing: dict[tuple[asyncio.AbstractEventLoop, Hashable, str], asyncio.Future[Token]] = {}
+"""The refreshes in flight for :func:`refresh_rejected_async`, by loop, name and token."""
 
 
 QUOTA_PROJECT_HEADER = "x-goog-user-project"

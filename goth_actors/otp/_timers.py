@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -153,6 +154,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._wakes = 0  # bumped by deliver_due
         self._idle_at = 0  # the value of _wakes when the thread last found nothing due
+        _schedulers.add(self)
 
     def __repr__(self) -> str:
         return f"<Scheduler {self._name!r} pending={self._live} running={self.running}>"
@@ -350,12 +352,27 @@ class Scheduler:
                     self._cond.notify_all()
 
 
+_schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+"""Every scheduler, so that a forked child can make each one usable again."""
+
 _default = Scheduler()
 
 
 def _after_fork_in_child() -> None:
-    # The parent's scheduler thread does not exist here, and its lock may be held forever.
+    # The parent's scheduler threads do not exist here, and their locks may be held forever
+    # (a FakeTime's scheduler's too). No actor survives a fork either, so every pending timer
+    # is for a dead actor: each scheduler starts afresh, with a new lock and no timers.
     global _default
+    for scheduler in list(_schedulers):
+        scheduler._cond = threading.Condition(threading.Lock())
+        scheduler._thread = None
+        for _, _, handle in scheduler._heap:
+            if handle._state == _PENDING:
+                handle._state = _CANCELLED
+                handle._ref = handle._message = None
+        scheduler._heap.clear()
+        scheduler._live = 0
+        scheduler._tombstones = 0
     _default = Scheduler()
 
 
