@@ -15,7 +15,7 @@ from _api_server import WAIT, ApiServer, start_app, token_requests
 from _grpc_api import METHOD, GrpcApi, channel_credentials
 from _helpers import GatedClient
 
-from goth_actors import ConfigError, ServiceAccount, start_link
+from goth_actors import ConfigError, RefreshToken, ServiceAccount, start_link
 from goth_actors.integrations import grpc as goth_grpc
 from goth_actors.testing import GoogleEmulator
 
@@ -43,6 +43,17 @@ def test_each_call_carries_the_token_and_no_quota_project_while_the_source_has_n
     assert metadata["authorization"] == f"Bearer {token}"
     assert goth_grpc.QUOTA_PROJECT_KEY not in metadata
     assert token_requests(emulator) == 1
+
+
+def test_each_call_carries_the_sources_quota_project(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    source = RefreshToken(emulator.authorized_user(quota_project="billing-project"))
+    start_link(name="user", source=source, prefetch="sync")
+    with GrpcApi(api) as server, _plugin_only_channel(server.target, "user") as channel:
+        channel.unary_unary(METHOD)(b"", timeout=WAIT)
+    [metadata] = server.metadata
+    assert metadata[goth_grpc.QUOTA_PROJECT_KEY] == "billing-project"
 
 
 def test_the_plugin_fails_the_call_with_a_clear_message_when_there_is_no_token(

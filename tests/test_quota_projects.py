@@ -6,11 +6,13 @@ without a quota project, as such APIs do; side by side with google-auth."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import google.auth
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from goth_actors import (
     default_source,
     source_from_credentials,
 )
+from goth_actors.integrations.aiohttp import GothAuth as AiohttpAuth
 from goth_actors.integrations.google_auth import Credentials
 from goth_actors.integrations.httpx import GothAuth as HttpxAuth
 from goth_actors.integrations.requests import GothAuth as RequestsAuth
@@ -104,6 +107,17 @@ def _httpx_call(url: str) -> int:
         return client.get(url).status_code
 
 
+def _aiohttp_call(url: str) -> int:
+    async def call() -> int:
+        async with (
+            aiohttp.ClientSession(middlewares=(AiohttpAuth("user"),)) as session,
+            session.get(url) as response,
+        ):
+            return response.status
+
+    return asyncio.run(call())
+
+
 def _google_auth_call(url: str) -> int:
     with AuthorizedSession(Credentials("user")) as session:
         return session.get(url, timeout=5).status_code
@@ -112,8 +126,8 @@ def _google_auth_call(url: str) -> int:
 @pytest.mark.usefixtures("shutdown_servers")
 @pytest.mark.parametrize(
     "call",
-    [_requests_call, _httpx_call, _google_auth_call],
-    ids=["requests", "httpx", "google-auth"],
+    [_requests_call, _httpx_call, _aiohttp_call, _google_auth_call],
+    ids=["requests", "httpx", "aiohttp", "google-auth"],
 )
 def test_each_integration_sends_the_sources_quota_project(
     emulator: GoogleEmulator, call: Callable[[str], int]
