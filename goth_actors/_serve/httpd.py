@@ -1,0 +1,429 @@
+"""A strict, small HTTP/1.1 server on asyncio's protocols, bounded in every dimension.
+
+Why not ``http.server`` (a thread per connection, a few thousand answers a second at best) or a
+framework: a metadata server answers GETs without bodies, and on asyncio's own protocols, with
+a parser that accepts exactly that and nothing else, one core answers tens of thousands of
+them a second (README, "Measured"), with every limit in one place.
+
+Accepted: ``GET`` and ``HEAD``; origin-form targets (``/path?query``); HTTP/1.0 and 1.1;
+keep-alive and pipelining (answers leave in request order); no request body. Refused, each
+with an answer and then the connection closed:
+
+- a request head (request line and headers) over :data:`MAX_HEAD` bytes, or with more than
+  :data:`MAX_HEADERS` headers: 431;
+- a target over :data:`MAX_TARGET` bytes: 414;
+- a malformed request line or header line, a control character, a bare CR or LF, a folded
+  header, a space before a colon, a second ``Host`` or ``Content-Length``, no ``Host`` in
+  HTTP/1.1, an absolute-form or ``*`` target: 400;
+- a body (``Content-Length`` above 0): 413; ``Transfer-Encoding``: 501;
+- a version other than 1.0 and 1.1: 505;
+- a connection over ``max_connections``: 503 at once.
+
+Another method gets 405 with ``Allow: GET, HEAD`` (the connection stays open). A request head
+must arrive within ``header_timeout`` of its first byte, and an idle keep-alive connection is
+closed after ``keepalive_timeout``; one timer sweeps them all every ``sweep`` seconds (never a
+timer per request). A client that does not read its answers stops being read from.
+
+:meth:`HttpServer.shutdown` is graceful: it stops accepting, closes idle connections, lets every
+answer in flight finish (each then closes its connection), and after ``grace`` seconds cuts
+what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from functools import partial
+from typing import NamedTuple
+
+from goth_actors import GothError
+
+__all__ = [
+    "MAX_HEAD",
+    "MAX_HEADERS",
+    "MAX_TARGET",
+    "Answer",
+    "Handler",
+    "HttpServer",
+    "Limits",
+    "Request",
+]
+
+logger = logging.getLogger("goth_actors.serve")
+
+MAX_HEAD = 8192
+"""Bytes of a request's head (request line and headers), as most servers allow."""
+MAX_HEADERS = 64
+MAX_TARGET = 4096
+
+_REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/(\d)\.(\d)")
+_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*")
+_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+_SINGLE = frozenset({"host", "content-length", "transfer-encoding"})
+_REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The server's bounds (see the module).
+
+    Attributes:
+        max_connections: Open connections at once; one more is answered 503 and closed.
+        header_timeout: Seconds a request head may take to arrive, from its first byte.
+        keepalive_timeout: Seconds an idle keep-alive connection stays open.
+        sweep: Seconds between two sweeps of the timeouts (their precision).
+    """
+
+    max_connections: int = 512
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 60.0
+    sweep: float = 1.0
+
+
+class Request(NamedTuple):
+    """A parsed request: ``headers`` has lower-case names (repeated ones joined by ``, ``)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    keep_alive: bool
+
+
+class Answer(NamedTuple):
+    """An answer: ``headers`` are extra ``(name, value)`` pairs; ``refused`` names the refusal
+    (counted), or is empty for an answer given."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/text"
+    headers: tuple[tuple[str, str], ...] = ()
+    refused: str = ""
+
+
+_METHOD_NOT_ALLOWED = Answer(
+    405, b"Method not allowed\n", headers=(("Allow", "GET, HEAD"),), refused="method"
+)
+
+Handler = Callable[[Request], "Answer | Awaitable[Answer]"]
+"""Answers a request: at once (an :class:`Answer`), or later (an awaitable of one)."""
+
+
+class _Malformed(GothError):  # internal: never leaves this module
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+
+def _parse(head: bytes) -> Request:
+    """Parses a request head (without its final empty line), or raises :class:`_Malformed`."""
+    if _BAD_BYTES.search(head):
+        raise _Malformed(400, "malformed")
+    lines = head.split(b"\r\n")
+    if len(lines) > MAX_HEADERS + 1:
+        raise _Malformed(431, "too_large")
+    first = _REQUEST_LINE.fullmatch(lines[0])
+    if first is None:
+        raise _Malformed(400, "malformed")
+    method, target, major, minor = first.groups()
+    if (major, minor) not in ((b"1", b"1"), (b"1", b"0")):
+        raise _Malformed(505, "version")
+    if len(target) > MAX_TARGET:
+        raise _Malformed(414, "too_large")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        match = _HEADER_LINE.fullmatch(line)
+        if match is None:
+            raise _Malformed(400, "malformed")
+        name = match.group(1).lower().decode("ascii")
+        value = match.group(2).decode("latin-1")
+        if name in headers:
+            if name in _SINGLE:
+                raise _Malformed(400, "malformed")
+            value = f"{headers[name]}, {value}"
+        headers[name] = value
+    if "transfer-encoding" in headers:
+        raise _Malformed(501, "body")
+    length = headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > 0):
+        raise _Malformed(413 if length.isdigit() else 400, "body")
+    http11 = minor == b"1"
+    if http11 and "host" not in headers:
+        raise _Malformed(400, "malformed")
+    tokens = headers.get("connection", "").lower()
+    keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
+    path, _, query = target.decode("ascii").partition("?")
+    return Request(method.decode("ascii"), path, query, headers, keep_alive)
+
+
+class HttpServer:
+    """Serves ``handler`` over HTTP/1.1 (see the module).
+
+    Args:
+        handler: Answers each request (see :data:`Handler`).
+        limits: The bounds.
+        headers: Headers sent with every answer, as ``(name, value)`` pairs.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        limits: Limits,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.connections: set[_Connection] = set()
+        self.counts: Counter[str] = Counter()
+        """Answers given (``"answered"``) and refusals, by reason."""
+        self.closing = False
+        self.now = 0.0
+        self._common = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
+        self._date = b""
+        self._listener: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._drained: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Answer]] = set()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listens on ``host:port``; returns the address bound (``port`` 0 picks one).
+
+        Raises:
+            OSError: The address cannot be bound.
+        """
+        loop = asyncio.get_running_loop()
+        self._drained = asyncio.Event()
+        self._sweep()
+        self._listener = await loop.create_server(
+            partial(_Connection, self), host, port, backlog=1024, reuse_address=True
+        )
+        address = self._listener.sockets[0].getsockname()
+        return str(address[0]), int(address[1])
+
+    async def shutdown(self, grace: float) -> None:
+        """Stops gracefully: answers in flight finish (within ``grace`` seconds), idle
+        connections close at once, nothing new is accepted."""
+        self.closing = True
+        if self._listener is not None:
+            self._listener.close()
+        for connection in list(self.connections):
+            if not connection.busy:
+                connection.close()
+        if self.connections and self._drained is not None:
+            try:
+                await asyncio.wait_for(self._drained.wait(), grace)
+            except TimeoutError:
+                logger.warning("%d answer(s) still unfinished; cut off", len(self.connections))
+        for connection in list(self.connections):
+            connection.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._listener is not None:
+            await self._listener.wait_closed()
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.now = loop.time()
+        self._date = formatdate(usegmt=True).encode()
+        for connection in list(self.connections):
+            if not connection.busy and connection.deadline <= self.now:
+                connection.close()
+        self._sweeper = loop.call_later(self.limits.sweep, self._sweep)
+
+    def forget(self, connection: _Connection) -> None:
+        """Called by a connection when it is lost."""
+        self.connections.discard(connection)
+        if self.closing and not self.connections and self._drained is not None:
+            self._drained.set()
+
+    def run(self, request: Request) -> Answer | asyncio.Task[Answer]:
+        """The handler's answer to ``request``, or the task that will give it."""
+        try:
+            answer = self.handler(request)
+        except Exception:
+            logger.exception("internal error answering %s %s", request.method, request.path)
+            return Answer(500, b"Internal Server Error\n", refused="internal")
+        if isinstance(answer, Answer):
+            return answer
+        task = asyncio.ensure_future(answer)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def encode(self, answer: Answer, *, head_only: bool, close: bool) -> bytes:
+        """The bytes of ``answer``; counts it."""
+        self.counts[answer.refused or "answered"] += 1
+        status = answer.status
+        parts = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode(),
+            self._common,
+            b"Date: ",
+            self._date,
+            f"\r\nContent-Type: {answer.content_type}\r\n".encode(),
+            b"Content-Length: %d\r\n" % len(answer.body),
+        ]
+        parts.extend(f"{name}: {value}\r\n".encode() for name, value in answer.headers)
+        parts.append(b"Connection: close\r\n\r\n" if close else b"\r\n")
+        if not head_only:
+            parts.append(answer.body)
+        return b"".join(parts)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: reads heads, answers in order, enforces the limits."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.busy = False  # an answer is being awaited; later requests wait in the buffer
+        self.closed = False
+        self.writing_paused = False
+        self.deadline = 0.0
+
+    # --- asyncio's callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        server = self.server
+        if server.closing or len(server.connections) >= server.limits.max_connections:
+            answer = Answer(503, b"Too many connections\n", refused="connections")
+            self._send(answer, head_only=False, close=True)
+            return
+        server.connections.add(self)
+        self.deadline = server.now + server.limits.header_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
+        self.closed = True
+        self.server.forget(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self.buffer:
+            self.deadline = self.server.now + self.server.limits.header_timeout
+        self.buffer += data
+        if self.busy or self.writing_paused:
+            if len(self.buffer) > MAX_HEAD and self.transport is not None:
+                self.transport.pause_reading()  # resumed when the answer leaves
+            return
+        self._process()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+            self._process()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        buffer = self.buffer
+        while buffer and not (self.busy or self.writing_paused or self.closed):
+            while buffer.startswith(b"\r\n"):  # stray line ends between requests
+                del buffer[:2]
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD:
+                    self._refuse(431, "too_large")
+                return
+            if end > MAX_HEAD:
+                self._refuse(431, "too_large")
+                return
+            head = bytes(buffer[:end])
+            del buffer[: end + 4]
+            try:
+                request = _parse(head)
+            except _Malformed as malformed:
+                self._refuse(malformed.status, malformed.reason)
+                return
+            if request.method not in ("GET", "HEAD"):
+                answer = Answer(
+                    405,
+                    b"Method not allowed\n",
+                    headers=(("Allow", "GET, HEAD"),),
+                    refused="method",
+                )
+                self._answer(request, answer)
+                continue
+            outcome = self.server.run(request)
+            if isinstance(outcome, Answer):
+                self._answer(request, outcome)
+            else:
+                self.busy = True
+                outcome.add_done_callback(partial(self._answered, request))
+        if not buffer and not self.busy:
+            self.deadline = self.server.now + self.server.limits.keepalive_timeout
+
+    def _answered(self, request: Request, task: asyncio.Task[Answer]) -> None:
+        self.busy = False
+        if self.closed:
+            return
+        if task.cancelled():
+            answer = Answer(503, b"Shutting down\n", refused="shutdown")
+        elif task.exception() is not None:
+            error = task.exception()
+            logger.error("internal error answering %s: %s", request.path, type(error).__name__)
+            answer = Answer(500, b"Internal Server Error\n", refused="internal")
+        else:
+            answer = task.result()
+        self._answer(request, answer)
+        if self.transport is not None and not (self.closed or self.writing_paused):
+            self.transport.resume_reading()
+            self._process()
+
+    def _answer(self, request: Request, answer: Answer) -> None:
+        close = not request.keep_alive or self.server.closing
+        self._send(answer, head_only=request.method == "HEAD", close=close)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        text = _REASONS.get(status, "Bad Request")
+        self._send(
+            Answer(status, f"{text}\n".encode(), refused=reason), head_only=False, close=True
+        )
+
+    def _send(self, answer: Answer, *, head_only: bool, close: bool) -> None:
+        assert self.transport is not None
+        self.transport.write(self.server.encode(answer, head_only=head_only, close=close))
+        if close:
+            self.close()
+
+    def close(self) -> None:
+        """Closes the connection once what was written has been sent."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Cuts the connection at once."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
