@@ -213,10 +213,10 @@ class HttpServer:
         """
         loop = asyncio.get_running_loop()
         self._drained = asyncio.Event()
-        self._sweep()
         self._listener = await loop.create_server(
             partial(_Connection, self), host, port, backlog=1024, reuse_address=True
         )
+        self._sweep()
         address = self._listener.sockets[0].getsockname()
         return str(address[0]), int(address[1])
 
