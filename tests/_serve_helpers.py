@@ -39,8 +39,9 @@ class Raw(NamedTuple):
     body: bytes
 
 
-def read_answer(sock: socket.socket, buffer: bytearray) -> Raw:
-    """Reads one HTTP answer from ``sock`` (bytes past it stay in ``buffer``)."""
+def read_answer(sock: socket.socket, buffer: bytearray, *, head: bool = False) -> Raw:
+    """Reads one HTTP answer from ``sock`` (bytes past it stay in ``buffer``); ``head``: the
+    answer to a HEAD request, which has no body whatever its ``Content-Length``."""
     while b"\r\n\r\n" not in buffer:
         chunk = sock.recv(65536)
         if not chunk:
@@ -53,7 +54,7 @@ def read_answer(sock: socket.socket, buffer: bytearray) -> Raw:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
+    length = 0 if head else int(headers.get("content-length", "0"))
     while len(buffer) < length:
         chunk = sock.recv(65536)
         if not chunk:

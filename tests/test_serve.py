@@ -213,7 +213,9 @@ def test_an_upstream_metadata_server_is_served_through_with_its_scopes_and_proje
         assert session.get(base + V1 + "project/project-id").text == emulator.project_id
         number = session.get(base + V1 + "project/numeric-project-id").text
         assert number.isdigit()
-    assert emulator.request_count("/computeMetadata/v1/instance/service-accounts/default/token") == 1
+    assert (
+        emulator.request_count("/computeMetadata/v1/instance/service-accounts/default/token") == 1
+    )
 
 
 def test_an_upstream_failure_is_a_503_naming_it_and_no_secret(
@@ -257,4 +259,3 @@ def test_a_graceful_shutdown_finishes_the_answers_in_flight(
     assert json.loads(answers[0].text)["access_token"]
     with pytest.raises(requests.ConnectionError):
         requests.get(serve.server.url + "/", timeout=1.0)
-

@@ -60,6 +60,8 @@ MAX_HEAD = 8192
 """Bytes of a request's head (request line and headers), as most servers allow."""
 MAX_HEADERS = 64
 MAX_TARGET = 4096
+LINGER = 2.0
+"""Seconds a refused connection is still read from (and discarded) before it is closed."""
 
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/(\d)\.(\d)")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*")
@@ -194,6 +196,8 @@ class HttpServer:
         self.handler = handler
         self.limits = limits
         self.connections: set[_Connection] = set()
+        self.lingering: set[_Connection] = set()
+        """Refused connections, read from and discarded until closed (see :meth:`linger`)."""
         self.counts: Counter[str] = Counter()
         """Answers given (``"answered"``) and refusals, by reason."""
         self.closing = False
@@ -234,7 +238,7 @@ class HttpServer:
                 await asyncio.wait_for(self._drained.wait(), grace)
             except TimeoutError:
                 logger.warning("%d answer(s) still unfinished; cut off", len(self.connections))
-        for connection in list(self.connections):
+        for connection in [*self.connections, *self.lingering]:
             connection.abort()
         for task in list(self._tasks):
             task.cancel()
@@ -247,13 +251,25 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         self.now = loop.time()
         self._date = formatdate(usegmt=True).encode()
-        for connection in list(self.connections):
+        for connection in [*self.connections, *self.lingering]:
             if not connection.busy and connection.deadline <= self.now:
                 connection.close()
         self._sweeper = loop.call_later(self.limits.sweep, self._sweep)
 
+    def linger(self, connection: _Connection) -> None:
+        """Keeps a refused connection open for reading (and discarding) a little longer, so
+        that its client reads the refusal instead of a reset; closes it at once when too many
+        linger already."""
+        self.connections.discard(connection)
+        if len(self.lingering) >= self.limits.max_connections:
+            connection.close()
+            return
+        self.lingering.add(connection)
+        connection.deadline = self.now + LINGER
+
     def forget(self, connection: _Connection) -> None:
         """Called by a connection when it is lost."""
+        self.lingering.discard(connection)
         self.connections.discard(connection)
         if self.closing and not self.connections and self._drained is not None:
             self._drained.set()
@@ -310,8 +326,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         server = self.server
         if server.closing or len(server.connections) >= server.limits.max_connections:
-            answer = Answer(503, b"Too many connections\n", refused="connections")
-            self._send(answer, head_only=False, close=True)
+            self._refuse(503, "connections")
             return
         server.connections.add(self)
         self.deadline = server.now + server.limits.header_timeout
@@ -405,10 +420,21 @@ class _Connection(asyncio.Protocol):
         self._send(answer, head_only=request.method == "HEAD", close=close)
 
     def _refuse(self, status: int, reason: str) -> None:
+        """Answers ``status``, then lingers: reads and discards what the client still sends,
+        until it closes or :data:`LINGER` seconds pass (closing at once with unread data would
+        reset the connection, and the client could lose the answer)."""
+        assert self.transport is not None
         text = _REASONS.get(status, "Bad Request")
-        self._send(
-            Answer(status, f"{text}\n".encode(), refused=reason), head_only=False, close=True
-        )
+        answer = Answer(status, f"{text}\n".encode(), refused=reason)
+        self.transport.write(self.server.encode(answer, head_only=False, close=True))
+        self.closed = True
+        self.buffer.clear()
+        if not self.transport.can_write_eof():
+            self.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.server.linger(self)
 
     def _send(self, answer: Answer, *, head_only: bool, close: bool) -> None:
         assert self.transport is not None
