@@ -65,9 +65,15 @@ def read_answer(sock: socket.socket, buffer: bytearray, *, head: bool = False) -
     return Raw(int(lines[0].split()[1]), headers, body)
 
 
-def exchange(address: tuple[str, int], data: bytes, *, answers: int = 1) -> list[Raw]:
+def connect(serve: InThread) -> socket.socket:
+    """A new connection to ``serve`` (reads time out after 5 s)."""
+    assert serve.server.address is not None
+    return socket.create_connection(serve.server.address, timeout=5.0)
+
+
+def exchange(serve: InThread, data: bytes, *, answers: int = 1) -> list[Raw]:
     """Sends ``data`` on a new connection and reads ``answers`` answers."""
-    with socket.create_connection(address, timeout=5.0) as sock:
+    with connect(serve) as sock:
         sock.sendall(data)
         buffer = bytearray()
         return [read_answer(sock, buffer) for _ in range(answers)]

@@ -18,6 +18,7 @@ from goth_actors._cli.emulator import write_private
 from goth_actors.testing import GoogleEmulator
 
 AUDIENCE = "https://service.example"
+COMMAND = (sys.executable, "-m", "goth_actors._cli", "serve")
 
 # What a client process does, with google-auth and nothing but the two variables.
 GOOGLE_AUTH_CLIENT = """
@@ -55,8 +56,7 @@ def _start_serve(key: Path) -> tuple[subprocess.Popen[str], str]:
         if not k.startswith(("GCE_METADATA", "GOOGLE_APPLICATION"))
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "goth_actors._cli", "serve", "--credentials", str(key)]
-        + ["--port", "0", "--audience", AUDIENCE],
+        [*COMMAND, "--credentials", str(key), "--port", "0", "--audience", AUDIENCE],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

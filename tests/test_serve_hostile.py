@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 
 import pytest
-from _serve_helpers import ACCOUNT, TOKEN, V1, closed_by_peer, exchange, get, read_answer, serving
+from _serve_helpers import (
+    ACCOUNT,
+    TOKEN,
+    V1,
+    closed_by_peer,
+    connect,
+    exchange,
+    get,
+    read_answer,
+    serving,
+)
 
 from goth_actors import RefreshToken, ServiceAccount
 from goth_actors._serve import InThread
@@ -83,7 +92,7 @@ def test_a_hostile_request_is_refused_and_costs_no_upstream_call(
     serve: InThread, emulator: GoogleEmulator, data: bytes, status: int, reason: str
 ) -> None:
     before = emulator.request_count()
-    [answer] = exchange(serve.server.address, data)  # type: ignore[arg-type]
+    [answer] = exchange(serve, data)
     assert answer.status == status, answer.body
     assert answer.headers["metadata-flavor"] == "Google"
     assert serve.server.http.counts[reason] == 1
@@ -92,10 +101,9 @@ def test_a_hostile_request_is_refused_and_costs_no_upstream_call(
 
 
 def test_a_connection_over_the_limit_is_answered_503_and_closed(serve: InThread) -> None:
-    address = serve.server.address
-    held = [socket.create_connection(address) for _ in range(4)]  # type: ignore[arg-type]
+    held = [connect(serve) for _ in range(4)]
     try:
-        [answer] = exchange(address, get(TOKEN))  # type: ignore[arg-type]
+        [answer] = exchange(serve, get(TOKEN))
         assert answer.status == 503
         assert answer.headers["connection"] == "close"
     finally:
@@ -104,13 +112,13 @@ def test_a_connection_over_the_limit_is_answered_503_and_closed(serve: InThread)
 
 
 def test_a_request_head_that_dribbles_in_is_cut_off(serve: InThread) -> None:
-    with socket.create_connection(serve.server.address, timeout=5.0) as sock:  # type: ignore[arg-type]
+    with connect(serve) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the end
         assert closed_by_peer(sock)
 
 
 def test_an_idle_keep_alive_connection_is_closed(serve: InThread) -> None:
-    with socket.create_connection(serve.server.address, timeout=5.0) as sock:  # type: ignore[arg-type]
+    with connect(serve) as sock:
         sock.sendall(get("/"))
         assert read_answer(sock, bytearray()).status == 200
         assert closed_by_peer(sock)
@@ -118,7 +126,7 @@ def test_an_idle_keep_alive_connection_is_closed(serve: InThread) -> None:
 
 def test_pipelined_requests_are_answered_in_order_and_head_has_no_body(serve: InThread) -> None:
     data = get(TOKEN) + get(ACCOUNT + "email").replace(b"GET", b"HEAD", 1) + get("/")
-    with socket.create_connection(serve.server.address, timeout=5.0) as sock:  # type: ignore[arg-type]
+    with connect(serve) as sock:
         sock.sendall(data)
         buffer = bytearray()
         token = read_answer(sock, buffer)
@@ -132,11 +140,10 @@ def test_pipelined_requests_are_answered_in_order_and_head_has_no_body(serve: In
 
 def test_a_host_name_allowed_by_the_operator_is_accepted(emulator: GoogleEmulator) -> None:
     with serving(ServiceAccount(emulator.service_account()), allowed_hosts=("Sidecar",)) as serve:
-        address = serve.server.address
-        assert exchange(address, get("/", host="sidecar:8090"))[0].status == 200  # type: ignore[arg-type]
-        assert exchange(address, get("/", host="[::1]:80"))[0].status == 200  # type: ignore[arg-type]
-        assert exchange(address, get("/", host="metadata.google.internal"))[0].status == 200  # type: ignore[arg-type]
-        assert exchange(address, get("/", host="other"))[0].status == 403  # type: ignore[arg-type]
+        assert exchange(serve, get("/", host="sidecar:8090"))[0].status == 200
+        assert exchange(serve, get("/", host="[::1]:80"))[0].status == 200
+        assert exchange(serve, get("/", host="metadata.google.internal"))[0].status == 200
+        assert exchange(serve, get("/", host="other"))[0].status == 403
 
 
 def test_no_token_or_secret_reaches_any_log_line(
@@ -148,14 +155,13 @@ def test_no_token_or_secret_reaches_any_log_line(
     secrets = [key["private_key"].splitlines()[1], user["refresh_token"], user["client_secret"]]
     for source in (ServiceAccount(key), RefreshToken(user)):
         with serving(source, fetch_timeout=1.0) as serve:
-            address = serve.server.address
             for data in (get(TOKEN), get(IDENTITY + "?audience=x"), get(TOKEN + "?scopes=s")):
-                answer = exchange(address, data)[0]  # type: ignore[arg-type]
+                answer = exchange(serve, data)[0]
                 if answer.status == 200:
                     secrets.append(answer.body.decode())
             emulator.fail_next(50, 400, error="invalid_grant", endpoint="token")
-            failed = exchange(address, get(TOKEN + "?scopes=failing"))[0]  # type: ignore[arg-type]
-            exchange(address, get(TOKEN, **{"Authorization": "Bearer " + secrets[-1]}))  # type: ignore[arg-type]
+            failed = exchange(serve, get(TOKEN + "?scopes=failing"))[0]
+            exchange(serve, get(TOKEN, Authorization="Bearer " + secrets[-1]))
             emulator.reset()
         if isinstance(source, ServiceAccount):
             assert failed.status == 500
