@@ -21,6 +21,8 @@ Benchmarks, in order (keys for ``--only``):
 - ``outage``: endpoint load from 50 callers during an outage, against the backoff bound.
 - ``scale``: 1,000 token servers in one process, and 10,000 pending timers.
 - ``cli``: the whole-process cost of ``goth-actors token``.
+- ``serve``: ``goth-actors serve`` for many processes: upstream requests per refresh cycle,
+  answer latency, and requests per second under ``wrk`` (run last).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli_cost, endpoint_load, hot_path, refresh_latency, scale
+from benchmarks import cli_cost, endpoint_load, hot_path, refresh_latency, scale, serve
 from benchmarks._common import Mode, Params, Section, Target, params, table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -53,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[Params], Section]] = {
     "outage": endpoint_load.outage,
     "scale": scale.scale,
     "cli": cli_cost.cli_cost,
+    "serve": serve.serve,  # last: its wrk run loads the whole machine
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,16 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = {"hit_latency", "throughput", "refresh_latency", "herd", "outage", "scale", "cli"}
+SECTIONS = {
+    "hit_latency",
+    "throughput",
+    "refresh_latency",
+    "herd",
+    "outage",
+    "scale",
+    "cli",
+    "serve",
+}
 
 
 @pytest.mark.slow
@@ -64,3 +74,11 @@ def test_the_benchmarks_run_every_section_and_report_sane_counts(tmp_path: Path)
 
     cli = sections["cli"]
     assert cli["token_requests"] == 2 * params["cli_runs"]  # goth-actors token + google-auth
+
+    serve = sections["serve"]
+    assert serve["upstream_requests"]["serve"] == 1  # one cache for every worker process
+    assert serve["upstream_requests"]["own_servers"] == serve["workers"]
+    assert serve["latency"]["count"] > 0
+    if shutil.which("wrk") is not None:
+        assert serve["wrk"]["requests"] > 0
+        assert serve["wrk"]["non_2xx"] == 0
