@@ -25,8 +25,8 @@ from goth_actors._serve import MetadataServer, ServeOptions
 
 __all__ = ["DEFAULT_PORT", "add", "run"]
 
-DEFAULT_PORT = 8090
 _DEFAULTS = ServeOptions()
+DEFAULT_PORT = _DEFAULTS.port
 
 
 def _count(low: int, high: int) -> Any:
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Fail(str(exc)) from None
     except requests.RequestException:
-        raise Fail(_no_metadata_server(source, args)) from None
+        raise Fail(_no_metadata_server(source)) from None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{args.parser.prog}: %(message)s"))
     library = logging.getLogger("goth_actors")
@@ -212,13 +212,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _no_metadata_server(source: Source, args: argparse.Namespace) -> str:
+def _no_metadata_server(source: Source) -> str:
+    """What google-auth and gcloud say when Application Default Credentials are nowhere (only
+    ADC can end at a metadata server: ``--credentials`` names a key file)."""
     host = source.base_url().split("://", 1)[-1] if isinstance(source, Metadata) else "?"
-    if args.credentials is None:
-        return (
-            "Your default credentials were not found: no GOOGLE_APPLICATION_CREDENTIALS, no "
-            f"gcloud application_default_credentials.json, and no metadata server at {host}. "
-            "Run `gcloud auth application-default login`, or name a key file with "
-            f"--credentials FILE. See {ADC_HELP}"
-        )
-    return f"the metadata server at {host} does not answer"
+    return (
+        "Your default credentials were not found: no GOOGLE_APPLICATION_CREDENTIALS, no "
+        f"gcloud application_default_credentials.json, and no metadata server at {host}. "
+        "Run `gcloud auth application-default login`, or name a key file with "
+        f"--credentials FILE. See {ADC_HELP}"
+    )

@@ -118,6 +118,8 @@ class MetadataRoutes:
         if host is not None and not self._host_ok(host):
             return _text(403, "Forbidden: unknown Host (see --allow-host)\n", "host")
         path = request.path
+        if "%" in path:
+            path = unquote(path)
         if path == "/healthz":
             if self.pool.ready():
                 return _text(200, "ok\n")
@@ -137,8 +139,6 @@ class MetadataRoutes:
         if path.startswith(_ACCOUNTS):
             account, _, leaf = path[len(_ACCOUNTS) :].partition("/")
             if leaf in ("token", "identity"):
-                if "%" in account:
-                    account = unquote(account)
                 if account not in self.accounts:
                     return _text(404, "Not Found\n", "not_found")
                 if leaf == "token":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time as _time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ from goth_actors._serve.standins import Identity, describe_identity
 from goth_actors.otp import FakeTime
 
 __all__ = ["InThread", "MetadataServer", "ServeOptions", "SupervisorGaveUp"]
+
+logger = logging.getLogger("goth_actors.serve")
 
 SERVED_REFRESH_BEFORE = 600.0
 """Seconds before expiry the servers refresh: served tokens keep more than 10 minutes, more
@@ -182,6 +185,8 @@ class MetadataServer:
         """
         assert self._stop is not None, "start() first"
         await self._stop.wait()
+        busy = sum(connection.busy for connection in self.http.connections)
+        logger.info("stopping: %d answer(s) in flight to finish", busy)
         await self.shutdown()
         if self.failure is not None:
             raise SupervisorGaveUp(f"the token servers' supervisor gave up: {self.failure}")
@@ -208,7 +213,10 @@ class MetadataServer:
         period = max(0.05, min(60.0, self.options.idle / 4))
         while True:
             await asyncio.sleep(period)
-            await self.pool.stop_idle()
+            try:
+                await self.pool.stop_idle()
+            except Exception:  # a server that would not stop: try again next time
+                logger.exception("stopping idle token servers failed")
 
     # --- status -------------------------------------------------------------------------------
 
