@@ -19,7 +19,9 @@ Three measurements, against the emulator in this process:
 3. **Requests per second** with 64 concurrent keep-alive connections, driven by ``wrk`` (not
    Python: the load generator must not eat the server's core), against ``goth-actors serve``
    run as its own process with its defaults, whose CPU time (``/proc/PID/stat``) is read before
-   and after. Run last, and the load average is reported with it: the machine is shared.
+   and after; then the same against the standard library's ``ThreadingHTTPServer`` answering a
+   fixed body, as the baseline. Run last, and the load average is reported with it: the
+   machine is shared.
 """
 
 from __future__ import annotations
@@ -238,6 +240,46 @@ def _sequential(host: str, count: int) -> list[float]:
     return latencies
 
 
+_THREADED_BASELINE = """
+import http.server, sys
+BODY = b'{"access_token":"ya29.' + b"x" * 180 + b'","expires_in":3599,"token_type":"Bearer"}'
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each answer waits 40 ms for a delayed ACK
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Metadata-Flavor", "Google")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def _threaded_baseline(seconds: float) -> dict[str, Any]:
+    """The standard library's ``ThreadingHTTPServer`` answering a fixed token body, under the
+    same wrk load: what ``serve`` would be on ``http.server``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _THREADED_BASELINE], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = f"http://127.0.0.1:{process.stdout.readline().strip()}{TOKEN_PATH}"
+        cpu_before, wall_before = _cpu_seconds(process.pid), time.perf_counter()
+        result = _wrk(url, seconds)
+        cpu = _cpu_seconds(process.pid) - cpu_before
+        wall = time.perf_counter() - wall_before
+    finally:
+        process.kill()
+        process.wait()
+    return {**result, "cpu_seconds": cpu, "wall_seconds": wall}
+
+
 def _standalone(key: Path, seconds: float, count: int) -> dict[str, Any]:
     """Measurement 3 (and one client's latency): ``goth-actors serve`` in its own process,
     first asked by one client, then loaded by wrk."""
@@ -261,12 +303,15 @@ def _standalone(key: Path, seconds: float, count: int) -> dict[str, Any]:
         serve.communicate(timeout=30)
     if serve.returncode != 0:
         raise RuntimeError(f"serve exited {serve.returncode}")
+    threaded = _threaded_baseline(seconds)
+    threaded.pop("output")
     return {
         **result,
         "cpu_seconds": cpu,
         "wall_seconds": wall,
         "load_average": load,
         "sequential": sequential,
+        "threaded_baseline": threaded,
     }
 
 
@@ -379,6 +424,15 @@ def _section(run: dict[str, Any]) -> Section:
             f"({fmt_count(rps['requests'])} answers; socket errors: {rps['socket_errors']}; "
             f"non-2xx: {rps['non_2xx']}), serve using {cores:.2f} of {os.cpu_count()} cores; "
             f"load average before it: {load} (the machine is shared)."
+        )
+        threaded = rps["threaded_baseline"]
+        notes.append(
+            "Baseline, the same wrk load on the standard library's `ThreadingHTTPServer` "
+            "answering a fixed token body (no cache lookup at all): "
+            f"{fmt_count(threaded['requests_per_second'])} requests/s, p50 "
+            f"{fmt_time(threaded['p50'])}, p99 {fmt_time(threaded['p99'])}, using "
+            f"{threaded['cpu_seconds'] / threaded['wall_seconds']:.2f} cores; socket errors: "
+            f"{threaded['socket_errors']}."
         )
         targets.append(
             Target(
