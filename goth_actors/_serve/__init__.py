@@ -12,6 +12,7 @@ An edge, like the command line: it uses the public names of ``goth_actors`` and
   ``fetch_async``, the credentials' project and email), isolated for the switch at merge;
 - ``sources``: what a client wants, and the upstream source for it;
 - ``pool``: the token servers, by want: the hot path, single waits, idle stops;
+- ``request``: the grammar of an accepted request head, and the answer's shape;
 - ``httpd``: a strict, bounded HTTP/1.1 server on asyncio's protocols;
 - ``metadata``: the metadata server's paths, answers and refusals;
 - ``server``: all of it as one :class:`MetadataServer`, and :class:`InThread`.

@@ -8,11 +8,12 @@ every limit in one place and no dependency.
 
 Accepted: ``GET`` and ``HEAD``; origin-form targets (``/path?query``); HTTP/1.0 and 1.1;
 keep-alive and pipelining (answers leave in request order); no request body. Refused, each
-with an answer and then the connection closed:
+with an answer and then the connection closed (after :data:`LINGER`, reading and discarding,
+so that the client reads the answer rather than a reset); the grammar and its limits are in
+:mod:`goth_actors._serve.request`:
 
-- a request head (request line and headers) over :data:`MAX_HEAD` bytes, or with more than
-  :data:`MAX_HEADERS` headers: 431;
-- a target over :data:`MAX_TARGET` bytes: 414;
+- a request head (request line and headers) over 8 KiB, or with more than 64 headers: 431;
+- a target over 4 KiB: 414;
 - a malformed request line or header line, a control character, a bare CR or LF, a folded
   header, a space before a colon, a second ``Host`` or ``Content-Length``, no ``Host`` in
   HTTP/1.1, an absolute-form or ``*`` target: 400;
@@ -34,55 +35,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from functools import partial
-from typing import NamedTuple
 
-from goth_actors import GothError
+from goth_actors._serve.request import (
+    MAX_HEAD,
+    REASONS,
+    Answer,
+    Handler,
+    Malformed,
+    Request,
+    parse,
+)
 
-__all__ = [
-    "MAX_HEAD",
-    "MAX_HEADERS",
-    "MAX_TARGET",
-    "Answer",
-    "Handler",
-    "HttpServer",
-    "Limits",
-    "Request",
-]
+__all__ = ["LINGER", "HttpServer", "Limits"]
 
 logger = logging.getLogger("goth_actors.serve")
 
-MAX_HEAD = 8192
-"""Bytes of a request's head (request line and headers), as most servers allow."""
-MAX_HEADERS = 64
-MAX_TARGET = 4096
 LINGER = 2.0
 """Seconds a refused connection is still read from (and discarded) before it is closed."""
-
-_REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/(\d)\.(\d)")
-_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*")
-_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
-_SINGLE = frozenset({"host", "content-length", "transfer-encoding"})
-_REASONS = {
-    200: "OK",
-    301: "Moved Permanently",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,80 +75,9 @@ class Limits:
     sweep: float = 1.0
 
 
-class Request(NamedTuple):
-    """A parsed request: ``headers`` has lower-case names (repeated ones joined by ``, ``)."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    keep_alive: bool
-
-
-class Answer(NamedTuple):
-    """An answer: ``headers`` are extra ``(name, value)`` pairs; ``refused`` names the refusal
-    (counted), or is empty for an answer given."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/text"
-    headers: tuple[tuple[str, str], ...] = ()
-    refused: str = ""
-
-
 _METHOD_NOT_ALLOWED = Answer(
     405, b"Method not allowed\n", headers=(("Allow", "GET, HEAD"),), refused="method"
 )
-
-Handler = Callable[[Request], "Answer | Awaitable[Answer]"]
-"""Answers a request: at once (an :class:`Answer`), or later (an awaitable of one)."""
-
-
-class _Malformed(GothError):  # internal: never leaves this module
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-
-
-def _parse(head: bytes) -> Request:
-    """Parses a request head (without its final empty line), or raises :class:`_Malformed`."""
-    if _BAD_BYTES.search(head):
-        raise _Malformed(400, "malformed")
-    lines = head.split(b"\r\n")
-    if len(lines) > MAX_HEADERS + 1:
-        raise _Malformed(431, "too_large")
-    first = _REQUEST_LINE.fullmatch(lines[0])
-    if first is None:
-        raise _Malformed(400, "malformed")
-    method, target, major, minor = first.groups()
-    if (major, minor) not in ((b"1", b"1"), (b"1", b"0")):
-        raise _Malformed(505, "version")
-    if len(target) > MAX_TARGET:
-        raise _Malformed(414, "too_large")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        match = _HEADER_LINE.fullmatch(line)
-        if match is None:
-            raise _Malformed(400, "malformed")
-        name = match.group(1).lower().decode("ascii")
-        value = match.group(2).decode("latin-1")
-        if name in headers:
-            if name in _SINGLE:
-                raise _Malformed(400, "malformed")
-            value = f"{headers[name]}, {value}"
-        headers[name] = value
-    if "transfer-encoding" in headers:
-        raise _Malformed(501, "body")
-    length = headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > 0):
-        raise _Malformed(413 if length.isdigit() else 400, "body")
-    http11 = minor == b"1"
-    if http11 and "host" not in headers:
-        raise _Malformed(400, "malformed")
-    tokens = headers.get("connection", "").lower()
-    keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
-    path, _, query = target.decode("ascii").partition("?")
-    return Request(method.decode("ascii"), path, query, headers, keep_alive)
 
 
 class HttpServer:
@@ -294,7 +196,7 @@ class HttpServer:
         self.counts[answer.refused or "answered"] += 1
         status = answer.status
         parts = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode(),
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n".encode(),
             self._common,
             b"Date: ",
             self._date,
@@ -377,8 +279,8 @@ class _Connection(asyncio.Protocol):
             head = bytes(buffer[:end])
             del buffer[: end + 4]
             try:
-                request = _parse(head)
-            except _Malformed as malformed:
+                request = parse(head)
+            except Malformed as malformed:
                 self._refuse(malformed.status, malformed.reason)
                 return
             if request.method not in ("GET", "HEAD"):
@@ -425,7 +327,7 @@ class _Connection(asyncio.Protocol):
         until it closes or :data:`LINGER` seconds pass (closing at once with unread data would
         reset the connection, and the client could lose the answer)."""
         assert self.transport is not None
-        text = _REASONS.get(status, "Bad Request")
+        text = REASONS.get(status, "Bad Request")
         answer = Answer(status, f"{text}\n".encode(), refused=reason)
         self.transport.write(self.server.encode(answer, head_only=False, close=True))
         self.closed = True

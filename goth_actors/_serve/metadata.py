@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from goth_actors import ConfigError, FetchTimeout, GothError, Token, TokenError
-from goth_actors._serve.httpd import Answer, Request
 from goth_actors._serve.pool import Pool, TooManyServers
+from goth_actors._serve.request import Answer, Request
 from goth_actors._serve.sources import NoIdTokens, Upstream, Want
 
 __all__ = ["HEADERS", "METADATA_NAMES", "MetadataRoutes"]
