@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 
 import pytest
+from _helpers import wait_for
 from _serve_helpers import (
     ACCOUNT,
     TOKEN,
@@ -122,6 +124,17 @@ def test_an_idle_keep_alive_connection_is_closed(serve: InThread) -> None:
         sock.sendall(get("/"))
         assert read_answer(sock, bytearray()).status == 200
         assert closed_by_peer(sock)
+
+
+def test_a_client_that_never_reads_its_answers_is_cut_off(serve: InThread) -> None:
+    with connect(serve) as sock:
+        sock.setblocking(False)
+        flood = get(TOKEN) * 1000
+        with contextlib.suppress(BlockingIOError):
+            while True:  # until the server stops reading: its answers fill both buffers
+                sock.send(flood)
+        wait_for(lambda: not serve.server.http.connections)
+    assert exchange(serve, get("/"))[0].status == 200
 
 
 def test_pipelined_requests_are_answered_in_order_and_head_has_no_body(serve: InThread) -> None:

@@ -24,7 +24,8 @@ so that the client reads the answer rather than a reset); the grammar and its li
 Another method gets 405 with ``Allow: GET, HEAD`` (the connection stays open). A request head
 must arrive within ``header_timeout`` of its first byte, and an idle keep-alive connection is
 closed after ``keepalive_timeout``; one timer sweeps them all every ``sweep`` seconds (never a
-timer per request). A client that does not read its answers stops being read from.
+timer per request). A client that does not read its answers stops being read from, and is cut
+off at its deadline.
 
 :meth:`HttpServer.shutdown` is graceful: it stops accepting, closes idle connections, lets every
 answer in flight finish (each then closes its connection), and after ``grace`` seconds cuts
@@ -155,7 +156,11 @@ class HttpServer:
         self.now = loop.time()
         self._date = formatdate(usegmt=True).encode()
         for connection in [*self.connections, *self.lingering]:
-            if not connection.busy and connection.deadline <= self.now:
+            if connection.busy or connection.deadline > self.now:
+                continue
+            if connection.closed or connection.writing_paused:
+                connection.abort()  # a client that reads nothing keeps nothing open
+            else:
                 connection.close()
         self._sweeper = loop.call_later(self.limits.sweep, self._sweep)
 
@@ -168,7 +173,7 @@ class HttpServer:
             connection.close()
             return
         self.lingering.add(connection)
-        connection.deadline = self.now + LINGER
+        connection.deadline = self.now + LINGER  # then cut
 
     def forget(self, connection: _Connection) -> None:
         """Called by a connection when it is lost."""
@@ -346,8 +351,10 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        """Closes the connection once what was written has been sent."""
+        """Closes the connection once what was written has been sent (cut after
+        :data:`LINGER` seconds if the client does not read it)."""
         self.closed = True
+        self.deadline = self.server.now + LINGER
         if self.transport is not None:
             self.transport.close()
 
