@@ -265,7 +265,10 @@ def _threaded_baseline(seconds: float) -> dict[str, Any]:
     """The standard library's ``ThreadingHTTPServer`` answering a fixed token body, under the
     same wrk load: what ``serve`` would be on ``http.server``."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _THREADED_BASELINE], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _THREADED_BASELINE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # socketserver prints each reset connection's traceback
+        text=True,
     )
     try:
         assert process.stdout is not None
