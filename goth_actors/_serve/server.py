@@ -152,6 +152,11 @@ class MetadataServer:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop it runs on, once started."""
+        return self._loop
+
+    @property
     def url(self) -> str:
         """``http://host:port``."""
         return f"http://{self.host_port}"
@@ -331,8 +336,8 @@ class InThread:
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Runs a coroutine function on the server's loop; returns its result (tests)."""
-        loop = self.server._loop  # noqa: SLF001  # the same object, seen from outside its thread
-        assert loop is not None
+        loop = self.server.loop
+        assert loop is not None, "not started"
         return asyncio.run_coroutine_threadsafe(function(), loop).result(timeout=30.0)
 
     def __enter__(self) -> Self:
