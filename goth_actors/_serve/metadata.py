@@ -60,6 +60,7 @@ JSON = "application/json"
 _V1 = "/computeMetadata/v1/"
 _ACCOUNTS = _V1 + "instance/service-accounts/"
 _MAX_HOSTS_REMEMBERED = 256
+_MAX_ENCODED = 256
 
 
 def _text(status: int, text: str, refused: str = "") -> Answer:
@@ -186,6 +187,8 @@ class MetadataRoutes:
     def _token_answer(self, want: Want, token: Token) -> Answer:
         encoded = self._encoded.get(want)
         if encoded is None or encoded[0] is not token:
+            if len(self._encoded) >= _MAX_ENCODED:  # wants come and go: keep no stale token
+                self._encoded.clear()
             encoded = (token, json.dumps(token.token).encode())
             self._encoded[want] = encoded
         expires_in = max(0, int(token.expires - self.clock()))
