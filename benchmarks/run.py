@@ -23,6 +23,8 @@ Benchmarks, in order (keys for ``--only``):
 - ``cli``: the whole-process cost of ``goth-actors token``.
 - ``loop_lag``: the event loop's lag while 1,000 coroutines wait for a cold server's token,
   ``fetch_async`` against the sync ``fetch``.
+- ``serve``: ``goth-actors serve`` for many processes: upstream requests per refresh cycle,
+  answer latency, and requests per second under ``wrk`` (run last).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli_cost, endpoint_load, hot_path, loop_lag, refresh_latency, scale
+from benchmarks import cli_cost, endpoint_load, hot_path, loop_lag, refresh_latency, scale, serve
 from benchmarks._common import Mode, Params, Section, Target, params, table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -56,6 +58,7 @@ BENCHMARKS: dict[str, Callable[[Params], Section]] = {
     "scale": scale.scale,
     "cli": cli_cost.cli_cost,
     "loop_lag": loop_lag.loop_lag,
+    "serve": serve.serve,  # last: its wrk run loads the whole machine
 }
 
 

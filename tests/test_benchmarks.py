@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ SECTIONS = {
     "scale",
     "cli",
     "loop_lag",
+    "serve",
 }
 
 
@@ -78,3 +80,10 @@ def test_the_benchmarks_run_every_section_and_report_sane_counts(tmp_path: Path)
     assert all(run["errors"] == 0 for run in lag.values())
     for key in ("fetch_async", "sync_fetch", "to_thread", "fetch_async_at_once"):
         assert lag[key]["token_requests_max"] == 1  # one exchange for all the coroutines
+    serve = sections["serve"]
+    assert serve["upstream_requests"]["serve"] == 1  # one cache for every worker process
+    assert serve["upstream_requests"]["own_servers"] == serve["workers"]
+    assert serve["latency"]["count"] > 0
+    if shutil.which("wrk") is not None:
+        assert serve["wrk"]["requests"] > 0
+        assert serve["wrk"]["non_2xx"] == 0

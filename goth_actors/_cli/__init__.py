@@ -23,12 +23,12 @@ import sys
 from collections.abc import Sequence
 
 from goth_actors import GothError, __version__
-from goth_actors._cli import demo, emulator, token
+from goth_actors._cli import demo, emulator, serve, token
 from goth_actors._cli._common import FAILED, Fail, Parser
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = (token, demo, emulator)
+SUBCOMMANDS = (token, demo, emulator, serve)
 INTERRUPTED, STDOUT_CLOSED = 130, 141
 
 

@@ -1,0 +1,31 @@
+"""``goth-actors serve``: one supervised token cache for every process on a machine.
+
+Token servers behind an HTTP endpoint that speaks the GCE metadata server's protocol, so that
+google-auth, Go, Java and Node clients (and :class:`goth_actors.Metadata`) find it through
+``GCE_METADATA_HOST``. One server per distinct scope set or audience, started on demand under
+one supervisor and stopped when idle; tokens in memory only.
+
+An edge, like the command line: it uses the public names of ``goth_actors`` and
+``goth_actors.otp`` only. Modules, bottom up:
+
+- ``standins``: what serve needs from the runtime: its servers' supervisor, a non-blocking
+  fetch (``goth_actors.fetch_async``), who the tokens belong to;
+- ``sources``: what a client wants, and the upstream source for it;
+- ``pool``: the token servers, by want: the hot path, single waits, idle stops;
+- ``request``: the grammar of an accepted request head, and the answer's shape;
+- ``httpd``: a strict, bounded HTTP/1.1 server on asyncio's protocols;
+- ``metadata``: the metadata server's paths, answers and refusals;
+- ``server``: all of it as one :class:`MetadataServer`, and :class:`InThread`.
+"""
+
+from goth_actors._serve.server import InThread, MetadataServer, ServeOptions, SupervisorGaveUp
+from goth_actors._serve.standins import Identity, describe_identity
+
+__all__ = [
+    "Identity",
+    "InThread",
+    "MetadataServer",
+    "ServeOptions",
+    "SupervisorGaveUp",
+    "describe_identity",
+]
