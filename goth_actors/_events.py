@@ -2,7 +2,8 @@
 
 Every event is also a structured log record on the ``goth_actors.server`` logger, with the
 event's fields in ``record.goth_event``. Subscribers are called on the server's own thread;
-keep them quick. An exception in a subscriber is logged and otherwise ignored.
+keep them quick. An exception in a subscriber (any ``BaseException``, ``KeyboardInterrupt``
+included) is logged and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -123,5 +124,5 @@ def emit(event: Event) -> None:
     for callback in _subscribers:
         try:
             callback(event)
-        except Exception:
+        except BaseException:  # even KeyboardInterrupt: a subscriber must not kill a server
             logger.exception("event subscriber %r failed", callback)

@@ -34,7 +34,7 @@ from goth_actors._protocol import Backoff, Token, TokenError, redact
 from goth_actors._status import ServerStatus
 from goth_actors.otp import AlreadyRegistered, Scheduler, TimerHandle, default_scheduler, register
 
-__all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "TokenServer"]
+__all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "RestartBackoff", "TokenServer"]
 
 logger = logging.getLogger("goth_actors.server")
 
@@ -52,6 +52,25 @@ MIN_RETRY_DELAY = 0.01
 
 MAX_RETRY_AFTER = 3600.0
 """A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartBackoff:
+    """A token server's ``restart_delay``: how long its supervisor waits to retry a failed start.
+
+    A restart fails when the server cannot even start (no thread at a pids limit, say): the
+    supervisor retries it after ``backoff_min`` (at least 10 ms), doubling up to
+    ``backoff_max``, the server's own backoff. It calls no user code (not ``retry_delay``):
+    it runs in the supervisor's thread.
+    """
+
+    backoff_min: float
+    backoff_max: float
+
+    def __call__(self, failures: int) -> float:
+        low = max(self.backoff_min, MIN_RETRY_DELAY)
+        high = max(self.backoff_max, MIN_RETRY_DELAY)
+        return min(high, low * 2.0 ** min(failures - 1, 30))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +106,12 @@ class _CallerFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class _CallerRefresh(Refresh):
+    """What :func:`goth_actors.refresh` asks: :class:`Refresh`, with a failure as the answer
+    (each 401 an API answers must not make Pykka log a traceback)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Tick:
     generation: int
 
@@ -115,7 +140,7 @@ class TokenServer(pykka.ThreadingActor):
             register(options.name, self.actor_ref)
         except AlreadyRegistered:
             raise AlreadyStarted(options.name) from None
-        previous = _table.claim(options.name, self.actor_urn)
+        previous = _table.claim(options.name, self.actor_urn, options)
         if previous is not None and previous.source != options.source:
             previous = None  # a different identity took the name: inherit nothing
         fake = options.time
@@ -146,7 +171,7 @@ class TokenServer(pykka.ThreadingActor):
         self._generation = 0
         self._last_attempt = -math.inf  # time.monotonic() when the last exchange started
         self._timer: TimerHandle | None = None
-        self._publish()
+        self._publish(create=True)
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -188,6 +213,11 @@ class TokenServer(pykka.ThreadingActor):
         if isinstance(message, _CallerFetch):
             try:
                 return self._on_fetch()
+            except TokenError as error:
+                return error
+        if isinstance(message, _CallerRefresh):
+            try:
+                return self._on_refresh(message)
             except TokenError as error:
                 return error
         if isinstance(message, Fetch):
@@ -314,7 +344,7 @@ class TokenServer(pykka.ThreadingActor):
     def _backoff_delay_attempt(self, attempt: int, retry_after: float | None = None) -> None:
         try:
             delay = max(self._backoff.next(), MIN_RETRY_DELAY)
-        except Exception:  # a retry_delay of the user's that raised or returned nonsense
+        except BaseException:  # a retry_delay of the user's that raised (even sys.exit())
             logger.exception(
                 "token server %r: retry_delay failed; retrying after %s s",
                 self._name,
@@ -350,7 +380,12 @@ class TokenServer(pykka.ThreadingActor):
     def _schedule(self, delay: float) -> None:
         self._cancel_timer()
         self._generation += 1
+        if self.actor_stopped.is_set():
+            return  # killed by its supervisor in the middle of an exchange: no more timers
         self._timer = self._scheduler.send_after(self.actor_ref, _Tick(self._generation), delay)
+        if self.actor_stopped.is_set():  # killed meanwhile
+            self._cancel_timer()
+            return
         self._set_status(next_attempt=self._clock() + delay)
 
     def _cancel_timer(self) -> None:
@@ -362,7 +397,7 @@ class TokenServer(pykka.ThreadingActor):
         self._status = replace(self._status, **changes)
         self._publish()
 
-    def _publish(self) -> None:
+    def _publish(self, *, create: bool = False) -> None:
         token = self._token
         value = _table.Published(
             owner=self.actor_urn,
@@ -371,8 +406,9 @@ class TokenServer(pykka.ThreadingActor):
             clock=self._clock,
             status=self._status,
             source=self._options.source,
+            origin=self._options,
         )
-        _table.publish(self._name, value)
+        _table.publish(self._name, value, create=create)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
         emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))

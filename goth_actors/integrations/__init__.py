@@ -33,11 +33,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable
-from typing import cast
 
-import pykka
-
-from goth_actors import ConfigError, FetchTimeout, Refresh, Token, fetch, whereis
+from goth_actors import ConfigError, Token, fetch, refresh
 
 __all__ = ["refresh_rejected"]
 
@@ -49,7 +46,7 @@ def refresh_rejected(
 
     If the server already holds a different token (someone refreshed meanwhile), that one is
     returned at once, without asking the server. Otherwise the server is asked for one forced
-    refresh with ``Refresh(unless_changed_from=rejected)``: the first such ask makes the
+    refresh with ``refresh(name, unless_changed_from=rejected)``: the first such ask makes the
     exchange, and those queued behind it get its result, so concurrent 401s for the same token
     cause one request to the token endpoint.
 
@@ -82,20 +79,12 @@ def refresh_rejected(
     current = fetch(name, timeout)
     if current.token != rejected:
         return current  # already replaced: no refresh
-    ref = whereis(name)
-    if ref is not None:
-        try:
-            answer = ref.ask(
-                Refresh(unless_changed_from=rejected, unless_attempted_since=since),
-                timeout=max(deadline - time.monotonic(), 0.0),
-            )
-        except pykka.Timeout:
-            raise FetchTimeout(f"no new token from server {name!r} within {timeout} s") from None
-        except pykka.ActorDeadError:
-            pass  # stopped meanwhile: fall back on what fetch finds
-        else:
-            return cast(Token, answer)
-    return fetch(name, max(deadline - time.monotonic(), 0.0))
+    return refresh(
+        name,
+        unless_changed_from=rejected,
+        unless_attempted_since=since,
+        timeout=max(deadline - time.monotonic(), 0.0),
+    )
 
 
 def _authorization(token: Token) -> str:

@@ -15,8 +15,12 @@ the earliest one is due, pops it, releases the lock and only then calls ``ref.te
   NaN and infinity are refused.
 - If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
   ``send_after`` starts a new one.
-- A timer whose actor has died by the time it is due is dropped quietly, like a message sent
-  to a dead pid.
+- The destination is an ``ActorRef``, or a :class:`~goth_actors.otp.Name` looked up when the
+  timer is due (Erlang's ``send_after`` to a registered name); anything else is refused at
+  the call. A timer whose actor has died (or whose name no live actor holds) by the time it
+  is due is dropped quietly, like a message sent to a dead pid.
+- After ``os.fork()``, every scheduler of the process starts afresh in the child, with no
+  timer and no thread (the parent's actors are not there), and a lock no thread holds.
 - Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
   majority), so it costs about as much as arming.
 """
@@ -29,10 +33,13 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
 import pykka
+
+from goth_actors.otp._registry import Name, whereis
 
 __all__ = [
     "Scheduler",
@@ -74,11 +81,11 @@ class TimerHandle:
     __slots__ = ("_message", "_ref", "_scheduler", "_state", "due")
 
     def __init__(
-        self, scheduler: Scheduler, due: float, ref: pykka.ActorRef[Any], message: Any
+        self, scheduler: Scheduler, due: float, ref: pykka.ActorRef[Any] | Name, message: Any
     ) -> None:
         self._scheduler = scheduler
         self.due = due
-        self._ref: pykka.ActorRef[Any] | None = ref
+        self._ref: pykka.ActorRef[Any] | Name | None = ref
         self._message: Any = message
         self._state: int = _PENDING
 
@@ -153,6 +160,19 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._wakes = 0  # bumped by deliver_due
         self._idle_at = 0  # the value of _wakes when the thread last found nothing due
+        _schedulers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread does not exist here, its lock may be held for ever, and its
+        # timers were for the parent's actors.
+        self._cond = threading.Condition(threading.Lock())
+        for _, _, handle in self._heap:
+            handle._state = _CANCELLED
+            handle._ref = handle._message = None
+        self._heap = []
+        self._live = self._tombstones = 0
+        self._thread = None
+        self._wakes = self._idle_at = 0
 
     def __repr__(self) -> str:
         return f"<Scheduler {self._name!r} pending={self._live} running={self.running}>"
@@ -168,12 +188,14 @@ class Scheduler:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def send_after(self, ref: pykka.ActorRef[Any], message: Any, delay: float) -> TimerHandle:
+    def send_after(
+        self, ref: pykka.ActorRef[Any] | Name, message: Any, delay: float
+    ) -> TimerHandle:
         """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
 
         Args:
-            ref: The actor to tell. If it is dead when the timer is due, the message is
-                dropped quietly.
+            ref: The actor to tell, or a :class:`~goth_actors.otp.Name` to look up when the
+                timer is due. If no live actor is there then, the message is dropped quietly.
             message: Any object; it is not copied, so send something immutable.
             delay: Seconds from now on this scheduler's clock; a negative delay counts as 0.
                 Any finite delay is allowed, however long.
@@ -182,8 +204,11 @@ class Scheduler:
             A handle whose :meth:`~TimerHandle.cancel` cancels the timer.
 
         Raises:
+            TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name`` (a proxy, an
+                actor, a plain name...).
             ValueError: If ``delay`` is NaN or infinite (a timer that never fires is no
                 timer: do not arm one).
+            RuntimeError: If the thread cannot be started (a pids limit); no timer is armed.
 
         Example:
             >>> import pykka
@@ -193,6 +218,10 @@ class Scheduler:
             >>> scheduler.stop()
             >>> _ = ref.stop()
         """
+        if not isinstance(ref, pykka.ActorRef | Name):
+            hint = " (use its .actor_ref)" if isinstance(ref, pykka.ActorProxy) else ""
+            msg = f"send_after goes to an ActorRef or a Name, not {type(ref).__name__}{hint}"
+            raise TypeError(msg)
         if math.isnan(delay):
             msg = "delay must be a number of seconds, not NaN"
             raise ValueError(msg)
@@ -206,8 +235,17 @@ class Scheduler:
             heapq.heappush(self._heap, (due, self._seq, handle))
             self._live += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread = thread
+                try:
+                    thread.start()
+                except BaseException:  # "can't start new thread": arm nothing, keep no ghost
+                    self._thread = None
+                    handle._state = _CANCELLED
+                    handle._ref = handle._message = None
+                    self._live -= 1
+                    self._tombstones += 1
+                    raise
             elif self._heap[0][2] is handle:
                 self._cond.notify_all()
         return handle
@@ -282,7 +320,9 @@ class Scheduler:
                     return
                 self._cond.wait(remaining)
 
-    def _take_due(self, me: threading.Thread) -> list[tuple[pykka.ActorRef[Any], Any]] | None:
+    def _take_due(
+        self, me: threading.Thread
+    ) -> list[tuple[pykka.ActorRef[Any] | Name, Any]] | None:
         """Wait until timers are due and pop them; ``None`` means the thread should end."""
         heap = self._heap
         idle_since: float | None = None
@@ -295,7 +335,7 @@ class Scheduler:
                     self._tombstones -= 1
                 now = self.clock()
                 if heap and heap[0][0] <= now:
-                    due: list[tuple[pykka.ActorRef[Any], Any]] = []
+                    due: list[tuple[pykka.ActorRef[Any] | Name, Any]] = []
                     while heap and heap[0][0] <= now:
                         handle = heapq.heappop(heap)[2]
                         if handle._state != _PENDING:
@@ -334,13 +374,16 @@ class Scheduler:
                 due = self._take_due(me)
                 if due is None:
                     return
-                for ref, message in due:
+                for dest, message in due:
+                    ref = whereis(dest.name) if isinstance(dest, Name) else dest
                     try:
+                        if ref is None:
+                            raise pykka.ActorDeadError(f"no live actor holds {dest}")
                         ref.tell(message)
                     except pykka.ActorDeadError:
-                        logger.debug("timer for %s dropped: the actor is dead", ref)
+                        logger.debug("timer for %s dropped: the actor is dead", dest)
                     except Exception:
-                        logger.exception("timer could not tell %s", ref)
+                        logger.exception("timer could not tell %s", dest)
         finally:
             # Normally _take_due has already let go; if the thread dies of an error (say, a
             # clock that raises), forget it, so that the next send_after starts a new one.
@@ -350,13 +393,13 @@ class Scheduler:
                     self._cond.notify_all()
 
 
+_schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 _default = Scheduler()
 
 
 def _after_fork_in_child() -> None:
-    # The parent's scheduler thread does not exist here, and its lock may be held forever.
-    global _default
-    _default = Scheduler()
+    for scheduler in list(_schedulers):
+        scheduler._after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -373,7 +416,7 @@ def default_scheduler() -> Scheduler:
 
 
 def send_after(
-    ref: pykka.ActorRef[Any],
+    ref: pykka.ActorRef[Any] | Name,
     message: Any,
     delay: float,
     *,
@@ -382,7 +425,8 @@ def send_after(
     """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
 
     Args:
-        ref: The actor to tell. If it is dead by then, the message is dropped quietly.
+        ref: The actor to tell, or a :class:`~goth_actors.otp.Name` looked up when the
+            timer is due. If no live actor is there by then, the message is dropped quietly.
         message: Any object (not copied: send something immutable).
         delay: Seconds on the scheduler's monotonic clock; negative counts as 0.
         scheduler: The scheduler to use (default: :func:`default_scheduler`).
@@ -391,15 +435,20 @@ def send_after(
         A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
 
     Raises:
+        TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name``.
         ValueError: If ``delay`` is NaN or infinite.
 
     Example:
         >>> import pykka
+        >>> from goth_actors.otp import Name, register, unregister
         >>> ref = pykka.ThreadingActor.start()
+        >>> register("cache", ref)
+        >>> send_after(Name("cache"), "expire", 30.0).cancel()   # looked up in 30 s
+        True
         >>> handle = send_after(ref, "refresh", 55 * 60.0)
         >>> handle.cancel()
         True
-        >>> _ = ref.stop()
+        >>> _ = ref.stop(); _ = unregister("cache")
     """
     return (scheduler or _default).send_after(ref, message, delay)
 

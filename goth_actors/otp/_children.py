@@ -1,0 +1,561 @@
+"""What ``Supervisor`` and ``DynamicSupervisor`` share: starting, watching, restarting, stopping.
+
+:class:`Keeper` is their common base. It starts a child inside a link (``_link.py``), learns
+of its exit from a :class:`~goth_actors.otp._link._ChildExit` message (told, never asked: a
+supervisor never waits on a child that might wait on it), decides by the child's restart type
+whether to restart it, counts restarts against the intensity (more than ``max_restarts`` within
+``max_seconds``: give up), and stops children within their ``shutdown``, killing them after.
+The subclasses say which children a restart takes along (the strategy) and what becomes of a
+child that will not come back.
+
+**Failed restarts** are retried, and each retry counts towards the intensity, as in OTP.
+Where OTP retries at once, a retry here waits: ``spec.restart_delay`` if given, else a backoff
+that starts at ``min(0.1, max_seconds / (2 * (max_restarts + 1)))`` (at least 1 ms) and
+doubles with each consecutive failure, up to 1 s. A failure is logged at ERROR at most once
+per child every 10 s (the others at DEBUG, counted in the next ERROR line). The retries are
+the supervisor's own: with real time, it keeps one ``_RetryTick`` message in its own inbox and,
+between ticks, waits on that inbox for the next message or the next retry, whichever comes
+first. No scheduler thread is involved, so stopping a scheduler cannot lose a retry. With a
+``FakeTime``, the tick is a timer on its scheduler instead, fired by ``advance``.
+
+**Gone for good.** A child that stops and will not be restarted (terminated, deleted, a
+transient child's normal exit, a temporary child's exit, a start that failed for good, its
+supervisor's exit) has the registry names its last instance held unregistered, and its spec's
+``on_final_exit`` called. A crash the supervisor restarts keeps the names for the successor.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar
+
+import pykka
+
+from goth_actors._base import ConfigError, check_seconds
+from goth_actors.otp._childspec import ChildSpec
+from goth_actors.otp._errors import FailedToStartChild, MaxRestartsExceeded
+from goth_actors.otp._fake_time import FakeTime
+from goth_actors.otp._hooks import Linked, _mark_stopped
+from goth_actors.otp._link import _ChildExit, _Link, await_stop, deadline_of, request_stop
+from goth_actors.otp._link import start_linked as _start_linked
+from goth_actors.otp._messages import (
+    ChildCounts,
+    ChildInfo,
+    ChildRestarts,
+    CountChildren,
+    DeleteChild,
+    RestartChild,
+    StartChild,
+    SupervisorEvent,
+    SupervisorEventKind,
+    TerminateChild,
+    WhichChildren,
+)
+from goth_actors.otp._registry import _drop_names, _names_of, _release_names, _reregister, register
+from goth_actors.otp._roots import forget_root
+from goth_actors.otp._timers import TimerHandle
+
+__all__ = ["Keeper", "check_intensity", "is_shutdown"]
+
+logger = logging.getLogger("goth_actors.otp")
+
+_MIN_RETRY = 0.001  # no failed restart is retried sooner (seconds)
+_MAX_DEFAULT_RETRY = 1.0  # the default backoff stops growing here (seconds)
+_LOG_EVERY = 10.0  # at most one ERROR line per child per this many seconds of failures
+_MAX_WAIT = 3600.0  # longest single wait on the inbox (threading.TIMEOUT_MAX is far above)
+
+
+def is_shutdown(reason: BaseException | None) -> bool:
+    """Whether an exit reason is OTP's ``normal`` or ``shutdown``: no crash, for ``transient``.
+
+    A supervisor that gave up exits with ``shutdown`` in OTP: here, ``MaxRestartsExceeded``.
+    """
+    return reason is None or isinstance(reason, MaxRestartsExceeded)
+
+
+@dataclass(frozen=True, slots=True)
+class _RetryTick:
+    pass
+
+
+class _Child:
+    __slots__ = (
+        "failures",
+        "held",
+        "last_reason",
+        "last_ref",
+        "link",
+        "logged_at",
+        "names",
+        "quiet",
+        "ref",
+        "restarting",
+        "restarts",
+        "retry_seq",
+        "spec",
+    )
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.ref: pykka.ActorRef[Any] | None = None
+        self.link: _Link | None = None
+        self.last_ref: pykka.ActorRef[Any] | None = None  # the last instance that ran
+        self.held = False  # a start was made since the last final exit
+        self.restarts = 0
+        self.names: tuple[Hashable, ...] = ()  # names to hand to the next instance
+        self.restarting = False  # a restart failed and will be retried
+        self.retry_seq = 0
+        self.failures = 0  # consecutive failed restarts
+        self.last_reason: BaseException | None = None
+        self.logged_at: float | None = None
+        self.quiet = 0  # failures logged at DEBUG since the last ERROR line
+
+
+class Keeper(Linked):
+    """The base of both supervisors (see the module docstring); not used on its own."""
+
+    _goth_actors_is_supervisor: ClassVar[bool] = True
+    _concurrent_shutdown: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        max_restarts: int,
+        max_seconds: float,
+        on_event: Callable[[SupervisorEvent], None] | None,
+        time: FakeTime | None,
+        name: Hashable | None,
+    ) -> None:
+        super().__init__()
+        if name is not None:
+            register(name, self.actor_ref)  # AlreadyRegistered: before any thread exists
+        self._max_restarts = max_restarts
+        self._max_seconds = float(max_seconds)
+        self._on_event = on_event
+        self._fake = time
+        self._clock: Callable[[], float] = _monotonic if time is None else time.monotonic
+        self._children: dict[_Child, None] = {}  # an ordered set, in start order
+        self._by_link: dict[_Link, _Child] = {}
+        self._by_urn: dict[str, _Child] = {}  # the running instance's actor URN
+        self._restart_times: deque[float] = deque()
+        self._retries: list[tuple[float, int, _Child]] = []  # a heap of pending retries
+        self._retry_seq = 0
+        self._tick_pending = False
+        self._fake_tick: TimerHandle | None = None
+        self._finished = False
+        self._done = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_stop(self) -> None:
+        self._shut_down(None)
+
+    def on_failure(  # Pykka's signature
+        self,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,  # noqa: ARG002
+    ) -> None:
+        self._shut_down(exception_value or RuntimeError(f"{self} crashed"))
+
+    def _goth_actors_crash(self, crash: RuntimeError, error: BaseException) -> None:  # noqa: ARG002
+        self._shut_down(crash)
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case _ChildExit(link=link):
+                self._handle_exit(link)
+            case _RetryTick():
+                self._on_retry_tick()
+            case StartChild(spec=spec):
+                return self.start_child(spec)
+            case TerminateChild(id=child_id):
+                return self.terminate_child(child_id)
+            case RestartChild(id=child_id):
+                return self.restart_child(child_id)
+            case DeleteChild(id=child_id):
+                return self.delete_child(child_id)
+            case WhichChildren():
+                return self.which_children()
+            case CountChildren():
+                return self.count_children()
+            case ChildRestarts(id=child_id):
+                return self.child_restarts(child_id)
+            case _:
+                return super().on_receive(message)
+        return None
+
+    # -- the child-management API, completed by the subclasses -------------------------------
+
+    def start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
+        raise NotImplementedError
+
+    def terminate_child(self, id: Hashable) -> None:
+        raise NotImplementedError
+
+    def restart_child(self, id: Hashable) -> pykka.ActorRef[Any] | None:
+        raise NotImplementedError
+
+    def delete_child(self, id: Hashable) -> None:
+        raise NotImplementedError
+
+    def child_restarts(self, id: Hashable) -> int:
+        raise NotImplementedError
+
+    def which_children(self) -> list[ChildInfo]:
+        """Return ``(id, ref or None, type)`` for every child, in start order."""
+        return [ChildInfo(c.spec.id, c.ref, c.spec.type) for c in self._children]
+
+    def count_children(self) -> ChildCounts:
+        """Count the children: specs, active, supervisors, workers (as OTP)."""
+        supervisors = sum(1 for c in self._children if c.spec.type == "supervisor")
+        return ChildCounts(
+            specs=len(self._children),
+            active=sum(1 for c in self._children if c.ref is not None),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    # -- what the subclasses decide ----------------------------------------------------------
+
+    def _restart_group(self, child: _Child) -> list[_Child]:
+        """The children a restart of ``child`` takes along, in start order (the strategy)."""
+        return [child]
+
+    def _forgets(self, child: _Child) -> bool:
+        """Whether a child that will not come back is removed (or kept as a stopped spec)."""
+        return child.spec.restart == "temporary"
+
+    def _gone(self, child: _Child, on_its_own: bool) -> None:  # noqa: ARG002
+        """``child`` stopped and will not be restarted: forget it or keep its spec; final."""
+        if self._forgets(child):
+            self._remove(child)
+        self._final(child)
+
+    def _add(self, child: _Child) -> None:
+        self._children[child] = None
+
+    def _remove(self, child: _Child) -> None:
+        self._children.pop(child, None)
+
+    # -- starting and stopping ---------------------------------------------------------------
+
+    def _start(self, child: _Child, kind: SupervisorEventKind) -> pykka.ActorRef[Any] | None:
+        """Start ``child``; ``None`` if its start function said "not now" (OTP's ignore)."""
+        child.held = True
+        try:
+            started = _start_linked(child.spec.start, self.actor_ref, child.names)
+        except BaseException as error:
+            raise FailedToStartChild(child.spec.id, error) from error
+        self._stop_retrying(child)
+        child.failures = child.quiet = 0
+        child.logged_at = None
+        if started is None:
+            return None
+        ref, link = started
+        refused = _reregister(list(child.names), ref)
+        if refused:
+            logger.warning(
+                "child %r lost names held by other live actors: %r", child.spec.id, refused
+            )
+        child.names = ()
+        child.ref = child.last_ref = ref
+        child.link = link
+        self._by_link[link] = child
+        self._by_urn[ref.actor_urn] = child
+        self._emit(kind, child, ref)
+        return ref
+
+    def _stop_retrying(self, child: _Child) -> None:
+        child.restarting = False  # its heap entry is now stale
+
+    def _detach(self, child: _Child) -> tuple[pykka.ActorRef[Any], _Link] | None:
+        ref, link = child.ref, child.link
+        child.ref = child.link = None
+        if ref is None or link is None:
+            return None
+        self._by_link.pop(link, None)
+        self._by_urn.pop(ref.actor_urn, None)
+        return ref, link
+
+    def _terminate(self, child: _Child) -> None:
+        """Stop ``child`` within its ``shutdown`` (kill it after); no retry stays pending."""
+        self._stop_retrying(child)
+        running = self._detach(child)
+        if running is None:
+            return
+        ref, link = running
+        shutdown = child.spec.shutdown
+        request_stop(ref, link, shutdown)
+        stopped = await_stop(link, shutdown, deadline_of(shutdown, time.monotonic()))
+        self._stopped(child, ref, link, stopped)
+
+    def _terminate_all(self) -> None:
+        """Stop every child, newest first; at once and in parallel if ``_concurrent_shutdown``."""
+        children = list(reversed(self._children))
+        for child in children:
+            self._stop_retrying(child)
+        if not self._concurrent_shutdown:
+            for child in children:
+                self._terminate(child)
+            return
+        now = time.monotonic()
+        pending = []
+        for child in children:
+            running = self._detach(child)
+            if running is not None:
+                request_stop(*running, child.spec.shutdown)
+                pending.append((child, *running, deadline_of(child.spec.shutdown, now)))
+        for child, ref, link, deadline in pending:
+            self._stopped(child, ref, link, await_stop(link, child.spec.shutdown, deadline))
+
+    def _stopped(self, child: _Child, ref: pykka.ActorRef[Any], link: _Link, stopped: bool) -> None:
+        shutdown = child.spec.shutdown
+        if not stopped:
+            logger.warning(
+                "%s: child %r did not stop within %s s; killed", self, child.spec.id, shutdown
+            )
+        elif shutdown != "brutal_kill" and link.reason is not None:
+            # OTP's shutdown_error: it crashed on its way out, or just before.
+            logger.error("%s: child %r: shutdown error: %r", self, child.spec.id, link.reason)
+            self._emit("shutdown_error", child, ref, link.reason)
+        if shutdown == "brutal_kill" or not stopped:
+            # Killed, maybe still running its last message: its names go to its successor.
+            released = _release_names(ref)
+            child.names += tuple(name for name in released if name not in child.names)
+        else:
+            child.names = tuple(_names_of(ref))
+
+    def _final(self, child: _Child) -> None:
+        """``child`` is gone for good: its names die with it, and its ``on_final_exit`` runs."""
+        if not child.held:
+            return
+        child.held = False
+        _drop_names(child.last_ref, child.names)
+        child.names = ()
+        callback = child.spec.on_final_exit
+        if callback is not None:
+            try:
+                callback()
+            except BaseException:  # even KeyboardInterrupt: it must not take the tree down
+                logger.exception(
+                    "%s: on_final_exit of child %r raised; ignored", self, child.spec.id
+                )
+
+    # -- exits and restarts ------------------------------------------------------------------
+
+    def _handle_exit(self, link: _Link) -> None:
+        child = self._by_link.pop(link, None)
+        if child is None or self._finished:
+            return  # a child already detached (terminated, or being restarted)
+        ref = child.ref
+        child.ref = child.link = None
+        if ref is not None:
+            self._by_urn.pop(ref.actor_urn, None)
+        self._child_down(child, ref, link.reason)
+
+    def _child_down(
+        self, child: _Child, ref: pykka.ActorRef[Any] | None, reason: BaseException | None
+    ) -> None:
+        self._emit("child_exited", child, ref, reason)
+        if reason is None:
+            logger.info("%s: child %r stopped", self, child.spec.id)
+        elif is_shutdown(reason):
+            logger.info("%s: child %r shut down: %s", self, child.spec.id, reason)
+        else:
+            logger.warning("%s: child %r crashed: %r", self, child.spec.id, reason)
+        if ref is not None:
+            child.names = tuple(_names_of(ref))
+        restart = child.spec.restart
+        if restart == "permanent" or (restart == "transient" and not is_shutdown(reason)):
+            self._restart(child, reason)
+        else:
+            self._gone(child, on_its_own=True)
+
+    def _restart(self, child: _Child, reason: BaseException | None) -> None:
+        now = self._clock()
+        self._restart_times.append(now)
+        while self._restart_times[0] < now - self._max_seconds:
+            self._restart_times.popleft()
+        if len(self._restart_times) > self._max_restarts:
+            self._give_up(child, reason)
+            return
+        group = self._restart_group(child)
+        for other in reversed(group):
+            if other is not child:
+                self._terminate(other)
+        for other in group:
+            if other is not child and other.spec.restart == "temporary":
+                self._remove(other)
+                self._final(other)
+                continue
+            other.restarts += 1
+            try:
+                ref = self._start(other, "child_restarted")
+            except FailedToStartChild as failure:
+                self._restart_failed(other, failure.reason)
+                return
+            if ref is None:  # its start function said "not now"
+                self._gone(other, on_its_own=False)
+
+    def _restart_failed(self, child: _Child, reason: BaseException) -> None:
+        child.failures += 1
+        child.restarting = True
+        child.last_reason = reason
+        delay = self._retry_delay(child)
+        now = self._clock()
+        if child.logged_at is None or now - child.logged_at >= _LOG_EVERY:
+            more = f" ({child.quiet} more failures since the last report)" if child.quiet else ""
+            logger.error(
+                "%s: restarting child %r failed (%d in a row): %r; retrying in %.3g s%s",
+                self,
+                child.spec.id,
+                child.failures,
+                reason,
+                delay,
+                more,
+            )
+            child.logged_at, child.quiet = now, 0
+        else:
+            child.quiet += 1
+            logger.debug("%s: restarting child %r failed again: %r", self, child.spec.id, reason)
+        self._emit("child_start_failed", child, None, reason)
+        self._retry_seq += 1
+        child.retry_seq = self._retry_seq
+        heapq.heappush(self._retries, (now + delay, self._retry_seq, child))
+        self._arm_retries()
+
+    def _retry_delay(self, child: _Child) -> float:
+        base = max(_MIN_RETRY, min(0.1, self._max_seconds / (2 * (self._max_restarts + 1))))
+        default = min(base * 2.0 ** min(child.failures - 1, 30), max(base, _MAX_DEFAULT_RETRY))
+        delay = child.spec.restart_delay
+        if delay is None:
+            return default
+        if callable(delay):
+            try:
+                delay = check_seconds("restart_delay", delay(child.failures))
+            except BaseException:  # the user's function: it must not take the tree down
+                logger.exception(
+                    "%s: restart_delay of %r failed; using %s s", self, child.spec.id, default
+                )
+                return default
+        return max(delay, _MIN_RETRY)
+
+    def _next_retry(self) -> float | None:
+        """When the earliest pending retry is due; stale entries are dropped on the way."""
+        heap = self._retries
+        while heap:
+            _, seq, child = heap[0]
+            if child.restarting and child.retry_seq == seq and child in self._children:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
+
+    def _arm_retries(self) -> None:
+        due = None if self._finished else self._next_retry()
+        if due is None:
+            return
+        if self._fake is not None:
+            if self._fake_tick is not None:
+                self._fake_tick.cancel()
+            self._fake_tick = self._fake.scheduler.send_after(
+                self.actor_ref, _RetryTick(), due - self._clock()
+            )
+        elif not self._tick_pending:
+            self._tick_pending = True
+            self.actor_ref.tell(_RetryTick())  # our own inbox: a retry cannot be lost
+
+    def _on_retry_tick(self) -> None:
+        self._tick_pending = False
+        self._fake_tick = None
+        while not self._finished:
+            due = self._next_retry()
+            if due is None or due > self._clock():
+                break
+            _, _, child = heapq.heappop(self._retries)
+            child.restarting = False
+            self._restart(child, child.last_reason)
+        if self._finished or self._tick_pending:
+            return
+        due = self._next_retry()
+        if due is None:
+            return
+        if self._fake is None:
+            # Idle until the next message or the next retry, whichever comes first.
+            inbox = self.actor_inbox
+            wait = getattr(inbox, "wait_for_message", None)
+            if wait is not None:
+                wait(min(max(due - self._clock(), 0.0), _MAX_WAIT))
+        self._arm_retries()
+
+    def _give_up(self, child: _Child, reason: BaseException | None) -> None:
+        error = MaxRestartsExceeded(self._max_restarts, self._max_seconds, child.spec.id, reason)
+        logger.error("%s gave up: %s", self, error)
+        self._emit("supervisor_gave_up", child, None, error)
+        self._shut_down(error)
+
+    def _shut_down(self, reason: BaseException | None) -> None:
+        """Stop every child (newest first), then exit with ``reason``."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._fake_tick is not None:
+            self._fake_tick.cancel()
+            self._fake_tick = None
+        self._terminate_all()
+        for child in list(self._children):
+            self._final(child)
+        self._children.clear()
+        self._by_link.clear()
+        self._by_urn.clear()
+        forget_root(self.actor_ref)
+        _mark_stopped(self)
+        self._emit("supervisor_exited", None, None, reason)
+        self._goth_actors_report(reason)
+        self._done.set()
+
+    def _emit(
+        self,
+        kind: SupervisorEventKind,
+        child: _Child | None = None,
+        ref: pykka.ActorRef[Any] | None = None,
+        reason: BaseException | None = None,
+    ) -> None:
+        if self._on_event is None:
+            return
+        event = SupervisorEvent(
+            kind,
+            self.actor_ref,
+            None if child is None else child.spec.id,
+            ref,
+            reason,
+            0 if child is None else child.restarts,
+        )
+        try:
+            self._on_event(event)
+        except BaseException:  # even KeyboardInterrupt: it must not take the tree down
+            logger.exception("%s: the on_event observer raised; ignored", self)
+
+
+def check_intensity(
+    max_restarts: object, max_seconds: object, on_event: object, time: object
+) -> None:
+    """Validate the options both supervisors take, naming the first wrong one."""
+    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+        raise ConfigError("max_restarts", f"must be an int >= 0, not {max_restarts!r}")
+    check_seconds("max_seconds", max_seconds, allow_minimum=False)
+    if on_event is not None and not callable(on_event):
+        raise ConfigError("on_event", f"must be callable, not {on_event!r}")
+    if time is not None and not isinstance(time, FakeTime):
+        raise ConfigError("time", f"must be a FakeTime or None, not {type(time).__name__}")
+
+
+def _monotonic() -> float:
+    return time.monotonic()
