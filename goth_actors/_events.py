@@ -17,7 +17,7 @@ from typing import Literal
 
 from goth_actors._protocol import TokenError
 
-__all__ = ["Event", "EventKind", "subscribe"]
+__all__ = ["Event", "EventKind", "emit", "subscribe", "wanted"]
 
 EventKind = Literal[
     "attempt", "success", "failure", "retry_scheduled", "refresh_scheduled", "crash", "restart"
@@ -114,6 +114,14 @@ def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
             _subscribers = tuple(remaining)
 
     return unsubscribe
+
+
+def wanted(kind: EventKind) -> bool:
+    """Whether an event of ``kind`` would reach anyone (a subscriber, or an enabled log level).
+
+    Servers check this before building the event: most of their events go nowhere.
+    """
+    return bool(_subscribers) or logger.isEnabledFor(_LEVELS[kind])
 
 
 def emit(event: Event) -> None:

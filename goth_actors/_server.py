@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ import pykka
 
 from goth_actors import _table
 from goth_actors._errors import AlreadyStarted, RetriesExhausted
-from goth_actors._events import Event, EventKind, emit
+from goth_actors._events import Event, EventKind, emit, wanted
 from goth_actors._options import ServerOptions
 from goth_actors._protocol import Backoff, Token, TokenError, redact
 from goth_actors._status import ServerStatus
@@ -52,6 +53,9 @@ MIN_RETRY_DELAY = 0.01
 
 MAX_RETRY_AFTER = 3600.0
 """A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
+
+_RNG = random.Random()  # one for every server: a Random each costs 2.5 KiB and a urandom seed
+os.register_at_fork(after_in_child=_RNG.seed)  # a forked child jitters apart from its parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +155,8 @@ class TokenServer(pykka.ThreadingActor):
             options.backoff_min,
             options.backoff_max,
             retry_delay=options.retry_delay,
+            rng=_RNG,
         )
-        self._rng = random.Random()
         self._token: Token | None = previous.token if previous else None
         self._restarts = previous.status.restarts + 1 if previous else 0
         # Restarted after dying of failures: pace the first attempt like the next retry, and
@@ -316,16 +320,17 @@ class TokenServer(pykka.ThreadingActor):
     def _succeeded(self, token: Token, now: float, duration: float) -> None:
         self._token = token
         self._backoff.reset()
+        delay = self._refresh_delay(token, now)
+        next_attempt = self._schedule(delay, publish=False)
         self._set_status(
             state="ok",
             expires=token.expires,
             last_refresh=now,
             consecutive_failures=0,
             last_error=None,
+            next_attempt=next_attempt,
         )
         self._emit("success", duration=duration, expires=token.expires)
-        delay = self._refresh_delay(token, now)
-        self._schedule(delay)
         self._emit("refresh_scheduled", delay=delay)
 
     def _failed(self, error: TokenError, duration: float) -> TokenError | RetriesExhausted:
@@ -366,7 +371,7 @@ class TokenServer(pykka.ThreadingActor):
         # loop back-to-back (Goth's hot loop).
         before_expiry = max(lifetime - options.refresh_before, (lifetime - EXPIRY_MARGIN) / 2)
         interval = min(options.refresh_after, before_expiry)
-        interval -= self._rng.uniform(0.0, REFRESH_JITTER * interval)
+        interval -= _RNG.uniform(0.0, REFRESH_JITTER * interval)
         return max(interval, MIN_REFRESH_INTERVAL)
 
     # ----------------------------------------------------------------------------- machinery
@@ -377,16 +382,20 @@ class TokenServer(pykka.ThreadingActor):
             return token
         return None
 
-    def _schedule(self, delay: float) -> None:
+    def _schedule(self, delay: float, *, publish: bool = True) -> float | None:
+        """Arm the next attempt in ``delay`` seconds; return when it is due (wall clock)."""
         self._cancel_timer()
         self._generation += 1
         if self.actor_stopped.is_set():
-            return  # killed by its supervisor in the middle of an exchange: no more timers
+            return None  # killed by its supervisor in the middle of an exchange: no timers
         self._timer = self._scheduler.send_after(self.actor_ref, _Tick(self._generation), delay)
         if self.actor_stopped.is_set():  # killed meanwhile
             self._cancel_timer()
-            return
-        self._set_status(next_attempt=self._clock() + delay)
+            return None
+        next_attempt = self._clock() + delay
+        if publish:
+            self._set_status(next_attempt=next_attempt)
+        return next_attempt
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -411,4 +420,5 @@ class TokenServer(pykka.ThreadingActor):
         _table.publish(self._name, value, create=create)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
-        emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))
+        if wanted(kind):
+            emit(Event(kind=kind, name=self._name, time=self._clock(), **fields))

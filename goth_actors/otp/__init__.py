@@ -75,14 +75,9 @@ from goth_actors.otp._registry import (
     update_value,
     whereis,
 )
+from goth_actors.otp._send_after import default_scheduler, send_after, stop_default_scheduler
 from goth_actors.otp._supervisor import AutoShutdown, Strategy, Supervisor
-from goth_actors.otp._timers import (
-    Scheduler,
-    TimerHandle,
-    default_scheduler,
-    send_after,
-    stop_default_scheduler,
-)
+from goth_actors.otp._timers import Scheduler, TimerHandle
 
 __all__ = [
     "AlreadyRegistered",

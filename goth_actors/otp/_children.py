@@ -8,15 +8,8 @@ whether to restart it, counts restarts against the intensity (more than ``max_re
 The subclasses say which children a restart takes along (the strategy) and what becomes of a
 child that will not come back.
 
-**Failed restarts** are retried, and each retry counts towards the intensity, as in OTP.
-Where OTP retries at once, a retry here waits: ``spec.restart_delay`` if given, else a backoff
-that starts at ``min(0.1, max_seconds / (2 * (max_restarts + 1)))`` (at least 1 ms) and
-doubles with each consecutive failure, up to 1 s. A failure is logged at ERROR at most once
-per child every 10 s (the others at DEBUG, counted in the next ERROR line). The retries are
-the supervisor's own: with real time, it keeps one ``_RetryTick`` message in its own inbox and,
-between ticks, waits on that inbox for the next message or the next retry, whichever comes
-first. No scheduler thread is involved, so stopping a scheduler cannot lose a retry. With a
-``FakeTime``, the tick is a timer on its scheduler instead, fired by ``advance``.
+How failed restarts are retried (with a backoff, by retries that cannot be lost) is in
+``_restarts.py``, with the record kept of each child.
 
 **Gone for good.** A child that stops and will not be restarted (terminated, deleted, a
 transient child's normal exit, a temporary child's exit, a start that failed for good, its
@@ -26,19 +19,15 @@ supervisor's exit) has the registry names its last instance held unregistered, a
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
 import pykka
 
-from goth_actors._base import ConfigError, check_seconds
 from goth_actors.otp._childspec import ChildSpec
 from goth_actors.otp._errors import FailedToStartChild, MaxRestartsExceeded
 from goth_actors.otp._fake_time import FakeTime
@@ -59,17 +48,20 @@ from goth_actors.otp._messages import (
     WhichChildren,
 )
 from goth_actors.otp._registry import _drop_names, _names_of, _release_names, _reregister, register
+from goth_actors.otp._restarts import Child as _Child
+from goth_actors.otp._restarts import (
+    Intensity,
+    Retries,
+    RetryTick,
+    check_intensity,
+    log_failure,
+    retry_delay,
+)
 from goth_actors.otp._roots import forget_root
-from goth_actors.otp._timers import TimerHandle
 
 __all__ = ["Keeper", "check_intensity", "is_shutdown"]
 
 logger = logging.getLogger("goth_actors.otp")
-
-_MIN_RETRY = 0.001  # no failed restart is retried sooner (seconds)
-_MAX_DEFAULT_RETRY = 1.0  # the default backoff stops growing here (seconds)
-_LOG_EVERY = 10.0  # at most one ERROR line per child per this many seconds of failures
-_MAX_WAIT = 3600.0  # longest single wait on the inbox (threading.TIMEOUT_MAX is far above)
 
 
 def is_shutdown(reason: BaseException | None) -> bool:
@@ -78,44 +70,6 @@ def is_shutdown(reason: BaseException | None) -> bool:
     A supervisor that gave up exits with ``shutdown`` in OTP: here, ``MaxRestartsExceeded``.
     """
     return reason is None or isinstance(reason, MaxRestartsExceeded)
-
-
-@dataclass(frozen=True, slots=True)
-class _RetryTick:
-    pass
-
-
-class _Child:
-    __slots__ = (
-        "failures",
-        "held",
-        "last_reason",
-        "last_ref",
-        "link",
-        "logged_at",
-        "names",
-        "quiet",
-        "ref",
-        "restarting",
-        "restarts",
-        "retry_seq",
-        "spec",
-    )
-
-    def __init__(self, spec: ChildSpec) -> None:
-        self.spec = spec
-        self.ref: pykka.ActorRef[Any] | None = None
-        self.link: _Link | None = None
-        self.last_ref: pykka.ActorRef[Any] | None = None  # the last instance that ran
-        self.held = False  # a start was made since the last final exit
-        self.restarts = 0
-        self.names: tuple[Hashable, ...] = ()  # names to hand to the next instance
-        self.restarting = False  # a restart failed and will be retried
-        self.retry_seq = 0
-        self.failures = 0  # consecutive failed restarts
-        self.last_reason: BaseException | None = None
-        self.logged_at: float | None = None
-        self.quiet = 0  # failures logged at DEBUG since the last ERROR line
 
 
 class Keeper(Linked):
@@ -136,19 +90,13 @@ class Keeper(Linked):
         super().__init__()
         if name is not None:
             register(name, self.actor_ref)  # AlreadyRegistered: before any thread exists
-        self._max_restarts = max_restarts
-        self._max_seconds = float(max_seconds)
+        self._intensity = Intensity(max_restarts, max_seconds)
         self._on_event = on_event
-        self._fake = time
         self._clock: Callable[[], float] = _monotonic if time is None else time.monotonic
+        self._retries = Retries(self.actor_ref, self._clock, time)
         self._children: dict[_Child, None] = {}  # an ordered set, in start order
         self._by_link: dict[_Link, _Child] = {}
         self._by_urn: dict[str, _Child] = {}  # the running instance's actor URN
-        self._restart_times: deque[float] = deque()
-        self._retries: list[tuple[float, int, _Child]] = []  # a heap of pending retries
-        self._retry_seq = 0
-        self._tick_pending = False
-        self._fake_tick: TimerHandle | None = None
         self._finished = False
         self._done = threading.Event()
 
@@ -172,7 +120,7 @@ class Keeper(Linked):
         match message:
             case _ChildExit(link=link):
                 self._handle_exit(link)
-            case _RetryTick():
+            case RetryTick():
                 self._on_retry_tick()
             case StartChild(spec=spec):
                 return self.start_child(spec)
@@ -254,9 +202,7 @@ class Keeper(Linked):
             started = _start_linked(child.spec.start, self.actor_ref, child.names)
         except BaseException as error:
             raise FailedToStartChild(child.spec.id, error) from error
-        self._stop_retrying(child)
-        child.failures = child.quiet = 0
-        child.logged_at = None
+        child.started()
         if started is None:
             return None
         ref, link = started
@@ -380,11 +326,7 @@ class Keeper(Linked):
             self._gone(child, on_its_own=True)
 
     def _restart(self, child: _Child, reason: BaseException | None) -> None:
-        now = self._clock()
-        self._restart_times.append(now)
-        while self._restart_times[0] < now - self._max_seconds:
-            self._restart_times.popleft()
-        if len(self._restart_times) > self._max_restarts:
+        if self._intensity.exceeded_by_one_more(self._clock()):
             self._give_up(child, reason)
             return
         group = self._restart_group(child)
@@ -407,96 +349,31 @@ class Keeper(Linked):
 
     def _restart_failed(self, child: _Child, reason: BaseException) -> None:
         child.failures += 1
-        child.restarting = True
         child.last_reason = reason
-        delay = self._retry_delay(child)
-        now = self._clock()
-        if child.logged_at is None or now - child.logged_at >= _LOG_EVERY:
-            more = f" ({child.quiet} more failures since the last report)" if child.quiet else ""
-            logger.error(
-                "%s: restarting child %r failed (%d in a row): %r; retrying in %.3g s%s",
-                self,
-                child.spec.id,
-                child.failures,
-                reason,
-                delay,
-                more,
-            )
-            child.logged_at, child.quiet = now, 0
-        else:
-            child.quiet += 1
-            logger.debug("%s: restarting child %r failed again: %r", self, child.spec.id, reason)
+        delay = retry_delay(child, self._intensity, self)
+        log_failure(child, reason, delay, self._clock(), self)
         self._emit("child_start_failed", child, None, reason)
-        self._retry_seq += 1
-        child.retry_seq = self._retry_seq
-        heapq.heappush(self._retries, (now + delay, self._retry_seq, child))
-        self._arm_retries()
+        if not self._finished:
+            self._retries.add(child, delay, self._is_current)
 
-    def _retry_delay(self, child: _Child) -> float:
-        base = max(_MIN_RETRY, min(0.1, self._max_seconds / (2 * (self._max_restarts + 1))))
-        default = min(base * 2.0 ** min(child.failures - 1, 30), max(base, _MAX_DEFAULT_RETRY))
-        delay = child.spec.restart_delay
-        if delay is None:
-            return default
-        if callable(delay):
-            try:
-                delay = check_seconds("restart_delay", delay(child.failures))
-            except BaseException:  # the user's function: it must not take the tree down
-                logger.exception(
-                    "%s: restart_delay of %r failed; using %s s", self, child.spec.id, default
-                )
-                return default
-        return max(delay, _MIN_RETRY)
-
-    def _next_retry(self) -> float | None:
-        """When the earliest pending retry is due; stale entries are dropped on the way."""
-        heap = self._retries
-        while heap:
-            _, seq, child = heap[0]
-            if child.restarting and child.retry_seq == seq and child in self._children:
-                return heap[0][0]
-            heapq.heappop(heap)
-        return None
-
-    def _arm_retries(self) -> None:
-        due = None if self._finished else self._next_retry()
-        if due is None:
-            return
-        if self._fake is not None:
-            if self._fake_tick is not None:
-                self._fake_tick.cancel()
-            self._fake_tick = self._fake.scheduler.send_after(
-                self.actor_ref, _RetryTick(), due - self._clock()
-            )
-        elif not self._tick_pending:
-            self._tick_pending = True
-            self.actor_ref.tell(_RetryTick())  # our own inbox: a retry cannot be lost
+    def _is_current(self, child: _Child) -> bool:
+        return child in self._children
 
     def _on_retry_tick(self) -> None:
-        self._tick_pending = False
-        self._fake_tick = None
+        self._retries.ticked()
         while not self._finished:
-            due = self._next_retry()
-            if due is None or due > self._clock():
+            child = self._retries.take_due(self._is_current)
+            if child is None:
                 break
-            _, _, child = heapq.heappop(self._retries)
-            child.restarting = False
             self._restart(child, child.last_reason)
-        if self._finished or self._tick_pending:
-            return
-        due = self._next_retry()
-        if due is None:
-            return
-        if self._fake is None:
-            # Idle until the next message or the next retry, whichever comes first.
-            inbox = self.actor_inbox
-            wait = getattr(inbox, "wait_for_message", None)
-            if wait is not None:
-                wait(min(max(due - self._clock(), 0.0), _MAX_WAIT))
-        self._arm_retries()
+        if not self._finished:
+            self._retries.wait_and_rearm(self.actor_inbox, self._is_current)
 
     def _give_up(self, child: _Child, reason: BaseException | None) -> None:
-        error = MaxRestartsExceeded(self._max_restarts, self._max_seconds, child.spec.id, reason)
+        intensity = self._intensity
+        error = MaxRestartsExceeded(
+            intensity.max_restarts, intensity.max_seconds, child.spec.id, reason
+        )
         logger.error("%s gave up: %s", self, error)
         self._emit("supervisor_gave_up", child, None, error)
         self._shut_down(error)
@@ -506,9 +383,7 @@ class Keeper(Linked):
         if self._finished:
             return
         self._finished = True
-        if self._fake_tick is not None:
-            self._fake_tick.cancel()
-            self._fake_tick = None
+        self._retries.cancel()
         self._terminate_all()
         for child in list(self._children):
             self._final(child)
@@ -542,19 +417,6 @@ class Keeper(Linked):
             self._on_event(event)
         except BaseException:  # even KeyboardInterrupt: it must not take the tree down
             logger.exception("%s: the on_event observer raised; ignored", self)
-
-
-def check_intensity(
-    max_restarts: object, max_seconds: object, on_event: object, time: object
-) -> None:
-    """Validate the options both supervisors take, naming the first wrong one."""
-    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
-        raise ConfigError("max_restarts", f"must be an int >= 0, not {max_restarts!r}")
-    check_seconds("max_seconds", max_seconds, allow_minimum=False)
-    if on_event is not None and not callable(on_event):
-        raise ConfigError("on_event", f"must be callable, not {on_event!r}")
-    if time is not None and not isinstance(time, FakeTime):
-        raise ConfigError("time", f"must be a FakeTime or None, not {type(time).__name__}")
 
 
 def _monotonic() -> float:

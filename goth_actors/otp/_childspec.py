@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import functools
 import inspect
 import math
 from collections.abc import Callable, Hashable
@@ -74,10 +75,7 @@ class _ActorStarter:
         A class may also freeze or validate them (``_goth_actors_prepare``: supervisors copy
         their children, so a generator is not used up by the first start).
         """
-        try:
-            signature = inspect.signature(actor_class)
-        except (TypeError, ValueError):  # no signature to check against
-            signature = None
+        signature = _signature(actor_class)
         if signature is not None:
             try:
                 signature.bind(*args, **kwargs)
@@ -286,6 +284,15 @@ class ChildSpec:
             restart_delay=restart_delay,
             on_final_exit=on_final_exit,
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(actor_class: type) -> inspect.Signature | None:
+    """``actor_class``'s signature, or ``None`` if it has none to check against (cached)."""
+    try:
+        return inspect.signature(actor_class)
+    except (TypeError, ValueError):
+        return None
 
 
 def _argument_error(

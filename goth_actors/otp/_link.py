@@ -34,7 +34,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,6 +65,36 @@ _starts: set[_Link] = set()  # links whose child's on_start a supervisor is wait
 _exiting = False  # set at interpreter exit: no new start, no wait for an on_start
 
 
+class _Latch:
+    """A one-shot event on a bare lock: what ``threading.Event`` does, in a tenth of the memory.
+
+    Set it once (its owner's lock guards that); any number of threads may wait.
+    """
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._set:
+            return True
+        if self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            self._lock.release()  # the next waiter's turn
+            return True
+        return self._set
+
+
 class _Link:
     """One start of one child: the channel from the child back to its supervisor."""
 
@@ -91,10 +121,10 @@ class _Link:
         self.urn: str | None = None  # set by the actor that takes the link
         self.thread: threading.Thread | None = None  # the actor's thread, set in on_start
         self.kill: Callable[[], None] | None = None  # ends the actor at once (set by it)
-        self.started = threading.Event()
+        self.started = _Latch()
         self.start_error: BaseException | None = None
         self.abandoned = False  # the starter stopped waiting for on_start (interpreter exit)
-        self.exited = threading.Event()
+        self.exited = _Latch()
         self.reason: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -140,16 +170,6 @@ class _ChildExit:
     link: _Link
 
 
-@contextlib.contextmanager
-def _offering(link: _Link) -> Iterator[None]:
-    """Offer ``link`` to the first linkable actor constructed in this thread."""
-    _local.link = link
-    try:
-        yield
-    finally:
-        _local.link = None
-
-
 def _claim_link() -> _Link | None:
     """Take the link offered in this thread, if any (each offer is taken at most once)."""
     link: _Link | None = getattr(_local, "link", None)
@@ -179,8 +199,11 @@ def start_linked(
     if _exiting:
         raise RuntimeError(_EXITING)
     offered = _Link(parent, names)
-    with _offering(offered):
+    _local.link = offered  # offered to the first linkable actor constructed in this thread
+    try:
         ref = start()
+    finally:
+        _local.link = None
     if ref is None or not isinstance(ref, pykka.ActorRef):
         offered.parent = None  # taken, if at all, by an actor that is not this child
         if ref is None:

@@ -24,7 +24,7 @@ from typing import Any, Literal, Self, get_args
 import pykka
 
 from goth_actors._base import ConfigError
-from goth_actors.otp._children import Keeper, _Child, check_intensity
+from goth_actors.otp._children import Keeper, check_intensity
 from goth_actors.otp._childspec import ChildSpec
 from goth_actors.otp._errors import (
     ChildAlreadyPresent,
@@ -34,6 +34,7 @@ from goth_actors.otp._errors import (
 )
 from goth_actors.otp._fake_time import FakeTime  # a runtime annotation
 from goth_actors.otp._messages import SupervisorEvent
+from goth_actors.otp._restarts import Child as _Child
 from goth_actors.otp._roots import remember_root
 
 __all__ = ["AutoShutdown", "Strategy", "Supervisor"]

@@ -1,6 +1,7 @@
-"""Timers: ``send_after(ref, message, delay)`` on one scheduler thread for the whole process.
+"""Timers: the :class:`Scheduler`, one thread that delivers every timer from a heap.
 
-Erlang's ``erlang:send_after/3`` for Pykka. A :class:`Scheduler` keeps every pending timer in
+Erlang's ``erlang:send_after/3`` for Pykka (the process-wide one and ``send_after`` itself are
+in ``_send_after.py``). A :class:`Scheduler` keeps every pending timer in
 one heap behind a :class:`threading.Condition` and runs a single daemon thread that sleeps until
 the earliest one is due, pops it, releases the lock and only then calls ``ref.tell(message)``.
 10,000 pending timers cost no extra thread and a couple of hundred bytes each (see
@@ -41,13 +42,7 @@ import pykka
 
 from goth_actors.otp._registry import Name, whereis
 
-__all__ = [
-    "Scheduler",
-    "TimerHandle",
-    "default_scheduler",
-    "send_after",
-    "stop_default_scheduler",
-]
+__all__ = ["Scheduler", "TimerHandle"]
 
 logger = logging.getLogger("goth_actors.otp")
 
@@ -67,6 +62,7 @@ class TimerHandle:
 
     Example:
         >>> import pykka
+        >>> from goth_actors.otp import send_after
         >>> ref = pykka.ThreadingActor.start()
         >>> handle = send_after(ref, "tick", 60.0)
         >>> handle.pending
@@ -394,7 +390,6 @@ class Scheduler:
 
 
 _schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
-_default = Scheduler()
 
 
 def _after_fork_in_child() -> None:
@@ -403,65 +398,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def default_scheduler() -> Scheduler:
-    """Return the process-wide scheduler that :func:`send_after` uses.
-
-    Example:
-        >>> default_scheduler().clock is time.monotonic
-        True
-    """
-    return _default
-
-
-def send_after(
-    ref: pykka.ActorRef[Any] | Name,
-    message: Any,
-    delay: float,
-    *,
-    scheduler: Scheduler | None = None,
-) -> TimerHandle:
-    """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
-
-    Args:
-        ref: The actor to tell, or a :class:`~goth_actors.otp.Name` looked up when the
-            timer is due. If no live actor is there by then, the message is dropped quietly.
-        message: Any object (not copied: send something immutable).
-        delay: Seconds on the scheduler's monotonic clock; negative counts as 0.
-        scheduler: The scheduler to use (default: :func:`default_scheduler`).
-
-    Returns:
-        A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
-
-    Raises:
-        TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name``.
-        ValueError: If ``delay`` is NaN or infinite.
-
-    Example:
-        >>> import pykka
-        >>> from goth_actors.otp import Name, register, unregister
-        >>> ref = pykka.ThreadingActor.start()
-        >>> register("cache", ref)
-        >>> send_after(Name("cache"), "expire", 30.0).cancel()   # looked up in 30 s
-        True
-        >>> handle = send_after(ref, "refresh", 55 * 60.0)
-        >>> handle.cancel()
-        True
-        >>> _ = ref.stop(); _ = unregister("cache")
-    """
-    return (scheduler or _default).send_after(ref, message, delay)
-
-
-def stop_default_scheduler(timeout: float | None = 5.0) -> None:
-    """Drop the default scheduler's pending timers and end its thread.
-
-    A later :func:`send_after` starts the thread again.
-
-    Args:
-        timeout: Seconds to wait for the thread to end (``None``: forever).
-
-    Example:
-        >>> stop_default_scheduler()
-    """
-    _default.stop(timeout)
