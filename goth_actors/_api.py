@@ -65,10 +65,11 @@ __all__ = [
 ]
 
 SERVER_SHUTDOWN = 0.25
-"""Seconds a supervisor waits for a token server to stop before abandoning its thread.
+"""Seconds a supervisor waits for a token server to stop before killing it.
 
-A server in the middle of an exchange cannot be interrupted (Python threads cannot be
-killed), and it has nothing to save, so waiting longer would only delay the program's exit.
+A server in the middle of an exchange cannot be interrupted (a Python thread cannot be), and
+it has nothing to save, so waiting longer would only delay the program's exit: killed, it is
+dead at once, holds no name, and its thread ends with the exchange.
 """
 
 _servers = _table.servers  # the servers' table, read directly on the hot path
@@ -452,7 +453,7 @@ def shutdown(timeout: float = 10.0) -> None:
     Runs at interpreter exit; tests call it too. Servers started under your own supervisors
     are yours to stop, and keep running: the timer thread is stopped only when no actor is
     left (otherwise it ends by itself once idle). A server in the middle of an exchange is
-    abandoned after ``SERVER_SHUTDOWN`` seconds, never waited for. Safe to call more than
+    killed after ``SERVER_SHUTDOWN`` seconds (in parallel), never waited for. Safe to call more than
     once; the next :func:`start_link` starts afresh.
     """
     for name in root.shutdown(timeout):

@@ -86,7 +86,7 @@ class RegistryEntry:
         name: The registered name.
         ref: The actor that holds (or last held) the name, or ``None`` if none does: the
             holder's process was forked away, or its supervisor gave up on it (a child
-            terminated with ``brutal_kill`` or abandoned after its ``shutdown``). It may be
+            killed by ``brutal_kill`` or after its ``shutdown``). It may be
             dead: use :func:`whereis` for a live actor.
         value: Whatever the holder stored with :func:`update_value` (``None`` at first). It
             outlives the actor and passes to the next holder of the name.
