@@ -67,7 +67,9 @@ class Root:
         with self.lock:
             if self.supervisor_ref is None or not self.supervisor_ref.is_alive():
                 self.supervisor_ref = DynamicSupervisor.start(
-                    max_restarts=DEFAULT_SUPERVISOR_MAX_RESTARTS, max_seconds=1.0
+                    max_restarts=DEFAULT_SUPERVISOR_MAX_RESTARTS,
+                    max_seconds=1.0,
+                    link=False,  # a root, even when the first start_link runs in an actor
                 )
             return self.supervisor_ref
 

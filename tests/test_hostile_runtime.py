@@ -40,12 +40,14 @@ from goth_actors import (
 )
 from goth_actors.integrations import refresh_rejected
 from goth_actors.otp import (
+    ChildSpec,
     DynamicSupervisor,
     count_children,
     delete_child,
     lookup,
     start_child,
     terminate_child,
+    which_children,
 )
 from goth_actors.testing import GoogleEmulator
 
@@ -396,3 +398,34 @@ def test_a_program_exits_in_about_one_server_shutdown_however_many_servers_are_b
         process.kill()
         process.communicate()
     assert elapsed < 1.5  # 12 servers given up in parallel: ~0.25 s, not 12 x 0.25 s
+
+
+class StartsAServer(pykka.ThreadingActor):
+    """A worker of the user's that starts a token server in on_start, and then crashes."""
+
+    def on_start(self) -> None:
+        start_link(name="from-an-actor", source=SOURCE, http_client=instant, prefetch="sync")
+
+    def on_receive(self, message: Any) -> Any:
+        raise ValueError("the worker crashes")
+
+
+def test_the_librarys_root_supervisor_belongs_to_no_actor_even_when_one_started_it() -> None:
+    goth_actors.shutdown()  # the root supervisor is started by the first start_link below
+    sup = Supervisor.start([ChildSpec.for_actor(StartsAServer, id="w", restart="temporary")])
+    try:
+        worker = child_ref(sup, "w")
+        worker.tell("crash")
+        wait_for(lambda: not worker.is_alive())
+        assert fetch("from-an-actor").token == "ya29.instant"
+        server = whereis("from-an-actor")
+        assert server is not None
+        assert server.is_alive()  # the root tree did not stop with the worker
+    finally:
+        sup.stop()
+
+
+def child_ref(sup: pykka.ActorRef[Any], child_id: object) -> pykka.ActorRef[Any]:
+    ref = next(info.ref for info in which_children(sup) if info.id == child_id)
+    assert ref is not None
+    return ref

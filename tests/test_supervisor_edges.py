@@ -205,6 +205,25 @@ def test_a_supervisor_started_inside_a_supervised_actor_stops_when_that_actor_cr
     assert journal.lines.count("stop inner") == 3
 
 
+class UnlinkedOwner(Owner):
+    def on_start(self) -> None:
+        self.tree = Supervisor.start([worker("inner", self.journal)], link=False)
+
+
+def test_a_supervisor_started_with_link_false_is_a_root_wherever_it_is_started(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    sup, events = start_supervisor([ChildSpec.for_actor(UnlinkedOwner, journal, id="owner")])
+    tree = child(sup, "owner").ask("tree", timeout=5.0)
+    try:
+        child(sup, "owner").tell("crash")
+        events.wait_for("child_restarted", "owner")
+        assert tree.is_alive()
+    finally:
+        tree.stop()
+        child(sup, "owner").ask("tree", timeout=5.0).stop()
+
+
 def test_an_owned_supervisor_that_gives_up_crashes_its_owner(
     start_supervisor: StartSupervisor, journal: Journal
 ) -> None:

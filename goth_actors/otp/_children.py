@@ -86,8 +86,11 @@ class Keeper(Linked):
         on_event: Callable[[SupervisorEvent], None] | None,
         time: FakeTime | None,
         name: Hashable | None,
+        link: bool = True,
     ) -> None:
         super().__init__()
+        if not link:
+            self._goth_actors_disown()  # a root, whichever actor's thread started it
         if name is not None:
             register(name, self.actor_ref)  # AlreadyRegistered: before any thread exists
         self._intensity = Intensity(max_restarts, max_seconds)

@@ -66,6 +66,7 @@ class DynamicSupervisor(Keeper):
         on_event: Callable[[SupervisorEvent], None] | None = None,
         time: FakeTime | None = None,
         name: Hashable | None = None,
+        link: bool = True,
     ) -> pykka.ActorRef[DynamicSupervisor]:
         """Start a dynamic supervisor, with no children.
 
@@ -79,6 +80,7 @@ class DynamicSupervisor(Keeper):
             on_event: As for :meth:`Supervisor.start`.
             time: As for :meth:`Supervisor.start`.
             name: As for :meth:`Supervisor.start`.
+            link: As for :meth:`Supervisor.start`.
 
         Raises:
             ConfigError: If an option is invalid, naming it.
@@ -91,6 +93,7 @@ class DynamicSupervisor(Keeper):
             on_event=on_event,
             time=time,
             name=name,
+            link=link,
         )
 
     def __init__(
@@ -102,6 +105,7 @@ class DynamicSupervisor(Keeper):
         on_event: Callable[[SupervisorEvent], None] | None = None,
         time: FakeTime | None = None,
         name: Hashable | None = None,
+        link: bool = True,
     ) -> None:
         _check_max_children(max_children)
         check_intensity(max_restarts, max_seconds, on_event, time)
@@ -111,6 +115,7 @@ class DynamicSupervisor(Keeper):
             on_event=on_event,
             time=time,
             name=name,
+            link=link,
         )
         self._max_children = max_children
 

@@ -88,6 +88,7 @@ class Supervisor(Keeper):
         on_event: Callable[[SupervisorEvent], None] | None = None,
         time: FakeTime | None = None,
         name: Hashable | None = None,
+        link: bool = True,
     ) -> pykka.ActorRef[Self]:
         """Start a supervisor and its children, in order; return once all have started.
 
@@ -114,6 +115,10 @@ class Supervisor(Keeper):
                 Default: real time.
             name: Register the supervisor under this name (any hashable), for
                 :func:`~goth_actors.otp.whereis` and the module's functions. Default: none.
+            link: Started on the thread of an actor the framework started (say in a
+                supervised worker's ``on_start``), the supervisor is linked to that actor
+                and stops with it (default ``True``, as OTP's ``start_link``); ``False``
+                makes it a root wherever it is started.
 
         Returns:
             The supervisor's ``ActorRef``.
@@ -146,6 +151,7 @@ class Supervisor(Keeper):
             on_event=on_event,
             time=time,
             name=name,
+            link=link,
             _signal=signal,
         )
         signal.event.wait()
@@ -166,6 +172,7 @@ class Supervisor(Keeper):
         on_event: Callable[[SupervisorEvent], None] | None = None,
         time: FakeTime | None = None,
         name: Hashable | None = None,
+        link: bool = True,
         _signal: _StartSignal | None = None,
     ) -> None:
         specs = list(children)
@@ -176,6 +183,7 @@ class Supervisor(Keeper):
             on_event=on_event,
             time=time,
             name=name,
+            link=link,
         )
         self._specs = specs
         self._strategy = strategy
