@@ -207,6 +207,7 @@ class Keeper(Linked):
             raise FailedToStartChild(child.spec.id, error) from error
         child.started()
         if started is None:
+            self._final(child)  # nothing runs, and nothing will until asked again
             return None
         ref, link = started
         refused = _reregister(list(child.names), ref)

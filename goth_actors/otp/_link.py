@@ -23,8 +23,11 @@ A supervisor waits for a child's ``on_start`` with no time limit, as OTP does. A
 exit :func:`abandon_starts` ends every such wait (and refuses new starts), so that a child
 stuck in ``on_start`` cannot keep its supervisor from stopping.
 
-:func:`stop_child` stops a child as OTP's ``shutdown`` option says: ask, wait, then kill
-(``_inbox.kill``); ``"brutal_kill"`` kills at once.
+:func:`request_stop` and :func:`await_stop` stop a child as OTP's ``shutdown`` option says:
+ask, wait, then kill (``_inbox.kill``: the child ends after its current message, its queued
+asks fail with ``ActorDeadError``, its ``on_stop`` does not run; a Python thread cannot be
+interrupted, so a handler that never returns keeps its thread); ``"brutal_kill"`` kills at
+once. Two halves, so that a supervisor can ask many children at once and wait for them all.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ __all__ = [
     "deadline_of",
     "request_stop",
     "start_linked",
-    "stop_child",
     "watch",
 ]
 
@@ -272,7 +274,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def request_stop(ref: pykka.ActorRef[Any], link: _Link, shutdown: Shutdown) -> None:
-    """The first half of :func:`stop_child`: ask the child to stop (kill it for brutal_kill)."""
+    """Ask the child to stop (kill it at once for ``brutal_kill``); its exit is no news now."""
     link.parent = None  # its exit report is expected now, not news
     if shutdown == "brutal_kill":
         _kill(link)
@@ -281,7 +283,7 @@ def request_stop(ref: pykka.ActorRef[Any], link: _Link, shutdown: Shutdown) -> N
 
 
 def await_stop(link: _Link, shutdown: Shutdown, deadline: float | None) -> bool:
-    """The second half: wait for the exit until ``deadline``, then kill.
+    """Wait for the exit of a child asked to stop until ``deadline``, then kill it.
 
     Returns:
         ``False`` if the child did not stop in time (it was killed: it ends after its current
@@ -297,22 +299,6 @@ def await_stop(link: _Link, shutdown: Shutdown, deadline: float | None) -> bool:
     if thread is not None and thread is not threading.current_thread():
         thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
     return True
-
-
-def stop_child(ref: pykka.ActorRef[Any], link: _Link, shutdown: Shutdown) -> bool:
-    """Stop a child within ``shutdown``, as OTP's ``shutdown`` option says; kill it after that.
-
-    The child is waited for until it has reported its exit and its thread has ended.
-    ``"brutal_kill"`` kills at once: the child ends after its current message, its queued
-    asks fail with ``ActorDeadError``, its ``on_stop`` does not run (a Python thread cannot
-    be interrupted, so a handler that never returns keeps its thread).
-
-    Returns:
-        ``False`` if ``shutdown`` seconds passed before the child stopped.
-    """
-    deadline = deadline_of(shutdown, time.monotonic())
-    request_stop(ref, link, shutdown)
-    return await_stop(link, shutdown, deadline)
 
 
 def deadline_of(shutdown: Shutdown, now: float) -> float | None:
