@@ -199,7 +199,8 @@ class TokenServer(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         # The slot, and the token in it, stay: a supervisor restarting a stopped permanent
-        # server hands them to the successor. stop(name) and shutdown() forget the name.
+        # server hands them to the successor. A server gone for good is forgotten by its
+        # spec's on_final_exit (and by stop(name) and shutdown()).
         self._cancel_timer()
         self._set_status(state="down", next_attempt=None)
 
