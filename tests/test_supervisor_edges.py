@@ -37,6 +37,7 @@ from _actors import (
 )
 
 from goth_actors.otp import (
+    AlreadyRegistered,
     ChildAlreadyPresent,
     ChildAlreadyStarted,
     ChildSpec,
@@ -586,3 +587,26 @@ def test_a_child_whose_thread_cannot_start_frees_its_name_and_comes_back_later()
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "pong"
+
+
+class NamesATree(pykka.ThreadingActor):
+    """Starts a named tree in on_start; a second one under the same name cannot start."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def on_start(self) -> None:
+        self.tree = Supervisor.start([], name="the-tree")
+        with pytest.raises(AlreadyRegistered):
+            Supervisor.start([], name="the-tree")
+        self.journal.add("refused")
+
+
+def test_a_supervisor_whose_name_is_taken_is_not_left_behind_in_its_owner(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    sup, _ = start_supervisor([ChildSpec.for_actor(NamesATree, journal, id="owner")])
+    assert journal.lines == ["refused"]
+    terminate_child(sup, "owner")  # stopping the owner stops its tree, and nothing hangs
+    assert whereis("the-tree") is None

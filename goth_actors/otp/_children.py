@@ -92,7 +92,12 @@ class Keeper(Linked):
         if not link:
             self._goth_actors_disown()  # a root, whichever actor's thread started it
         if name is not None:
-            register(name, self.actor_ref)  # AlreadyRegistered: before any thread exists
+            try:
+                register(name, self.actor_ref)  # AlreadyRegistered: before any thread exists
+            except BaseException:
+                self.actor_stopped.set()  # it will never run
+                self._goth_actors_disown()
+                raise
         self._intensity = Intensity(max_restarts, max_seconds)
         self._on_event = on_event
         self._clock: Callable[[], float] = _monotonic if time is None else time.monotonic

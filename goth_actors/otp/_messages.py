@@ -163,7 +163,7 @@ class StartChild:
 
 @dataclass(frozen=True, slots=True)
 class TerminateChild:
-    """Ask a supervisor to ``terminate_child(id)``.
+    """Ask a supervisor to ``terminate_child(id)`` (the child's id, or its ``ActorRef``).
 
     Example: ``sup.ask(TerminateChild("db"), timeout=5.0)``; see :class:`StartChild`.
     """
