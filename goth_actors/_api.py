@@ -7,6 +7,9 @@ A server's child spec says what happens once its supervisor is done with it
 (``on_final_exit``): its slot in the servers' table, token and all, is forgotten, so ``fetch``
 raises ``ServerNotFound`` (the supervisor unregisters the name itself). Only a crash the
 supervisor restarts keeps them, so that callers are served through the restart.
+
+(Past 400 lines because ``start_link`` and ``child_spec`` spell out and document all thirteen
+server options, as users and type checkers need; a test keeps them in step with ``_options``.)
 """
 
 from __future__ import annotations
