@@ -106,9 +106,13 @@ def stop_all(
     Example:
         >>> import pykka
         >>> from goth_actors.otp import ChildSpec, Supervisor
-        >>> sup = Supervisor.start([ChildSpec.for_actor(pykka.ThreadingActor, id="a")])
-        >>> pykka.ActorRegistry.stop_all()   # the supervisor only: it stops "a" itself
-        [True]
+        >>> events = []
+        >>> sup = Supervisor.start(
+        ...     [ChildSpec.for_actor(pykka.ThreadingActor, id="a")], on_event=events.append
+        ... )
+        >>> _ = pykka.ActorRegistry.stop_all()  # the supervisor, which stops "a" itself
+        >>> [event.kind for event in events]  # no "child_exited", no "child_restarted"
+        ['child_started', 'supervisor_exited']
     """
     refs = cls.get_all()
     urns = {ref.actor_urn for ref in refs}
