@@ -102,7 +102,7 @@ def params(mode: Mode) -> Params:
             outage_backoff=(1.0, 30.0),  # the defaults of start_link
             outage_callers=50,
             outage_period=0.01,
-            servers=1000,
+            servers=10_000,
             timers=10_000,
             timer_baseline=200,
             cli_runs=20,
@@ -122,6 +122,7 @@ def params(mode: Mode) -> Params:
             throughput_seconds=0.5,
             outage_seconds=3.0,
             outage_backoff=(0.1, 3.0),  # the defaults, on a timescale ten times shorter
+            servers=2000,
             cli_runs=5,
             loop_repeat=3,
         )

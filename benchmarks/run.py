@@ -19,7 +19,7 @@ Benchmarks, in order (keys for ``--only``):
   google-auth's blocking and non-blocking refresh.
 - ``herd``: 200 threads on a cold server: requests the endpoint saw, against google-auth.
 - ``outage``: endpoint load from 50 callers during an outage, against the backoff bound.
-- ``scale``: 1,000 token servers in one process, and 10,000 pending timers.
+- ``scale``: 10,000 token servers under one DynamicSupervisor, and 10,000 pending timers.
 - ``cli``: the whole-process cost of ``goth-actors token``.
 - ``loop_lag``: the event loop's lag while 1,000 coroutines wait for a cold server's token,
   ``fetch_async`` against the sync ``fetch``.

@@ -6,9 +6,11 @@ The tree it builds::
 
     root (one_for_one)
     ├── counter          a plain pykka.ThreadingActor, registered as "counter"
-    └── pipeline (rest_for_one)
-        ├── reader
-        └── writer       restarted with reader, because it was started after it
+    ├── pipeline (rest_for_one)
+    │   ├── reader
+    │   └── writer       restarted with reader, because it was started after it
+    └── jobs (DynamicSupervisor)
+        └── ...          started and terminated at run time, found by ref
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from typing import Any
 import pykka
 
 from goth_actors import ChildSpec, MaxRestartsExceeded, Supervisor, whereis
-from goth_actors.otp import SupervisorEvent, lookup, register, update_value
+from goth_actors.otp import (
+    DynamicSupervisor,
+    SupervisorEvent,
+    count_children,
+    lookup,
+    register,
+    start_child,
+    terminate_child,
+    update_value,
+    which_children,
+)
 
 
 class Counter(pykka.ThreadingActor):
@@ -84,7 +96,13 @@ def main() -> None:
     )
     print("starting the tree")
     root = Supervisor.start(
-        [ChildSpec.for_actor(Counter, id="counter"), pipeline], on_event=events.put
+        [
+            ChildSpec.for_actor(Counter, id="counter"),
+            pipeline,
+            ChildSpec.for_actor(DynamicSupervisor, id="jobs", max_children=100),
+        ],
+        on_event=events.put,
+        name="root",
     )
 
     counter = whereis("counter")
@@ -101,12 +119,22 @@ def main() -> None:
     )
 
     print("reader jams: rest_for_one stops writer, restarts reader then writer")
-    sub = root.proxy().which_children().get(timeout=5.0)[1].ref
-    sub.proxy().which_children().get(timeout=5.0)[0].ref.tell("jam")
+    sub = which_children("root")[1].ref  # the functions take a ref or a name, and a timeout
+    assert sub is not None
+    reader = which_children(sub)[0].ref
+    assert reader is not None
+    reader.tell("jam")
     wait_for(pipeline_events, "child_restarted", "writer")
 
-    print("children:", [(c.id, c.type) for c in root.proxy().which_children().get(timeout=5.0)])
-    print("counts:", root.proxy().count_children().get(timeout=5.0))
+    jobs = which_children(root)[2].ref
+    assert jobs is not None
+    job = start_child(jobs, ChildSpec.for_actor(Stage, "job 1"), timeout=5.0)
+    print("a job started at run time answers:", job.ask("hello", timeout=5.0))
+    terminate_child(jobs, job)  # by ref: the dynamic supervisor forgets it
+    print("jobs left:", count_children(jobs).specs)
+
+    print("children:", [(c.id, c.type) for c in which_children(root)])
+    print("counts:", count_children(root))
 
     fragile_events: queue.Queue[SupervisorEvent] = queue.Queue()
     fragile = Supervisor.start(
@@ -114,7 +142,9 @@ def main() -> None:
         max_restarts=0,
         on_event=fragile_events.put,
     )
-    fragile.proxy().which_children().get(timeout=5.0)[0].ref.tell("jam")
+    fragile_stage = which_children(fragile)[0].ref
+    assert fragile_stage is not None
+    fragile_stage.tell("jam")
     exit_event = wait_for(fragile_events, "supervisor_exited", None)
     assert isinstance(exit_event.reason, MaxRestartsExceeded)
     print("a supervisor with max_restarts=0 gave up:", exit_event.reason)

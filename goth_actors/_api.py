@@ -1,7 +1,15 @@
-"""Goth's API: start_link, child_spec, fetch, cached, stop, status, shutdown.
+"""Goth's API: start_link, child_spec, fetch, cached, refresh, stop, status, shutdown.
 
 ``fetch`` is the hot path. On a cached, valid token it does one dict read, one clock read and
 one comparison: no lock, no queue, no message to the actor. Only a miss asks the server.
+
+A server's child spec says what happens once its supervisor is done with it
+(``on_final_exit``): its slot in the servers' table, token and all, is forgotten, so ``fetch``
+raises ``ServerNotFound`` (the supervisor unregisters the name itself). Only a crash the
+supervisor restarts keeps them, so that callers are served through the restart.
+
+(Past 400 lines because ``start_link`` and ``child_spec`` spell out and document all thirteen
+server options, as users and type checkers need; a test keeps them in step with ``_options``.)
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from goth_actors import (
     _fork,  # noqa: F401  # registers the os.fork() hook (_fork.py)
     _table,
 )
+from goth_actors._base import check_seconds
 from goth_actors._errors import (
     AlreadyStarted,
     ChildAlreadyPresent,
@@ -36,7 +45,7 @@ from goth_actors._protocol import (
     close_default_client,
 )
 from goth_actors._root import root
-from goth_actors._server import TokenServer, _CallerFetch
+from goth_actors._server import RestartBackoff, TokenServer, _CallerFetch, _CallerRefresh
 from goth_actors._status import ServerStatus
 from goth_actors.otp import (
     ChildSpec,
@@ -51,6 +60,7 @@ __all__ = [
     "cached",
     "child_spec",
     "fetch",
+    "refresh",
     "shutdown",
     "start_link",
     "status",
@@ -58,13 +68,30 @@ __all__ = [
 ]
 
 SERVER_SHUTDOWN = 0.25
-"""Seconds a supervisor waits for a token server to stop before abandoning its thread.
+"""Seconds a supervisor waits for a token server to stop before killing it.
 
-A server in the middle of an exchange cannot be interrupted (Python threads cannot be
-killed), and it has nothing to save, so waiting longer would only delay the program's exit.
+A server in the middle of an exchange cannot be interrupted (a Python thread cannot be), and
+it has nothing to save, so waiting longer would only delay the program's exit: killed, it is
+dead at once, holds no name, and its thread ends with the exchange.
 """
 
 _servers = _table.servers  # the servers' table, read directly on the hot path
+
+
+class _Released:
+    """A server spec's ``on_final_exit``: forget the slot (and the root's entry) it started."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"<forget token server {self.options.name!r}>"
+
+    def __call__(self) -> None:
+        _table.forget(self.options.name, origin=self.options)
+        root.forget(self.options.name, self.options)
 
 
 # ---------------------------------------------------------------------------- starting servers
@@ -89,7 +116,11 @@ def child_spec(
     """A :class:`~goth_actors.ChildSpec` that starts a token server, with ``id = name``.
 
     Takes the same options as :func:`start_link` except ``supervisor``, validated now. Several
-    servers fit in one supervisor without the id clash Goth users hit.
+    servers fit in one supervisor without the id clash Goth users hit. A server that its
+    supervisor stops for good (terminated, deleted, the supervisor stopped, ...) releases its
+    name and its token at once: ``fetch`` then raises ``ServerNotFound``. A crash its
+    supervisor restarts keeps both. A restart that fails (the server cannot even start) is
+    retried after the server's own backoff (``restart_delay``).
 
     Example:
         ```python
@@ -97,6 +128,8 @@ def child_spec(
             child_spec(name="pubsub", source=ServiceAccount(key)),
             child_spec(name="storage", source=Metadata()),
         ])
+        tenants = goth_actors.otp.DynamicSupervisor.start()
+        goth_actors.otp.start_child(tenants, child_spec(name=("tenant", 42), source=source))
         ```
     """
     options = ServerOptions(
@@ -114,7 +147,14 @@ def child_spec(
         http_timeout=http_timeout,
         time=time,
     )
-    return ChildSpec.for_actor(TokenServer, options, id=name, shutdown=SERVER_SHUTDOWN)
+    return ChildSpec.for_actor(
+        TokenServer,
+        options,
+        id=name,
+        shutdown=SERVER_SHUTDOWN,
+        restart_delay=RestartBackoff(options.backoff_min, options.backoff_max),
+        on_final_exit=_Released(options),
+    )
 
 
 def start_link(
@@ -194,10 +234,11 @@ def start_link(
         http_timeout=http_timeout,
         time=time,
     )
-    if whereis(name) is not None:
+    if whereis(name) is not None or root.knows(name):
         raise AlreadyStarted(name)
     try:
-        return cast("pykka.ActorRef[TokenServer]", root.start(name, spec, supervisor))
+        origin = cast("_Released", spec.on_final_exit).options
+        return cast("pykka.ActorRef[TokenServer]", root.start(name, spec, origin, supervisor))
     except FailedToStartChild as exc:
         if isinstance(exc.reason, AlreadyStarted):
             raise AlreadyStarted(name) from None
@@ -216,11 +257,15 @@ def fetch(name: Hashable, timeout: float = 5.0) -> Token:
     that expires within the next 10 seconds. Otherwise the caller waits for the server's
     attempt in flight (single flight: one request however many callers wait).
 
+    ``timeout`` is checked when it is used (a cached token returns before that).
+
     Raises:
         ServerNotFound: No server has this name (a ``LookupError``).
         FetchTimeout: No token within ``timeout`` (a ``TimeoutError``).
         TokenEndpointError, TransportError: The server's attempt failed; between retries
             with no valid token, the last error is raised at once.
+        TypeError: ``timeout`` is not a number (``None``, ``"5"``).
+        ValueError: ``timeout`` is negative, infinite or NaN.
 
     Example:
         ```python
@@ -255,6 +300,7 @@ def cached(name: Hashable) -> Token | None:
 
 
 def _fetch_slow(name: Hashable, timeout: float) -> Token:
+    timeout = check_seconds("timeout", timeout, error=ValueError)
     deadline = _time.monotonic() + timeout
     pause = 0.001
     while True:
@@ -296,6 +342,53 @@ def _fetch_slow(name: Hashable, timeout: float) -> Token:
         pause = min(pause * 2, 0.05)
 
 
+def refresh(
+    name: Hashable,
+    *,
+    unless_changed_from: str | None = None,
+    unless_attempted_since: float | None = None,
+    timeout: float = 5.0,
+) -> Token:
+    """Asks the named server for a new token now (a forced refresh) and returns it.
+
+    For a token an API rejected (a 401): the first such call makes the exchange, and those
+    queued behind it get its result. With ``unless_changed_from`` (the rejected token), the
+    exchange is skipped if the server already holds another token; with
+    ``unless_attempted_since`` (a ``time.monotonic()`` reading, when the rejected token was
+    sent), if an exchange started since. A failure is raised here, on the caller's side (it is
+    not logged by Pykka as a traceback for each call).
+
+    Raises:
+        ServerNotFound: No server has this name.
+        FetchTimeout: No token within ``timeout``.
+        TokenEndpointError, TransportError: The forced exchange failed.
+
+    Example:
+        ```python
+        token = refresh("my_app", unless_changed_from=rejected.token)
+        ```
+    """
+    timeout = check_seconds("timeout", timeout, error=ValueError)
+    deadline = _time.monotonic() + timeout
+    ref = whereis(name)
+    if ref is not None and issubclass(ref.actor_class, TokenServer):
+        message = _CallerRefresh(
+            unless_changed_from=unless_changed_from,
+            unless_attempted_since=unless_attempted_since,
+        )
+        try:
+            outcome = ref.ask(message, timeout=max(deadline - _time.monotonic(), 0.0))
+        except pykka.Timeout:
+            raise FetchTimeout(f"no new token from server {name!r} within {timeout} s") from None
+        except pykka.ActorDeadError:
+            pass  # stopped meanwhile: fall back on what fetch finds
+        else:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return cast(Token, outcome)
+    return fetch(name, max(deadline - _time.monotonic(), 0.0))
+
+
 # ---------------------------------------------------------------------------------- managing
 
 
@@ -303,12 +396,12 @@ def stop(name: Hashable, timeout: float = 5.0) -> None:
     """Stops the named server and forgets its token.
 
     A server started by :func:`start_link` is removed from its supervisor. One you put in your
-    own supervisor with :func:`child_spec` is better stopped there, with ``TerminateChild``
-    and ``DeleteChild``: this function stops the actor, and a ``permanent`` child would be
-    restarted.
+    own supervisor with :func:`child_spec` is better stopped there
+    (``goth_actors.otp.terminate_child(sup, name)``, which releases its name and token too):
+    this function stops the actor, and a ``permanent`` child would be restarted.
 
-    The name is forgotten at once. A server in the middle of an exchange is abandoned by its
-    supervisor after ``SERVER_SHUTDOWN`` seconds and stops when the exchange ends; it can no
+    The name is forgotten at once. A server in the middle of an exchange is killed by its
+    supervisor after ``SERVER_SHUTDOWN`` seconds and ends when the exchange ends; it can no
     longer write to the servers' table. ``timeout`` bounds each wait on the supervisor and the
     actor.
 
@@ -369,7 +462,7 @@ def shutdown(timeout: float = 10.0) -> None:
     Runs at interpreter exit; tests call it too. Servers started under your own supervisors
     are yours to stop, and keep running: the timer thread is stopped only when no actor is
     left (otherwise it ends by itself once idle). A server in the middle of an exchange is
-    abandoned after ``SERVER_SHUTDOWN`` seconds, never waited for. Safe to call more than
+    killed after ``SERVER_SHUTDOWN`` seconds (in parallel), never waited for. Safe to call more than
     once; the next :func:`start_link` starts afresh.
     """
     for name in root.shutdown(timeout):

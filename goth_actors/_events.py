@@ -2,7 +2,8 @@
 
 Every event is also a structured log record on the ``goth_actors.server`` logger, with the
 event's fields in ``record.goth_event``. Subscribers are called on the server's own thread;
-keep them quick. An exception in a subscriber is logged and otherwise ignored.
+keep them quick. An exception in a subscriber (any ``BaseException``, ``KeyboardInterrupt``
+included) is logged and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal
 
 from goth_actors._protocol import TokenError
 
-__all__ = ["Event", "EventKind", "subscribe"]
+__all__ = ["Event", "EventKind", "emit", "subscribe", "wanted"]
 
 EventKind = Literal[
     "attempt", "success", "failure", "retry_scheduled", "refresh_scheduled", "crash", "restart"
@@ -119,6 +120,14 @@ def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
     return unsubscribe
 
 
+def wanted(kind: EventKind) -> bool:
+    """Whether an event of ``kind`` would reach anyone (a subscriber, or an enabled log level).
+
+    Servers check this before building the event: most of their events go nowhere.
+    """
+    return bool(_subscribers) or logger.isEnabledFor(_LEVELS[kind])
+
+
 def emit(event: Event) -> None:
     """Logs ``event`` and hands it to every subscriber."""
     level = _LEVELS[event.kind]
@@ -127,5 +136,5 @@ def emit(event: Event) -> None:
     for callback in _subscribers:
         try:
             callback(event)
-        except Exception:
+        except BaseException:  # even KeyboardInterrupt: a subscriber must not kill a server
             logger.exception("event subscriber %r failed", callback)

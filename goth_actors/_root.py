@@ -1,11 +1,14 @@
 """The library's own root supervisor, and what it remembers of the servers ``start_link`` started.
 
-``start_link`` without ``supervisor=`` puts the server under one root supervisor, started on
-first use and stopped at interpreter exit (or by :func:`goth_actors.shutdown`). The
-:class:`Root` below is that supervisor's bookkeeping: which supervisor each server was started
-under (so ``stop(name)`` can remove it there), the specs of the servers under the root (so a
-forked child can start them again), and the names whose server stayed in the parent process.
-There is one instance, :data:`root`.
+``start_link`` without ``supervisor=`` puts the server under one root supervisor, a
+``DynamicSupervisor`` started on first use and stopped at interpreter exit (or by
+:func:`goth_actors.shutdown`): its servers stop in parallel, so an exit with N servers busy
+in an exchange takes one ``SERVER_SHUTDOWN``, not N. The :class:`Root` below is that
+supervisor's bookkeeping: which supervisor each server was started under (so ``stop(name)``
+can remove it there), the specs of the servers under the root (so a forked child can start
+them again), and the names whose server stayed in the parent process. An entry goes when its
+server is gone for good (the spec's ``on_final_exit`` calls :meth:`Root.forget`). There is one
+instance, :data:`root`.
 """
 
 from __future__ import annotations
@@ -13,18 +16,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pykka
 
 from goth_actors.otp import (
     ChildNotFound,
-    ChildRunning,
     ChildSpec,
-    DeleteChild,
-    StartChild,
-    Supervisor,
-    TerminateChild,
+    DynamicSupervisor,
+    delete_child,
+    start_child,
+    terminate_child,
     whereis,
 )
 
@@ -34,11 +37,20 @@ DEFAULT_SUPERVISOR_MAX_RESTARTS = 1_000_000
 """The default root supervisor's ``max_restarts`` (within 1 s): in practice it never gives up.
 
 One server in a crash loop must not take its siblings down with it. Each server paces its own
-restarts with its backoff, so a crash loop is never a hot loop either.
+restarts with its backoff, and a restart that fails is retried with the same backoff
+(``RestartBackoff``), so a crash loop is never a hot loop either.
 """
 
 SUPERVISOR_WAIT = 30.0
 """Seconds to wait for a supervisor to start or stop a server (each bounded by its own timeouts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    parent: pykka.ActorRef[Any]
+    spec: ChildSpec
+    origin: object  # the server's options: which start this entry is about
+    under_root: bool
 
 
 class Root:
@@ -47,54 +59,67 @@ class Root:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.supervisor_ref: pykka.ActorRef[Any] | None = None
-        self.parents: dict[Hashable, pykka.ActorRef[Any]] = {}
-        self.started: dict[Hashable, ChildSpec] = {}  # under the root supervisor, by name
+        self.entries: dict[Hashable, _Entry] = {}
         self.forked_away: set[Hashable] = set()  # names whose server stayed in the parent
 
     def supervisor(self) -> pykka.ActorRef[Any]:
         """The root supervisor, started now if it is not running."""
         with self.lock:
             if self.supervisor_ref is None or not self.supervisor_ref.is_alive():
-                self.supervisor_ref = Supervisor.start(
-                    max_restarts=DEFAULT_SUPERVISOR_MAX_RESTARTS, max_seconds=1.0
+                self.supervisor_ref = DynamicSupervisor.start(
+                    max_restarts=DEFAULT_SUPERVISOR_MAX_RESTARTS,
+                    max_seconds=1.0,
+                    link=False,  # a root, even when the first start_link runs in an actor
                 )
             return self.supervisor_ref
 
+    def knows(self, name: Hashable) -> bool:
+        """Whether a server ``start_link`` started under ``name`` is present (maybe restarting)."""
+        return name in self.entries
+
     def start(
-        self, name: Hashable, spec: ChildSpec, parent: pykka.ActorRef[Any] | None
+        self, name: Hashable, spec: ChildSpec, origin: object, parent: pykka.ActorRef[Any] | None
     ) -> pykka.ActorRef[Any]:
         """Start ``spec`` under ``parent`` (default: the root) and remember where it runs."""
         under = self.supervisor() if parent is None else parent
-        ref = cast("pykka.ActorRef[Any]", under.ask(StartChild(spec), timeout=SUPERVISOR_WAIT))
-        self.parents[name] = under
-        if parent is None:
-            self.started[name] = spec
-        return ref
+        self.entries[name] = _Entry(under, spec, origin, parent is None)
+        try:
+            ref = start_child(under, spec, timeout=SUPERVISOR_WAIT)
+        except BaseException:
+            self.forget(name, origin)
+            raise
+        return cast("pykka.ActorRef[Any]", ref)
+
+    def forget(self, name: Hashable, origin: object) -> None:
+        """The server ``origin`` started under ``name`` is gone for good (any thread)."""
+        entry = self.entries.get(name)
+        if entry is not None and entry.origin is origin:
+            self.entries.pop(name, None)
 
     def remove(self, name: Hashable) -> None:
         """Take ``name``'s server out of the supervisor it was started under, if any."""
-        parent = self.parents.pop(name, None)
-        self.started.pop(name, None)
+        entry = self.entries.pop(name, None)
         self.forked_away.discard(name)
-        if parent is not None and parent.is_alive():
-            try:
-                # Bounded by the child's own shutdown, after which the supervisor abandons a
-                # busy server: the id is then free for a new start.
-                parent.ask(TerminateChild(name), timeout=SUPERVISOR_WAIT)
-                parent.ask(DeleteChild(name), timeout=SUPERVISOR_WAIT)
-            except (ChildNotFound, ChildRunning, pykka.ActorDeadError, pykka.Timeout):
-                pass  # already gone from that supervisor
+        if entry is None or not entry.parent.is_alive():
+            return
+        # Bounded by the child's own shutdown, after which the supervisor kills a busy server.
+        ref = whereis(name)
+        with contextlib.suppress(ChildNotFound, pykka.ActorDeadError, pykka.Timeout):
+            terminate_child(entry.parent, name if ref is None else ref, timeout=SUPERVISOR_WAIT)
+        if not issubclass(entry.parent.actor_class, DynamicSupervisor):
+            with contextlib.suppress(ChildNotFound, pykka.ActorDeadError, pykka.Timeout):
+                delete_child(entry.parent, name, timeout=SUPERVISOR_WAIT)
 
     def shutdown(self, timeout: float) -> list[Hashable]:
         """Stop the root supervisor and its servers; return the names they held."""
         with self.lock:
             ref, self.supervisor_ref = self.supervisor_ref, None
+        names = [name for name, entry in self.entries.items() if entry.under_root]
         if ref is not None and ref.is_alive():
             with contextlib.suppress(pykka.Timeout):
                 ref.stop(block=True, timeout=timeout)
-        names = list(self.started)
-        self.parents.clear()
-        self.started.clear()
+        for name in names:
+            self.entries.pop(name, None)
         self.forked_away.clear()
         return names
 
@@ -102,7 +127,7 @@ class Root:
         """In a forked child: no supervisor runs; ``names``' servers stayed in the parent."""
         self.lock = threading.Lock()
         self.supervisor_ref = None
-        self.parents.clear()
+        self.entries = {n: e for n, e in self.entries.items() if e.under_root}
         self.forked_away = set(names)
 
     def restart_after_fork(self, name: Hashable) -> pykka.ActorRef[Any] | None:
@@ -115,10 +140,10 @@ class Root:
             if name not in self.forked_away:
                 return whereis(name)
             self.forked_away.discard(name)
-            spec = self.started.get(name)
-        if spec is None:
+            entry = self.entries.get(name)
+        if entry is None:
             return None
-        return self.start(name, spec, None)
+        return self.start(name, entry.spec, entry.origin, None)
 
 
 root = Root()

@@ -11,6 +11,8 @@ Life of a server::
                ▲  └fail─► retry after backoff (Retry-After honoured) ─► attempt ...
                │                └ more than max_retries retries failed ─► raise: crash
                └──────── supervisor restart (token kept in the table, prefetch paced)
+
+One actor, one life, read top to bottom: a little over 400 lines, kept in one module on purpose.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -28,13 +31,13 @@ import pykka
 
 from goth_actors import _table
 from goth_actors._errors import AlreadyStarted, RetriesExhausted
-from goth_actors._events import Event, EventKind, emit
+from goth_actors._events import Event, EventKind, emit, wanted
 from goth_actors._options import ServerOptions
 from goth_actors._protocol import Backoff, Token, TokenError, redact
 from goth_actors._status import ServerStatus
 from goth_actors.otp import AlreadyRegistered, Scheduler, TimerHandle, default_scheduler, register
 
-__all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "TokenServer"]
+__all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "RestartBackoff", "TokenServer"]
 
 logger = logging.getLogger("goth_actors.server")
 
@@ -52,6 +55,28 @@ MIN_RETRY_DELAY = 0.01
 
 MAX_RETRY_AFTER = 3600.0
 """A ``Retry-After`` longer than this is capped: an endpoint cannot silence a server for days."""
+
+_RNG = random.Random()  # one for every server: a Random each costs 2.5 KiB and a urandom seed
+os.register_at_fork(after_in_child=_RNG.seed)  # a forked child jitters apart from its parent
+
+
+@dataclass(frozen=True, slots=True)
+class RestartBackoff:
+    """A token server's ``restart_delay``: how long its supervisor waits to retry a failed start.
+
+    A restart fails when the server cannot even start (no thread at a pids limit, say): the
+    supervisor retries it after ``backoff_min`` (at least 10 ms), doubling up to
+    ``backoff_max``, the server's own backoff. It calls no user code (not ``retry_delay``):
+    it runs in the supervisor's thread.
+    """
+
+    backoff_min: float
+    backoff_max: float
+
+    def __call__(self, failures: int) -> float:
+        low = max(self.backoff_min, MIN_RETRY_DELAY)
+        high = max(self.backoff_max, MIN_RETRY_DELAY)
+        return min(high, low * 2.0 ** min(failures - 1, 30))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +112,12 @@ class _CallerFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class _CallerRefresh(Refresh):
+    """What :func:`goth_actors.refresh` asks: :class:`Refresh`, with a failure as the answer
+    (each 401 an API answers must not make Pykka log a traceback)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Tick:
     generation: int
 
@@ -115,7 +146,7 @@ class TokenServer(pykka.ThreadingActor):
             register(options.name, self.actor_ref)
         except AlreadyRegistered:
             raise AlreadyStarted(options.name) from None
-        previous = _table.claim(options.name, self.actor_urn)
+        previous = _table.claim(options.name, self.actor_urn, options)
         if previous is not None and previous.source != options.source:
             previous = None  # a different identity took the name: inherit nothing
         fake = options.time
@@ -126,8 +157,8 @@ class TokenServer(pykka.ThreadingActor):
             options.backoff_min,
             options.backoff_max,
             retry_delay=options.retry_delay,
+            rng=_RNG,
         )
-        self._rng = random.Random()
         self._token: Token | None = previous.token if previous else None
         self._restarts = previous.status.restarts + 1 if previous else 0
         # Restarted after dying of failures: pace the first attempt like the next retry, and
@@ -146,7 +177,7 @@ class TokenServer(pykka.ThreadingActor):
         self._generation = 0
         self._last_attempt = -math.inf  # time.monotonic() when the last exchange started
         self._timer: TimerHandle | None = None
-        self._publish()
+        self._publish(create=True)
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -170,7 +201,8 @@ class TokenServer(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         # The slot, and the token in it, stay: a supervisor restarting a stopped permanent
-        # server hands them to the successor. stop(name) and shutdown() forget the name.
+        # server hands them to the successor. A server gone for good is forgotten by its
+        # spec's on_final_exit (and by stop(name) and shutdown()).
         self._cancel_timer()
         self._set_status(state="down", next_attempt=None)
 
@@ -188,6 +220,11 @@ class TokenServer(pykka.ThreadingActor):
         if isinstance(message, _CallerFetch):
             try:
                 return self._on_fetch()
+            except TokenError as error:
+                return error
+        if isinstance(message, _CallerRefresh):
+            try:
+                return self._on_refresh(message)
             except TokenError as error:
                 return error
         if isinstance(message, Fetch):
@@ -286,16 +323,17 @@ class TokenServer(pykka.ThreadingActor):
     def _succeeded(self, token: Token, now: float, duration: float) -> None:
         self._token = token
         self._backoff.reset()
+        delay = self._refresh_delay(token, now)
+        next_attempt = self._schedule(delay, publish=False)
         self._set_status(
             state="ok",
             expires=token.expires,
             last_refresh=now,
             consecutive_failures=0,
             last_error=None,
+            next_attempt=next_attempt,
         )
         self._emit("success", duration=duration, expires=token.expires)
-        delay = self._refresh_delay(token, now)
-        self._schedule(delay)
         self._emit("refresh_scheduled", delay=delay)
 
     def _failed(self, error: TokenError, duration: float) -> TokenError | RetriesExhausted:
@@ -314,7 +352,7 @@ class TokenServer(pykka.ThreadingActor):
     def _backoff_delay_attempt(self, attempt: int, retry_after: float | None = None) -> None:
         try:
             delay = max(self._backoff.next(), MIN_RETRY_DELAY)
-        except Exception:  # a retry_delay of the user's that raised or returned nonsense
+        except BaseException:  # a retry_delay of the user's that raised (even sys.exit())
             logger.exception(
                 "token server %r: retry_delay failed; retrying after %s s",
                 self._name,
@@ -336,7 +374,7 @@ class TokenServer(pykka.ThreadingActor):
         # loop back-to-back (Goth's hot loop).
         before_expiry = max(lifetime - options.refresh_before, (lifetime - EXPIRY_MARGIN) / 2)
         interval = min(options.refresh_after, before_expiry)
-        interval -= self._rng.uniform(0.0, REFRESH_JITTER * interval)
+        interval -= _RNG.uniform(0.0, REFRESH_JITTER * interval)
         return max(interval, MIN_REFRESH_INTERVAL)
 
     # ----------------------------------------------------------------------------- machinery
@@ -347,11 +385,20 @@ class TokenServer(pykka.ThreadingActor):
             return token
         return None
 
-    def _schedule(self, delay: float) -> None:
+    def _schedule(self, delay: float, *, publish: bool = True) -> float | None:
+        """Arm the next attempt in ``delay`` seconds; return when it is due (wall clock)."""
         self._cancel_timer()
         self._generation += 1
+        if self.actor_stopped.is_set():
+            return None  # killed by its supervisor in the middle of an exchange: no timers
         self._timer = self._scheduler.send_after(self.actor_ref, _Tick(self._generation), delay)
-        self._set_status(next_attempt=self._clock() + delay)
+        if self.actor_stopped.is_set():  # killed meanwhile
+            self._cancel_timer()
+            return None
+        next_attempt = self._clock() + delay
+        if publish:
+            self._set_status(next_attempt=next_attempt)
+        return next_attempt
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -362,7 +409,7 @@ class TokenServer(pykka.ThreadingActor):
         self._status = replace(self._status, **changes)
         self._publish()
 
-    def _publish(self) -> None:
+    def _publish(self, *, create: bool = False) -> None:
         token = self._token
         value = _table.Published(
             owner=self.actor_urn,
@@ -371,11 +418,14 @@ class TokenServer(pykka.ThreadingActor):
             clock=self._clock,
             status=self._status,
             source=self._options.source,
+            origin=self._options,
         )
-        _table.publish(self._name, value)
+        _table.publish(self._name, value, create=create)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
-        source_type = type(self._options.source).__name__
-        emit(
-            Event(kind=kind, name=self._name, time=self._clock(), source_type=source_type, **fields)
-        )
+        if wanted(kind):
+            source_type = type(self._options.source).__name__
+            event = Event(
+                kind=kind, name=self._name, time=self._clock(), source_type=source_type, **fields
+            )
+            emit(event)

@@ -10,7 +10,12 @@ servers, on their own threads) replace a value under a lock; readers (:func:`got
 on its hot path) take no lock at all: a single ``dict.get`` sees either the old value or the
 new one, never a mix. A value outlives its server: a server that crashes and is restarted
 hands its token to its successor, which *claims* the slot by actor URN, after which the old
-instance (if it still runs, abandoned by its supervisor) can no longer write.
+instance (if it still runs, killed by its supervisor) can no longer write.
+
+A slot is created only by a server starting (``publish(..., create=True)`` from its
+``__init__``) and removed when its server is gone for good (:func:`forget`, from the
+``on_final_exit`` of its child spec, or from ``stop``): a late write from an old instance can
+never bring a forgotten name back.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from goth_actors._protocol import Source, Token
 from goth_actors._status import ServerStatus
@@ -42,6 +47,8 @@ class Published:
         clock: The server's wall clock.
         status: The server's status as of this write.
         source: The server's source (a successor with another source inherits nothing).
+        origin: What started the server (its options object, one per child spec): only the
+            spec that owns the slot can forget it.
     """
 
     owner: str
@@ -50,6 +57,7 @@ class Published:
     clock: Callable[[], float]
     status: ServerStatus
     source: Source
+    origin: object = None
 
     def fresh(self) -> bool:
         """Whether ``token`` may be handed out now (``fetch``'s hot path inlines this)."""
@@ -65,46 +73,41 @@ def published(name: Hashable) -> Published | None:
     return servers.get(name)
 
 
-def claim(name: Hashable, owner: str) -> Published | None:
+def claim(name: Hashable, owner: str, origin: object) -> Published | None:
     """Make ``owner`` the only writer of ``name``'s slot; return what was there before."""
     with _lock:
         previous = servers.get(name)
         if previous is not None and previous.owner != owner:
             # Until the new owner publishes, the old value stays readable, but the old owner
             # can no longer write: mark the slot as the new owner's.
-            servers[name] = _with_owner(previous, owner)
+            servers[name] = replace(previous, owner=owner, origin=origin)
         return previous
 
 
-def publish(name: Hashable, value: Published) -> bool:
-    """Store ``value`` if its owner owns the slot (or the slot is empty); return whether."""
+def publish(name: Hashable, value: Published, *, create: bool = False) -> bool:
+    """Store ``value`` if its owner owns the slot (or, with ``create``, it is empty)."""
     with _lock:
         current = servers.get(name)
-        if current is not None and current.owner != value.owner:
+        if (current is None and not create) or (
+            current is not None and current.owner != value.owner
+        ):
             return False
         servers[name] = value
         return True
 
 
-def forget(name: Hashable, owner: str | None = None) -> bool:
-    """Remove ``name``'s slot (only while ``owner`` owns it, when given); return whether."""
+def forget(name: Hashable, owner: str | None = None, *, origin: object = None) -> bool:
+    """Remove ``name``'s slot, only while ``owner`` / ``origin`` own it, when given."""
     with _lock:
         current = servers.get(name)
-        if current is None or (owner is not None and current.owner != owner):
+        if (
+            current is None
+            or (owner is not None and current.owner != owner)
+            or (origin is not None and current.origin is not origin)
+        ):
             return False
         del servers[name]
         return True
-
-
-def _with_owner(value: Published, owner: str) -> Published:
-    return Published(
-        owner=owner,
-        token=value.token,
-        fresh_until=value.fresh_until,
-        clock=value.clock,
-        status=value.status,
-        source=value.source,
-    )
 
 
 def _after_fork_in_child() -> None:

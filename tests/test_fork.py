@@ -7,16 +7,26 @@ line through a pipe and leaves with os._exit.
 from __future__ import annotations
 
 import os
+import queue
 import select
 import threading
 import time
 import warnings
 from collections.abc import Callable
 
+import pykka
 import pytest
 
 import goth_actors
-from goth_actors import RefreshToken, ServerNotFound, Supervisor, child_spec, fetch, start_link
+from goth_actors import (
+    ChildSpec,
+    RefreshToken,
+    ServerNotFound,
+    Supervisor,
+    child_spec,
+    fetch,
+    start_link,
+)
 from goth_actors.testing import FakeTime, GoogleEmulator
 
 pytestmark = [
@@ -27,7 +37,11 @@ pytestmark = [
 
 
 def _in_child(body: Callable[[], str], timeout: float = 20.0) -> str:
-    """Runs ``body`` in a forked child; returns what it returned (or its error), bounded."""
+    """Runs ``body`` in a forked child; returns what it returned (or its error), bounded.
+
+    Every lock of the runtime must be usable in the child, whichever thread held it at the
+    fork, and every scheduler must start afresh there.
+    """
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
@@ -145,3 +159,64 @@ def test_a_fake_times_scheduler_whose_lock_was_held_at_the_fork_works_in_the_chi
     finally:
         release.set()
         holder.join()
+
+
+class BlocksSubclassing(pykka.ThreadingActor):
+    """Holds up the building of its supervised subclass (and the lock around it) on demand."""
+
+    building = threading.Event()
+    release = threading.Event()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        BlocksSubclassing.building.set()
+        BlocksSubclassing.release.wait(10.0)
+
+
+class Other(pykka.ThreadingActor):
+    pass
+
+
+def test_a_fork_while_another_thread_builds_a_child_spec_does_not_deadlock_the_child() -> None:
+    builder = threading.Thread(target=lambda: ChildSpec.for_actor(BlocksSubclassing))
+    builder.start()
+    try:
+        assert BlocksSubclassing.building.wait(5.0)  # the other thread holds the lock now
+
+        def child() -> str:
+            return str(ChildSpec.for_actor(Other).start)
+
+        assert _in_child(child, timeout=10.0) == "Other.start()"
+    finally:
+        BlocksSubclassing.release.set()
+        builder.join(5.0)
+
+
+class Recorder(pykka.ThreadingActor):
+    def __init__(self, received: queue.Queue[object]) -> None:
+        super().__init__()
+        self.received = received
+
+    def on_receive(self, message: object) -> None:
+        self.received.put(message)
+
+
+def test_a_fake_time_and_its_timers_work_in_a_forked_child() -> None:
+    received: queue.Queue[object] = queue.Queue()
+    parent_target = Recorder.start(received)
+    with FakeTime() as fake:
+        fake.scheduler.send_after(parent_target, "parent", 60.0)  # its thread is running
+        try:
+
+            def child() -> str:
+                here: queue.Queue[object] = queue.Queue()
+                ref = Recorder.start(here)
+                fake.scheduler.send_after(ref, "tick", 1.0)
+                fake.advance(60.0)  # "tick" is told; the parent's timer is not in the child
+                answer = f"{here.get(timeout=5.0)} {fake.scheduler.pending}"
+                ref.stop()
+                return answer
+
+            assert _in_child(child) == "tick 0"
+        finally:
+            parent_target.stop()

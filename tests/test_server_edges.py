@@ -213,6 +213,7 @@ def test_stop_frees_the_name_even_while_the_server_is_busy(emulator: GoogleEmula
     ref.ask(goth_actors.Refresh(), block=False)  # the actor is now busy for a second
     emulator.wait_for_requests(2)
     goth_actors.stop("app", timeout=0.05)  # no pykka.Timeout escapes
+    assert not ref.is_alive()  # killed: it ends with its exchange, and arms no timer after
     with pytest.raises(goth_actors.ServerNotFound):
         status("app")
     emulator.delay(0)

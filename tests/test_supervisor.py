@@ -9,13 +9,26 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pykka
 import pytest
+from _actors import (
+    Crash,
+    Events,
+    Journal,
+    Plain,
+    StartSupervisor,
+    Worker,
+    child,
+    journal_fixture,  # noqa: F401  # the journal fixture
+    refs,
+    start_supervisor_fixture,  # noqa: F401  # the start_supervisor fixture
+    wait_dead,
+    worker,
+)
 
 from goth_actors.otp import (
     ChildCounts,
@@ -42,160 +55,6 @@ from goth_actors.otp import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-
-# -- plain user actors (no base class of ours) and test helpers -------------------------------
-
-
-class Journal:
-    """A thread-safe record of what the actors did, in order."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lines: list[str] = []
-
-    def add(self, line: str) -> None:
-        with self._lock:
-            self._lines.append(line)
-
-    @property
-    def lines(self) -> list[str]:
-        with self._lock:
-            return list(self._lines)
-
-    def since(self, line: str) -> list[str]:
-        lines = self.lines
-        return lines[len(lines) - lines[::-1].index(line) :]
-
-
-@dataclass(frozen=True)
-class Crash:
-    error_type: type[BaseException] = ValueError
-
-
-class Worker(pykka.ThreadingActor):
-    """An ordinary Pykka actor that notes its life in a journal."""
-
-    def __init__(
-        self,
-        name: str,
-        journal: Journal,
-        *,
-        start_failures: list[BaseException] | None = None,
-        fail_on_stop: bool = False,
-    ) -> None:
-        super().__init__()
-        self.name = name
-        self.journal = journal
-        self.start_failures = start_failures
-        self.fail_on_stop = fail_on_stop
-
-    def on_start(self) -> None:
-        if self.start_failures:
-            raise self.start_failures.pop(0)
-        self.journal.add(f"start {self.name}")
-
-    def on_stop(self) -> None:
-        self.journal.add(f"stop {self.name}")
-        if self.fail_on_stop:
-            raise OSError("on_stop failed")
-
-    def on_failure(self, *exc_info: object) -> None:
-        self.journal.add(f"failure {self.name}")
-
-    def explode(self) -> None:
-        raise SystemExit("called through a proxy")
-
-    def on_receive(self, message: Any) -> Any:
-        match message:
-            case Crash(error_type=error_type):
-                raise error_type("boom")
-            case "stop yourself":
-                self.stop()
-            case "ping":
-                return "pong"
-        return None
-
-
-class Plain(pykka.ThreadingActor):
-    pass
-
-
-class Events:
-    """An on_event observer the test can wait on."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[SupervisorEvent] = queue.Queue()
-        self.seen: list[SupervisorEvent] = []
-
-    def __call__(self, event: SupervisorEvent) -> None:
-        self._queue.put(event)
-
-    def wait_for(
-        self, kind: str, child_id: Hashable = "*", timeout: float = 5.0
-    ) -> SupervisorEvent:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                event = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                kinds = [(e.kind, e.child_id) for e in self.seen]
-                raise AssertionError(f"no {kind} for {child_id!r}; saw {kinds}") from None
-            self.seen.append(event)
-            if event.kind == kind and (child_id == "*" or event.child_id == child_id):
-                return event
-
-    def drain(self) -> list[tuple[str, Hashable]]:
-        """Take every event already told, without waiting; return all seen so far."""
-        while not self._queue.empty():
-            self.seen.append(self._queue.get())
-        return [(e.kind, e.child_id) for e in self.seen]
-
-
-StartSupervisor = Callable[..., tuple[pykka.ActorRef[Supervisor], Events]]
-
-
-@pytest.fixture
-def start_supervisor() -> Iterator[StartSupervisor]:
-    started: list[pykka.ActorRef[Supervisor]] = []
-
-    def start(
-        children: list[ChildSpec], **options: Any
-    ) -> tuple[pykka.ActorRef[Supervisor], Events]:
-        events = Events()
-        ref = Supervisor.start(children, on_event=events, **options)
-        started.append(ref)
-        return ref, events
-
-    yield start
-    for ref in reversed(started):
-        ref.stop()
-
-
-@pytest.fixture
-def journal() -> Journal:
-    return Journal()
-
-
-def worker(name: str, journal: Journal, **options: Any) -> ChildSpec:
-    return ChildSpec.for_actor(Worker, name, journal, id=name, **options)
-
-
-def child(sup: pykka.ActorRef[Supervisor], child_id: Hashable) -> pykka.ActorRef[Any]:
-    for info in sup.ask(WhichChildren(), timeout=5.0):
-        if info.id == child_id:
-            assert info.ref is not None, f"{child_id!r} is not running"
-            ref: pykka.ActorRef[Any] = info.ref
-            return ref
-    raise AssertionError(f"no child {child_id!r}")
-
-
-def refs(sup: pykka.ActorRef[Supervisor]) -> dict[Hashable, pykka.ActorRef[Any] | None]:
-    return {info.id: info.ref for info in sup.ask(WhichChildren(), timeout=5.0)}
-
-
-def wait_dead(ref: pykka.ActorRef[Any]) -> None:
-    assert ref.actor_stopped.wait(5.0), f"{ref} is still alive"
-
 
 # -- every way of dying ------------------------------------------------------------------------
 
@@ -361,41 +220,94 @@ def test_an_exception_in_on_stop_makes_the_exit_a_crash(
     events.wait_for("child_restarted", "a")
 
 
-def test_a_child_from_a_plain_start_function_is_polled_and_restarted_when_it_dies(
-    start_supervisor: StartSupervisor, fake_time: FakeTime
+class PlainWorker(pykka.ThreadingActor):
+    """Started by a plain start function: no hooks of ours in its class."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def on_start(self) -> None:
+        self.journal.add("start plain")
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise ValueError("plain boom")
+        return message
+
+
+def test_a_child_from_a_plain_start_function_is_watched_and_its_exit_seen_at_once_with_its_reason(
+    start_supervisor: StartSupervisor, journal: Journal
 ) -> None:
     sup, events = start_supervisor(
-        [ChildSpec("plain", Plain.start)], poll_interval=0.005, time=fake_time
+        [ChildSpec("plain", lambda: PlainWorker.start(journal), restart="transient")]
     )
     old = child(sup, "plain")
-    old.stop()
-    fake_time.advance(0.005)  # the poll is due
-    exited = events.wait_for("child_exited", "plain")
-    assert isinstance(exited.reason, RuntimeError)
-    assert "unknown" in str(exited.reason)
-    events.wait_for("child_restarted", "plain")
-    assert child(sup, "plain") is not old
+    assert old.ask("hello", timeout=5.0) == "hello"  # its on_receive saw nothing of ours
+    old.tell("crash")
+    exited = events.wait_for("child_exited", "plain")  # no poll: at once
+    assert isinstance(exited.reason, ValueError)
+    assert str(exited.reason) == "plain boom"
+    new = events.wait_for("child_restarted", "plain").ref
+    assert new is not old
+    new.stop()
+    assert events.wait_for("child_exited", "plain").reason is None  # a normal stop
+    assert refs(sup) == {"plain": None}  # transient: not restarted
+    assert journal.lines == ["start plain", "start plain"]
+
+
+class SlowToStart(pykka.ThreadingActor):
+    def __init__(self, entered: threading.Event, go: threading.Event) -> None:
+        super().__init__()
+        self.entered, self.go = entered, go
+
+    def on_start(self) -> None:
+        self.entered.set()
+        assert self.go.wait(5.0)
+
+
+def test_a_plain_childs_on_start_is_waited_for_without_a_message_it_could_see(
+    journal: Journal,
+) -> None:
+    entered, go = threading.Event(), threading.Event()
+    started: queue.Queue[pykka.ActorRef[Any]] = queue.Queue()
+    spec = ChildSpec("slow", lambda: SlowToStart.start(entered, go))
+    threading.Thread(target=lambda: started.put(Supervisor.start([spec]))).start()
+    assert entered.wait(5.0)
+    with pytest.raises(queue.Empty):
+        started.get(timeout=0.05)  # still in on_start: the supervisor is waiting
+    go.set()
+    sup = started.get(timeout=5.0)
+    try:
+        assert child(sup, "slow").is_alive()
+    finally:
+        sup.stop()
 
 
 def test_two_supervisors_can_share_one_fake_time(
-    start_supervisor: StartSupervisor, fake_time: FakeTime
+    start_supervisor: StartSupervisor, journal: Journal, fake_time: FakeTime
 ) -> None:
+    first_failures: list[BaseException] = []
+    second_failures: list[BaseException] = []
     first, first_events = start_supervisor(
-        [ChildSpec("plain", Plain.start)], poll_interval=1.0, time=fake_time
+        [worker("a", journal, start_failures=first_failures, restart_delay=1.0)], time=fake_time
     )
     second, second_events = start_supervisor(
-        [ChildSpec("plain", Plain.start)], poll_interval=2.0, time=fake_time
+        [worker("b", journal, start_failures=second_failures, restart_delay=2.0)],
+        time=fake_time,
     )
-    first_old, second_old = child(first, "plain"), child(second, "plain")
-    first_old.stop()
-    second_old.stop()
-    fake_time.advance(1.0)  # the first one's poll is due, not the second's
-    first_events.wait_for("child_restarted", "plain")
-    assert refs(second) == {"plain": second_old}  # a poll told by advance is handled before this
+    first_failures.append(ValueError("not yet"))
+    second_failures.append(ValueError("not yet"))
+    child(first, "a").tell(Crash())
+    child(second, "b").tell(Crash())
+    first_events.wait_for("child_start_failed", "a")
+    second_events.wait_for("child_start_failed", "b")
+    fake_time.advance(1.0)  # the first one's retry is due, not the second's
+    first_events.wait_for("child_restarted", "a")
+    assert refs(second) == {"b": None}  # a retry told by advance is handled before this
     fake_time.advance(1.0)
-    second_events.wait_for("child_restarted", "plain")
-    assert child(second, "plain") is not second_old
-    assert child(first, "plain").is_alive()
+    second_events.wait_for("child_restarted", "b")
+    assert child(second, "b").ask("ping", timeout=5.0) == "pong"
 
 
 def test_a_supervisor_started_by_a_plain_start_function_is_still_linked(
@@ -878,11 +790,8 @@ def test_after_a_tree_is_stopped_no_thread_of_ours_is_left(
     before = set(threading.enumerate())
     sub = ChildSpec.for_actor(Supervisor, [worker("b", journal)], id="sub")
     sup = Supervisor.start(
-        [worker("a", journal), sub, ChildSpec("plain", Plain.start)],
-        poll_interval=0.001,
-        time=fake_time,
+        [worker("a", journal), sub, ChildSpec("plain", Plain.start)], time=fake_time
     )
-    fake_time.advance(0.001)  # a poll of the plain child, and another armed
     assert len(set(threading.enumerate()) - before) >= 5
     sup.stop()
     fake_time.close()  # the timers' thread is the FakeTime's, not the tree's
@@ -975,7 +884,8 @@ def test_a_child_given_up_on_in_a_restart_hands_its_names_to_its_successor(
         child(sup, "b").tell("crash")  # one_for_all: "a" is stopped, but is busy
         new = events.wait_for("child_restarted", "a").ref
         events.wait_for("child_restarted", "b")
-        assert old.is_alive()  # given up on, still running
+        assert not old.is_alive()  # killed: dead at once, though still in its handler
+        assert late_writes.empty()  # its handler has not returned yet
         assert whereis("busy") is new is not old
         entry = lookup("busy")
         assert entry is not None
@@ -1068,7 +978,7 @@ def test_children_built_by_for_actor_run_on_daemon_threads_and_plain_ones_keep_t
 ) -> None:
     sup, _ = start_supervisor(
         [ChildSpec.for_actor(WhichThread, id="built"), ChildSpec("plain", WhichThread.start)],
-        time=fake_time,  # its polls of the plain child on no real timer thread
+        time=fake_time,
     )
     assert child(sup, "built").ask("daemon?", timeout=5.0) is True
     assert child(sup, "plain").ask("daemon?", timeout=5.0) is False

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pykka
 import pytest
@@ -272,15 +272,15 @@ def test_a_fake_time_refuses_to_advance_backwards_or_by_nan_or_infinity(
     assert (fake_time.time(), fake_time.monotonic()) == (wall, monotonic)
 
 
-class Recorder:
+class Recorder(pykka.ActorRef[Any]):
     """A stand-in ref that notes what it is told, in the thread that tells it."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no actor behind it
         self.told: list[Any] = []
 
     @property
     def ref(self) -> pykka.ActorRef[Any]:
-        return cast("pykka.ActorRef[Any]", self)
+        return self
 
     def tell(self, message: Any) -> None:
         self.told.append(message)
@@ -359,16 +359,16 @@ def test_closing_a_fake_time_drops_its_pending_timers_and_ends_its_thread() -> N
     assert recorder.told == []
 
 
-class ReentrantTarget:
+class ReentrantTarget(pykka.ActorRef[Any]):
     """A stand-in ref whose tell arms a timer from another thread and waits for it."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler) -> None:  # no actor behind it
         self.scheduler = scheduler
         self.armed_from_other_thread = threading.Event()
 
     def tell(self, message: Any) -> None:
         def arm() -> None:
-            self.scheduler.send_after(cast("pykka.ActorRef[Any]", self), "again", 3600.0)
+            self.scheduler.send_after(self, "again", 3600.0)
             self.armed_from_other_thread.set()
 
         other = threading.Thread(target=arm)
@@ -378,7 +378,7 @@ class ReentrantTarget:
 
 def test_the_timer_thread_does_not_hold_its_lock_while_telling(fake_time: FakeTime) -> None:
     target = ReentrantTarget(fake_time.scheduler)
-    fake_time.scheduler.send_after(cast("pykka.ActorRef[Any]", target), "first", 1.0)
+    fake_time.scheduler.send_after(target, "first", 1.0)
     fake_time.advance(1.0)
     assert target.armed_from_other_thread.is_set()
 

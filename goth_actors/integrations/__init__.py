@@ -49,21 +49,17 @@ import math
 import time
 from collections.abc import Hashable
 from functools import partial
-from typing import cast
-
-import pykka
 
 from goth_actors import (
     ConfigError,
     FetchTimeout,
     GothError,
-    Refresh,
     ServerNotFound,
     Token,
     cached,
     fetch,
+    refresh,
     status,
-    whereis,
 )
 
 __all__ = ["refresh_rejected", "refresh_rejected_async"]
@@ -76,7 +72,7 @@ def refresh_rejected(
 
     If the server already holds a different token (someone refreshed meanwhile), that one is
     returned at once, without asking the server. Otherwise the server is asked for one forced
-    refresh with ``Refresh(unless_changed_from=rejected)``: the first such ask makes the
+    refresh with ``refresh(name, unless_changed_from=rejected)``: the first such ask makes the
     exchange, and those queued behind it get its result, so concurrent 401s for the same token
     cause one request to the token endpoint.
 
@@ -109,20 +105,12 @@ def refresh_rejected(
     current = fetch(name, timeout)
     if current.token != rejected:
         return current  # already replaced: no refresh
-    ref = whereis(name)
-    if ref is not None:
-        try:
-            answer = ref.ask(
-                Refresh(unless_changed_from=rejected, unless_attempted_since=since),
-                timeout=max(deadline - time.monotonic(), 0.0),
-            )
-        except pykka.Timeout:
-            raise FetchTimeout(f"no new token from server {name!r} within {timeout} s") from None
-        except pykka.ActorDeadError:
-            pass  # stopped meanwhile: fall back on what fetch finds
-        else:
-            return cast(Token, answer)
-    return fetch(name, max(deadline - time.monotonic(), 0.0))
+    return refresh(
+        name,
+        unless_changed_from=rejected,
+        unless_attempted_since=since,
+        timeout=max(deadline - time.monotonic(), 0.0),
+    )
 
 
 async def refresh_rejected_async(

@@ -3,10 +3,14 @@
 Pykka has had no supervision since 2014 (pykka issue 42). This package brings Erlang/OTP's:
 a :class:`Supervisor` starts children from :class:`ChildSpec` objects, learns at once how and
 when each one dies, restarts it by its ``restart`` type and the ``strategy``, gives up after
-``max_restarts`` within ``max_seconds``, and stops the tree in order. Children are plain
-``pykka.ThreadingActor`` subclasses; they inherit nothing of ours. A name registry (Elixir's
-``Registry``) finds actors by any hashable name, and one scheduler thread delivers every
-``send_after`` timer of the process. :class:`FakeTime` drives both in tests.
+``max_restarts`` within ``max_seconds``, and stops the tree in order; a
+:class:`DynamicSupervisor` takes children at run time, found by ref, and stops them in
+parallel. The child-management calls are functions with timeouts (:func:`start_child`,
+:func:`terminate_child`...). Children are plain ``pykka.ThreadingActor`` subclasses; they
+inherit nothing of ours. A supervisor started inside a supervised actor is linked to it. A
+name registry (Elixir's ``Registry``) finds actors by any hashable name, and one scheduler
+thread delivers every ``send_after`` timer of the process. :class:`FakeTime` drives both in
+tests.
 
 It knows nothing of Google tokens and imports nothing of the token side: a Pykka user with no
 interest in Google can use it alone. ``docs/supervision.md`` is the guide.
@@ -18,20 +22,33 @@ Example:
     ...     def on_receive(self, message):
     ...         return f"done: {message}"
     >>> sup = Supervisor.start([ChildSpec.for_actor(Worker, id="worker")])
-    >>> worker = sup.proxy().which_children().get()[0].ref
+    >>> from goth_actors.otp import which_children
+    >>> worker = which_children(sup)[0].ref
     >>> worker.ask("job", timeout=5.0)
     'done: job'
     >>> _ = sup.stop()
 """
 
 from goth_actors._base import ConfigError, GothError
-from goth_actors.otp._childspec import ChildSpec, ChildType, Restart, Shutdown
+from goth_actors.otp._calls import (
+    count_children,
+    delete_child,
+    restart_child,
+    start_child,
+    terminate_child,
+    which_children,
+)
+from goth_actors.otp._childspec import ChildSpec, ChildType, Restart, RestartDelay, Shutdown
+from goth_actors.otp._dynamic import DynamicSupervisor
 from goth_actors.otp._errors import (
     AlreadyRegistered,
     ChildAlreadyPresent,
+    ChildAlreadyStarted,
     ChildNotFound,
     ChildRunning,
     FailedToStartChild,
+    LinkExit,
+    MaxChildren,
     MaxRestartsExceeded,
     OtpError,
 )
@@ -50,6 +67,7 @@ from goth_actors.otp._messages import (
     WhichChildren,
 )
 from goth_actors.otp._registry import (
+    Name,
     RegistryEntry,
     lookup,
     register,
@@ -57,18 +75,15 @@ from goth_actors.otp._registry import (
     update_value,
     whereis,
 )
-from goth_actors.otp._supervisor import Strategy, Supervisor
-from goth_actors.otp._timers import (
-    Scheduler,
-    TimerHandle,
-    default_scheduler,
-    send_after,
-    stop_default_scheduler,
-)
+from goth_actors.otp._send_after import default_scheduler, send_after, stop_default_scheduler
+from goth_actors.otp._supervisor import AutoShutdown, Strategy, Supervisor
+from goth_actors.otp._timers import Scheduler, TimerHandle
 
 __all__ = [
     "AlreadyRegistered",
+    "AutoShutdown",
     "ChildAlreadyPresent",
+    "ChildAlreadyStarted",
     "ChildCounts",
     "ChildInfo",
     "ChildNotFound",
@@ -79,14 +94,19 @@ __all__ = [
     "ConfigError",
     "CountChildren",
     "DeleteChild",
+    "DynamicSupervisor",
     "FailedToStartChild",
     "FakeTime",
     "GothError",
+    "LinkExit",
+    "MaxChildren",
     "MaxRestartsExceeded",
+    "Name",
     "OtpError",
     "RegistryEntry",
     "Restart",
     "RestartChild",
+    "RestartDelay",
     "Scheduler",
     "Shutdown",
     "StartChild",
@@ -97,12 +117,18 @@ __all__ = [
     "TerminateChild",
     "TimerHandle",
     "WhichChildren",
+    "count_children",
     "default_scheduler",
+    "delete_child",
     "lookup",
     "register",
+    "restart_child",
     "send_after",
+    "start_child",
     "stop_default_scheduler",
+    "terminate_child",
     "unregister",
     "update_value",
     "whereis",
+    "which_children",
 ]

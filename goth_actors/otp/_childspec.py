@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import difflib
+import functools
+import inspect
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -10,10 +13,18 @@ from typing import Any, Final, Literal, get_args
 
 import pykka
 
-from goth_actors._base import ConfigError
-from goth_actors.otp._link import Shutdown, hooked_class
+from goth_actors._base import ConfigError, check_seconds
+from goth_actors.otp._hooks import hooked_class
+from goth_actors.otp._link import Shutdown
 
-__all__ = ["DEFAULT_WORKER_SHUTDOWN", "ChildSpec", "ChildType", "Restart", "Shutdown"]
+__all__ = [
+    "DEFAULT_WORKER_SHUTDOWN",
+    "ChildSpec",
+    "ChildType",
+    "Restart",
+    "RestartDelay",
+    "Shutdown",
+]
 
 Restart = Literal["permanent", "transient", "temporary"]
 """When a child is restarted: always, only after a crash, or never."""
@@ -23,6 +34,11 @@ ChildType = Literal["worker", "supervisor"]
 
 DEFAULT_WORKER_SHUTDOWN: Final = 5.0
 """A worker's default ``shutdown``, in seconds (OTP's 5000 ms)."""
+
+RestartDelay = float | Callable[[int], float] | None
+"""Seconds before a failed restart is retried: a number, ``delay(failures)``, or the default."""
+
+_OPTIONS: Final = ("id", "restart", "shutdown", "significant", "restart_delay", "on_final_exit")
 
 
 class _Default:
@@ -50,6 +66,26 @@ class _ActorStarter:
     def __call__(self) -> pykka.ActorRef[Any]:
         return self._start_class.start(*self.args, **self.kwargs)
 
+    @staticmethod
+    def checked(
+        actor_class: type[pykka.ThreadingActor], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments, checked against the class's signature now rather than at start.
+
+        A class may also freeze or validate them (``_goth_actors_prepare``: supervisors copy
+        their children, so a generator is not used up by the first start).
+        """
+        signature = _signature(actor_class)
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise _argument_error(actor_class, signature, kwargs, error) from None
+        prepare = getattr(actor_class, "_goth_actors_prepare", None)
+        if prepare is not None:
+            args, kwargs = prepare(args, kwargs)
+        return args, kwargs
+
     def __repr__(self) -> str:
         params = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.actor_class.__name__}.start({', '.join(params)})"
@@ -67,14 +103,27 @@ class ChildSpec:
     Args:
         id: Names the child within its supervisor; any hashable value.
         start: Called with no arguments, in the supervisor's thread; returns the child's
-            ``ActorRef``. Called again for every restart.
+            ``ActorRef``, or ``None`` to say "not now" (OTP's ``ignore``: the spec is kept with
+            no running child). Called again for every restart.
         restart: ``"permanent"`` (default: always restarted), ``"transient"`` (restarted only
             after a crash) or ``"temporary"`` (never restarted, and dropped once it exits).
         shutdown: Seconds to wait for the child to stop (default 5.0 for a worker), ``None`` to
-            wait forever (default for a supervisor), or ``"brutal_kill"`` not to wait. A Python
-            thread cannot be killed: a child that does not stop in time is abandoned, not killed,
-            and the registry names it holds are released for its successor.
+            wait forever (default for a supervisor), or ``"brutal_kill"`` not to wait. A child
+            still running after that is killed: it ends after its current message, without
+            its ``on_stop``, and the registry names it holds go to its successor.
         type: ``"worker"`` (default) or ``"supervisor"``.
+        significant: Whether the child's exit may shut its supervisor down (OTP 24's
+            significant children; see ``auto_shutdown`` on :class:`Supervisor`). Default
+            ``False``; only a transient or temporary child can be significant.
+        restart_delay: Seconds before a *failed* restart of this child is retried: a number,
+            or ``delay(failures)`` called with the count of consecutive failed restarts (1, 2,
+            ...). Default ``None``: the supervisor's own backoff. OTP retries at once; see
+            ``docs/supervision.md``.
+        on_final_exit: Called with no arguments, in the supervisor's thread, once the child
+            has stopped and will not be restarted: terminated, deleted, its supervisor
+            stopped or gave up, a transient child's normal exit, a temporary child's exit, a
+            start that failed for good. Not after a crash the supervisor restarts. Keep it
+            quick; whatever it raises is logged and ignored.
 
     Raises:
         ConfigError: If an option is invalid, naming it.
@@ -83,25 +132,32 @@ class ChildSpec:
         >>> import pykka
         >>> class Worker(pykka.ThreadingActor):
         ...     pass
-        >>> ChildSpec.for_actor(Worker, id="w1", restart="transient")
-        ChildSpec(id='w1', start=Worker.start(), restart='transient', shutdown=5.0, type='worker')
+        >>> ChildSpec.for_actor(Worker, id="w1", restart="transient")  # doctest: +ELLIPSIS
+        ChildSpec(id='w1', start=Worker.start(), restart='transient', shutdown=5.0, ...)
         >>> ChildSpec("w2", Worker.start).shutdown
         5.0
     """
 
     id: Hashable
-    start: Callable[[], pykka.ActorRef[Any]]
+    start: Callable[[], pykka.ActorRef[Any] | None]
     restart: Restart
     shutdown: Shutdown
     type: ChildType
+    significant: bool
+    restart_delay: RestartDelay
+    on_final_exit: Callable[[], object] | None
 
     def __init__(
         self,
         id: Hashable,
-        start: Callable[[], pykka.ActorRef[Any]],
+        start: Callable[[], pykka.ActorRef[Any] | None],
         restart: Restart = "permanent",
         shutdown: Shutdown | _Default = _DEFAULT,
         type: ChildType = "worker",
+        *,
+        significant: bool = False,
+        restart_delay: RestartDelay = None,
+        on_final_exit: Callable[[], object] | None = None,
     ) -> None:
         try:
             hash(id)
@@ -130,11 +186,22 @@ class ChildSpec:
             )
         if isinstance(shutdown, int):
             shutdown = float(shutdown)
+        if not isinstance(significant, bool):
+            raise ConfigError("significant", f"must be True or False, not {significant!r}")
+        if significant and restart == "permanent":
+            raise ConfigError("significant", "a permanent child cannot be significant (as OTP)")
+        if restart_delay is not None and not callable(restart_delay):
+            restart_delay = check_seconds("restart_delay", restart_delay)
+        if on_final_exit is not None and not callable(on_final_exit):
+            raise ConfigError("on_final_exit", f"must be callable, not {on_final_exit!r}")
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "restart", restart)
         object.__setattr__(self, "shutdown", shutdown)
         object.__setattr__(self, "type", type)
+        object.__setattr__(self, "significant", significant)
+        object.__setattr__(self, "restart_delay", restart_delay)
+        object.__setattr__(self, "on_final_exit", on_final_exit)
 
     @classmethod
     def for_actor(
@@ -145,6 +212,9 @@ class ChildSpec:
         id: Hashable | _Default = _DEFAULT,
         restart: Restart = "permanent",
         shutdown: Shutdown | _Default = _DEFAULT,
+        significant: bool = False,
+        restart_delay: RestartDelay = None,
+        on_final_exit: Callable[[], object] | None = None,
         **kwargs: Any,
     ) -> ChildSpec:
         """Build the spec of a child that is ``actor_class.start(*args, **kwargs)``.
@@ -164,8 +234,11 @@ class ChildSpec:
 
         An exception in an ``ask``-delivered message goes back to the caller and the child
         lives on, as with any Pykka actor. A ``Supervisor`` class gives a child of type
-        ``"supervisor"`` with ``shutdown=None``. An actor whose own arguments are named
-        ``id``, ``restart`` or ``shutdown`` needs ``ChildSpec(id, lambda: ...)`` instead.
+        ``"supervisor"`` with ``shutdown=None``; its children are copied now (a generator is
+        not used up by the first start) and its options checked now. The arguments are
+        checked against ``actor_class``'s signature when the spec is built, so a misspelt
+        option (``restart_type=``) fails here, not at start. An actor whose own arguments
+        share a name with an option below needs ``ChildSpec(id, lambda: ...)`` instead.
 
         Args:
             actor_class: The actor class.
@@ -173,11 +246,15 @@ class ChildSpec:
             id: The child's id (default: ``actor_class`` itself, as OTP defaults to the module).
             restart: ``"permanent"`` (default), ``"transient"`` or ``"temporary"``.
             shutdown: As for :class:`ChildSpec` (default 5.0, or ``None`` for a supervisor).
+            significant: As for :class:`ChildSpec` (default ``False``).
+            restart_delay: As for :class:`ChildSpec` (default: the supervisor's backoff).
+            on_final_exit: As for :class:`ChildSpec` (default ``None``).
             **kwargs: Keyword arguments for ``actor_class.start``.
 
         Raises:
-            ConfigError: If ``actor_class`` is not a ``pykka.ThreadingActor`` subclass, or an
-                option is invalid.
+            ConfigError: If ``actor_class`` is not a ``pykka.ThreadingActor`` subclass, an
+                option is invalid, or the arguments do not fit ``actor_class`` (naming the
+                argument, with the option you may have meant).
 
         Example:
             >>> import pykka
@@ -196,10 +273,37 @@ class ChildSpec:
         child_type: ChildType = (
             "supervisor" if getattr(actor_class, "_goth_actors_is_supervisor", False) else "worker"
         )
+        args, kwargs = _ActorStarter.checked(actor_class, args, kwargs)
         return cls(
             actor_class if isinstance(id, _Default) else id,
             _ActorStarter(actor_class, args, kwargs),
             restart=restart,
             shutdown=shutdown,
             type=child_type,
+            significant=significant,
+            restart_delay=restart_delay,
+            on_final_exit=on_final_exit,
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(actor_class: type) -> inspect.Signature | None:
+    """``actor_class``'s signature, or ``None`` if it has none to check against (cached)."""
+    try:
+        return inspect.signature(actor_class)
+    except (TypeError, ValueError):
+        return None
+
+
+def _argument_error(
+    actor_class: type, signature: inspect.Signature, kwargs: dict[str, Any], error: TypeError
+) -> ConfigError:
+    parameters = signature.parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for name in kwargs:
+        if accepts_any or name in parameters:
+            continue
+        close = difflib.get_close_matches(name, [*_OPTIONS, *parameters], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return ConfigError(name, f"is not an argument of {actor_class.__name__}{hint}")
+    return ConfigError("args", f"do not fit {actor_class.__name__}{signature}: {error}")

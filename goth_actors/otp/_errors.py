@@ -8,8 +8,11 @@
         ├── FailedToStartChild            a supervisor could not start a child
         ├── ChildNotFound (LookupError)   a supervisor has no child with that id
         ├── ChildAlreadyPresent (ValueError)  start_child with an id the supervisor has
+        │   └── ChildAlreadyStarted       ... and that child is running (its ref attached)
         ├── ChildRunning (RuntimeError)   restart_child / delete_child of a running child
-        └── MaxRestartsExceeded           a supervisor gave up: too many restarts too fast
+        ├── MaxChildren                   a DynamicSupervisor is at its max_children
+        ├── MaxRestartsExceeded           a supervisor gave up: too many restarts too fast
+        └── LinkExit                      an actor this one started (and owns) exited abnormally
 
 A wrong option is a ``ConfigError`` (a ``ValueError``) naming it; a wrong argument type is a
 ``TypeError``. Pykka's own ``ActorDeadError`` and ``Timeout`` pass through where Pykka's
@@ -23,9 +26,12 @@ from goth_actors._base import GothError
 __all__ = [
     "AlreadyRegistered",
     "ChildAlreadyPresent",
+    "ChildAlreadyStarted",
     "ChildNotFound",
     "ChildRunning",
     "FailedToStartChild",
+    "LinkExit",
+    "MaxChildren",
     "MaxRestartsExceeded",
     "OtpError",
 ]
@@ -75,8 +81,59 @@ class ChildAlreadyPresent(OtpError, ValueError):
     """``start_child`` with an id the supervisor already has (running or not)."""
 
 
+class ChildAlreadyStarted(ChildAlreadyPresent):
+    """``start_child`` with the id of a child that is running (OTP's ``already_started``).
+
+    Attributes:
+        id: The id.
+        ref: The running child's ``ActorRef``.
+    """
+
+    def __init__(self, id: object, ref: object) -> None:
+        super().__init__(f"a child with id {id!r} is already running: {ref}")
+        self.id = id
+        self.ref = ref
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.id, self.ref))
+
+
 class ChildRunning(OtpError, RuntimeError):
     """``restart_child`` or ``delete_child`` of a child that is running."""
+
+
+class MaxChildren(OtpError):
+    """``start_child`` on a ``DynamicSupervisor`` that already has ``max_children`` children.
+
+    Attributes:
+        max_children: The supervisor's ``max_children``.
+    """
+
+    def __init__(self, max_children: int) -> None:
+        super().__init__(f"the supervisor already has its max_children ({max_children})")
+        self.max_children = max_children
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.max_children,))
+
+
+class LinkExit(OtpError):
+    """An actor that this one started, and so owns, exited abnormally (OTP's exit signal).
+
+    Raised in the owner, which crashes with it; its own supervisor then decides what to do.
+
+    Attributes:
+        ref: The owned actor that exited.
+        reason: Its exit reason.
+    """
+
+    def __init__(self, ref: object, reason: BaseException) -> None:
+        super().__init__(f"{ref} exited: {type(reason).__name__}: {reason}")
+        self.ref = ref
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.ref, self.reason))
 
 
 class MaxRestartsExceeded(OtpError):

@@ -8,8 +8,10 @@ calls :meth:`FakeTime.advance`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Self
 
@@ -54,6 +56,7 @@ class FakeTime:
         self._monotonic = check_seconds("monotonic", monotonic, minimum=-1e12)
         self._lock = threading.Lock()
         self.scheduler = Scheduler(self.monotonic, manual=True, name="goth-actors-fake-timers")
+        _fakes.add(self)
 
     def __repr__(self) -> str:
         return f"FakeTime(wall={self._wall!r}, monotonic={self._monotonic!r})"
@@ -110,3 +113,14 @@ class FakeTime:
     def close(self) -> None:
         """Stop the scheduler's thread and drop its pending timers."""
         self.scheduler.stop()
+
+
+_fakes: weakref.WeakSet[FakeTime] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for fake in list(_fakes):
+        fake._lock = threading.Lock()  # noqa: SLF001  # another thread may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -36,7 +36,8 @@ class ChildInfo(NamedTuple):
     """One row of ``which_children()``: ``(id, ref, type)``.
 
     Attributes:
-        id: The child's id.
+        id: The child's id (from its spec; a ``DynamicSupervisor`` does not require ids to be
+            unique and finds its children by ``ref``).
         ref: The running child's ``ActorRef``, or ``None`` if it is not running.
         type: ``"worker"`` or ``"supervisor"``.
 
@@ -76,6 +77,7 @@ SupervisorEventKind = Literal[
     "child_exited",
     "child_restarted",
     "child_start_failed",
+    "shutdown_error",
     "supervisor_gave_up",
     "supervisor_exited",
 ]
@@ -93,8 +95,11 @@ class SupervisorEvent:
     - ``child_exited``: a child exited on its own; ``reason`` is ``None`` for a normal stop,
       else the exception. Children the supervisor stops itself are not reported;
     - ``child_restarted``: the supervisor restarted a child; ``restarts`` counts them;
-    - ``child_start_failed``: a restart failed (``reason``); it is retried after a short
-      pause, and each retry counts as a restart;
+    - ``child_start_failed``: a restart failed (``reason``); it is retried after a backoff,
+      and each retry counts as a restart;
+    - ``shutdown_error``: a child the supervisor stopped (``terminate_child``, a restart of
+      its siblings, the supervisor's own exit) crashed on its way out, in ``on_stop``, or
+      just before (OTP's ``shutdown_error``); it is not restarted;
     - ``supervisor_gave_up``: too many restarts; ``reason`` is the ``MaxRestartsExceeded``;
     - ``supervisor_exited``: always the last event; ``reason`` is ``None`` after a normal
       stop, ``MaxRestartsExceeded`` after giving up, ``FailedToStartChild`` if it never
@@ -158,7 +163,7 @@ class StartChild:
 
 @dataclass(frozen=True, slots=True)
 class TerminateChild:
-    """Ask a supervisor to ``terminate_child(id)``.
+    """Ask a supervisor to ``terminate_child(id)`` (the child's id, or its ``ActorRef``).
 
     Example: ``sup.ask(TerminateChild("db"), timeout=5.0)``; see :class:`StartChild`.
     """

@@ -17,6 +17,7 @@ live while ``ref.is_alive()``; a name may therefore be registered from the actor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Hashable
@@ -28,6 +29,7 @@ import pykka
 from goth_actors.otp._errors import AlreadyRegistered
 
 __all__ = [
+    "Name",
     "RegistryEntry",
     "lookup",
     "register",
@@ -37,7 +39,43 @@ __all__ = [
 ]
 
 _entries: dict[Hashable, RegistryEntry] = {}
+_by_urn: dict[str, list[Hashable]] = {}  # holder's actor URN -> the names it holds
 _write_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A registered name where an actor is expected, looked up when it is used.
+
+    For :func:`~goth_actors.otp.send_after`, whose destination is an ``ActorRef`` or a
+    ``Name`` (an Erlang registered name, or Elixir's ``{:via, Registry, key}``): the name is
+    resolved when the timer fires, and a name that no live actor holds then drops the message.
+
+    Attributes:
+        name: Any hashable value registered with :func:`register`.
+
+    Example:
+        >>> Name(("tenant", 42))
+        Name(name=('tenant', 42))
+    """
+
+    name: Hashable
+
+    def __post_init__(self) -> None:
+        _check_hashable(self.name)
+
+
+def _index(name: Hashable, old: RegistryEntry | None, ref: pykka.ActorRef[Any] | None) -> None:
+    """Keep ``_by_urn`` right when ``name`` passes from ``old``'s holder to ``ref`` (locked)."""
+    if old is not None and old.ref is not None:
+        names = _by_urn.get(old.ref.actor_urn)
+        if names is not None:
+            with contextlib.suppress(ValueError):
+                names.remove(name)
+            if not names:
+                del _by_urn[old.ref.actor_urn]
+    if ref is not None:
+        _by_urn.setdefault(ref.actor_urn, []).append(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +86,7 @@ class RegistryEntry:
         name: The registered name.
         ref: The actor that holds (or last held) the name, or ``None`` if none does: the
             holder's process was forked away, or its supervisor gave up on it (a child
-            terminated with ``brutal_kill`` or abandoned after its ``shutdown``). It may be
+            killed by ``brutal_kill`` or after its ``shutdown``). It may be
             dead: use :func:`whereis` for a live actor.
         value: Whatever the holder stored with :func:`update_value` (``None`` at first). It
             outlives the actor and passes to the next holder of the name.
@@ -169,6 +207,7 @@ def register(name: Hashable, ref: pykka.ActorRef[Any]) -> None:
         entry = _entries.get(name)
         if entry is None:
             _entries[name] = RegistryEntry(name, ref)
+            _index(name, None, ref)
             return
         holder = entry.ref
         if holder is not None and holder.actor_urn == ref.actor_urn:
@@ -176,6 +215,7 @@ def register(name: Hashable, ref: pykka.ActorRef[Any]) -> None:
         if holder is not None and holder.is_alive():
             raise AlreadyRegistered(name)
         _entries[name] = replace(entry, ref=ref)
+        _index(name, entry, ref)
 
 
 def unregister(name: Hashable, *, ref: pykka.ActorRef[Any] | None = None) -> bool:
@@ -204,6 +244,7 @@ def unregister(name: Hashable, *, ref: pykka.ActorRef[Any] | None = None) -> boo
         if ref is not None and (entry.ref is None or entry.ref.actor_urn != ref.actor_urn):
             return False
         del _entries[name]
+        _index(name, entry, None)
         return True
 
 
@@ -248,6 +289,7 @@ def _after_fork_in_child() -> None:
     """In a forked child no actor of the parent exists: names stop resolving, values stay."""
     global _write_lock
     _write_lock = threading.Lock()
+    _by_urn.clear()
     for name, entry in list(_entries.items()):
         if entry.ref is not None:
             _entries[name] = replace(entry, ref=None)
@@ -257,10 +299,9 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _names_of(ref: pykka.ActorRef[Any]) -> list[Hashable]:
-    """Return the names ``ref`` holds (a scan: for restarts, not hot paths)."""
-    urn = ref.actor_urn
+    """Return the names ``ref`` holds."""
     with _write_lock:
-        return [e.name for e in _entries.values() if e.ref is not None and e.ref.actor_urn == urn]
+        return list(_by_urn.get(ref.actor_urn, ()))
 
 
 def _release_names(ref: pykka.ActorRef[Any]) -> list[Hashable]:
@@ -270,12 +311,27 @@ def _release_names(ref: pykka.ActorRef[Any]) -> list[Hashable]:
     its ``shutdown``): the names resolve to no actor, so the successor can take them, and the
     old instance, still running, can no longer :func:`update_value` them.
     """
-    urn = ref.actor_urn
     with _write_lock:
-        names = [e.name for e in _entries.values() if e.ref is not None and e.ref.actor_urn == urn]
+        names = _by_urn.pop(ref.actor_urn, [])
         for name in names:
             _entries[name] = replace(_entries[name], ref=None)
     return names
+
+
+def _drop_names(ref: pykka.ActorRef[Any] | None, names: tuple[Hashable, ...] = ()) -> None:
+    """Unregister what ``ref`` holds, and ``names`` unless another actor holds them now.
+
+    For a supervisor whose child is gone for good: its names die with it, values included.
+    """
+    with _write_lock:
+        held = _by_urn.pop(ref.actor_urn, []) if ref is not None else []
+        for name in held:
+            _entries.pop(name, None)
+        for name in names:
+            entry = _entries.get(name)
+            if entry is not None and (entry.ref is None or not entry.ref.is_alive()):
+                del _entries[name]
+                _index(name, entry, None)
 
 
 def _reregister(names: list[Hashable], ref: pykka.ActorRef[Any]) -> list[Hashable]:

@@ -23,9 +23,10 @@ from typing import Any
 
 import pykka
 
+from goth_actors.otp._inbox import actor_of
 from goth_actors.otp._link import abandon_starts
 
-__all__ = ["EXIT_TIMEOUT", "forget_root", "remember_root", "stop_roots"]
+__all__ = ["EXIT_TIMEOUT", "forget_root", "remember_root", "stop_all", "stop_roots"]
 
 logger = logging.getLogger("goth_actors.otp")
 
@@ -81,11 +82,62 @@ def stop_roots(timeout: float | None = None) -> None:
         )
 
 
+def _stopped_with(ref: pykka.ActorRef[Any]) -> str | None:
+    """The URN of the supervisor or owner that stops ``ref`` when it stops, if any."""
+    actor = actor_of(ref)
+    link = getattr(actor, "_goth_actors_link", None)
+    parent = getattr(link, "parent", None)
+    if isinstance(parent, pykka.ActorRef) and parent.is_alive():
+        return parent.actor_urn
+    owner = getattr(actor, "_goth_actors_owner", None)
+    if isinstance(owner, pykka.ActorRef) and owner.is_alive():
+        return owner.actor_urn
+    return None
+
+
+def stop_all(
+    cls: type[pykka.ActorRegistry] = pykka.ActorRegistry,
+    *,
+    block: bool = True,
+    timeout: float | None = None,
+) -> list[Any]:
+    """``pykka.ActorRegistry.stop_all``, made tree-aware (see the module docstring).
+
+    Example:
+        >>> import pykka
+        >>> from goth_actors.otp import ChildSpec, Supervisor
+        >>> events = []
+        >>> sup = Supervisor.start(
+        ...     [ChildSpec.for_actor(pykka.ThreadingActor, id="a")], on_event=events.append
+        ... )
+        >>> _ = pykka.ActorRegistry.stop_all()  # the supervisor, which stops "a" itself
+        >>> [event.kind for event in events]  # no "child_exited", no "child_restarted"
+        ['child_started', 'supervisor_exited']
+    """
+    refs = cls.get_all()
+    urns = {ref.actor_urn for ref in refs}
+    ordered = [ref for ref in reversed(refs) if _stopped_with(ref) not in urns]
+    if block:
+        return [ref.stop(block=True, timeout=timeout) for ref in ordered]
+    return [ref.stop(block=False, timeout=timeout) for ref in ordered]
+
+
+setattr(pykka.ActorRegistry, "stop_all", classmethod(stop_all))  # noqa: B010
+
+
 def _after_fork_in_child() -> None:
     # The parent's supervisors have no thread here: nothing to stop at exit.
     global _lock
     _lock = threading.Lock()
     _roots.clear()
+    refs = getattr(pykka.ActorRegistry, "_actor_refs", None)
+    if isinstance(refs, list):
+        for ref in refs:
+            dead = threading.Event()  # every actor of the parent is gone here
+            dead.set()
+            ref.actor_stopped = dead
+        refs.clear()
+        setattr(pykka.ActorRegistry, "_actor_refs_lock", threading.RLock())  # noqa: B010
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

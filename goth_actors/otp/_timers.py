@@ -1,6 +1,7 @@
-"""Timers: ``send_after(ref, message, delay)`` on one scheduler thread for the whole process.
+"""Timers: the :class:`Scheduler`, one thread that delivers every timer from a heap.
 
-Erlang's ``erlang:send_after/3`` for Pykka. A :class:`Scheduler` keeps every pending timer in
+Erlang's ``erlang:send_after/3`` for Pykka (the process-wide one and ``send_after`` itself are
+in ``_send_after.py``). A :class:`Scheduler` keeps every pending timer in
 one heap behind a :class:`threading.Condition` and runs a single daemon thread that sleeps until
 the earliest one is due, pops it, releases the lock and only then calls ``ref.tell(message)``.
 10,000 pending timers cost no extra thread and a couple of hundred bytes each (see
@@ -15,8 +16,12 @@ the earliest one is due, pops it, releases the lock and only then calls ``ref.te
   NaN and infinity are refused.
 - If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
   ``send_after`` starts a new one.
-- A timer whose actor has died by the time it is due is dropped quietly, like a message sent
-  to a dead pid.
+- The destination is an ``ActorRef``, or a :class:`~goth_actors.otp.Name` looked up when the
+  timer is due (Erlang's ``send_after`` to a registered name); anything else is refused at
+  the call. A timer whose actor has died (or whose name no live actor holds) by the time it
+  is due is dropped quietly, like a message sent to a dead pid.
+- After ``os.fork()``, every scheduler of the process starts afresh in the child, with no
+  timer and no thread (the parent's actors are not there), and a lock no thread holds.
 - Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
   majority), so it costs about as much as arming.
 """
@@ -35,13 +40,9 @@ from typing import Any, Final
 
 import pykka
 
-__all__ = [
-    "Scheduler",
-    "TimerHandle",
-    "default_scheduler",
-    "send_after",
-    "stop_default_scheduler",
-]
+from goth_actors.otp._registry import Name, whereis
+
+__all__ = ["Scheduler", "TimerHandle"]
 
 logger = logging.getLogger("goth_actors.otp")
 
@@ -61,6 +62,7 @@ class TimerHandle:
 
     Example:
         >>> import pykka
+        >>> from goth_actors.otp import send_after
         >>> ref = pykka.ThreadingActor.start()
         >>> handle = send_after(ref, "tick", 60.0)
         >>> handle.pending
@@ -75,11 +77,11 @@ class TimerHandle:
     __slots__ = ("_message", "_ref", "_scheduler", "_state", "due")
 
     def __init__(
-        self, scheduler: Scheduler, due: float, ref: pykka.ActorRef[Any], message: Any
+        self, scheduler: Scheduler, due: float, ref: pykka.ActorRef[Any] | Name, message: Any
     ) -> None:
         self._scheduler = scheduler
         self.due = due
-        self._ref: pykka.ActorRef[Any] | None = ref
+        self._ref: pykka.ActorRef[Any] | Name | None = ref
         self._message: Any = message
         self._state: int = _PENDING
 
@@ -156,6 +158,18 @@ class Scheduler:
         self._idle_at = 0  # the value of _wakes when the thread last found nothing due
         _schedulers.add(self)
 
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread does not exist here, its lock may be held for ever, and its
+        # timers were for the parent's actors.
+        self._cond = threading.Condition(threading.Lock())
+        for _, _, handle in self._heap:
+            handle._state = _CANCELLED
+            handle._ref = handle._message = None
+        self._heap = []
+        self._live = self._tombstones = 0
+        self._thread = None
+        self._wakes = self._idle_at = 0
+
     def __repr__(self) -> str:
         return f"<Scheduler {self._name!r} pending={self._live} running={self.running}>"
 
@@ -170,12 +184,14 @@ class Scheduler:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def send_after(self, ref: pykka.ActorRef[Any], message: Any, delay: float) -> TimerHandle:
+    def send_after(
+        self, ref: pykka.ActorRef[Any] | Name, message: Any, delay: float
+    ) -> TimerHandle:
         """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
 
         Args:
-            ref: The actor to tell. If it is dead when the timer is due, the message is
-                dropped quietly.
+            ref: The actor to tell, or a :class:`~goth_actors.otp.Name` to look up when the
+                timer is due. If no live actor is there then, the message is dropped quietly.
             message: Any object; it is not copied, so send something immutable.
             delay: Seconds from now on this scheduler's clock; a negative delay counts as 0.
                 Any finite delay is allowed, however long.
@@ -184,8 +200,11 @@ class Scheduler:
             A handle whose :meth:`~TimerHandle.cancel` cancels the timer.
 
         Raises:
+            TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name`` (a proxy, an
+                actor, a plain name...).
             ValueError: If ``delay`` is NaN or infinite (a timer that never fires is no
                 timer: do not arm one).
+            RuntimeError: If the thread cannot be started (a pids limit); no timer is armed.
 
         Example:
             >>> import pykka
@@ -195,6 +214,10 @@ class Scheduler:
             >>> scheduler.stop()
             >>> _ = ref.stop()
         """
+        if not isinstance(ref, pykka.ActorRef | Name):
+            hint = " (use its .actor_ref)" if isinstance(ref, pykka.ActorProxy) else ""
+            msg = f"send_after goes to an ActorRef or a Name, not {type(ref).__name__}{hint}"
+            raise TypeError(msg)
         if math.isnan(delay):
             msg = "delay must be a number of seconds, not NaN"
             raise ValueError(msg)
@@ -208,8 +231,17 @@ class Scheduler:
             heapq.heappush(self._heap, (due, self._seq, handle))
             self._live += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread = thread
+                try:
+                    thread.start()
+                except BaseException:  # "can't start new thread": arm nothing, keep no ghost
+                    self._thread = None
+                    handle._state = _CANCELLED
+                    handle._ref = handle._message = None
+                    self._live -= 1
+                    self._tombstones += 1
+                    raise
             elif self._heap[0][2] is handle:
                 self._cond.notify_all()
         return handle
@@ -284,7 +316,9 @@ class Scheduler:
                     return
                 self._cond.wait(remaining)
 
-    def _take_due(self, me: threading.Thread) -> list[tuple[pykka.ActorRef[Any], Any]] | None:
+    def _take_due(
+        self, me: threading.Thread
+    ) -> list[tuple[pykka.ActorRef[Any] | Name, Any]] | None:
         """Wait until timers are due and pop them; ``None`` means the thread should end."""
         heap = self._heap
         idle_since: float | None = None
@@ -297,7 +331,7 @@ class Scheduler:
                     self._tombstones -= 1
                 now = self.clock()
                 if heap and heap[0][0] <= now:
-                    due: list[tuple[pykka.ActorRef[Any], Any]] = []
+                    due: list[tuple[pykka.ActorRef[Any] | Name, Any]] = []
                     while heap and heap[0][0] <= now:
                         handle = heapq.heappop(heap)[2]
                         if handle._state != _PENDING:
@@ -336,13 +370,16 @@ class Scheduler:
                 due = self._take_due(me)
                 if due is None:
                     return
-                for ref, message in due:
+                for dest, message in due:
+                    ref = whereis(dest.name) if isinstance(dest, Name) else dest
                     try:
+                        if ref is None:
+                            raise pykka.ActorDeadError(f"no live actor holds {dest}")
                         ref.tell(message)
                     except pykka.ActorDeadError:
-                        logger.debug("timer for %s dropped: the actor is dead", ref)
+                        logger.debug("timer for %s dropped: the actor is dead", dest)
                     except Exception:
-                        logger.exception("timer could not tell %s", ref)
+                        logger.exception("timer could not tell %s", dest)
         finally:
             # Normally _take_due has already let go; if the thread dies of an error (say, a
             # clock that raises), forget it, so that the next send_after starts a new one.
@@ -353,83 +390,11 @@ class Scheduler:
 
 
 _schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
-"""Every scheduler, so that a forked child can make each one usable again."""
-
-_default = Scheduler()
 
 
 def _after_fork_in_child() -> None:
-    # The parent's scheduler threads do not exist here, and their locks may be held forever
-    # (a FakeTime's scheduler's too). No actor survives a fork either, so every pending timer
-    # is for a dead actor: each scheduler starts afresh, with a new lock and no timers.
-    global _default
     for scheduler in list(_schedulers):
-        scheduler._cond = threading.Condition(threading.Lock())
-        scheduler._thread = None
-        for _, _, handle in scheduler._heap:
-            if handle._state == _PENDING:
-                handle._state = _CANCELLED
-                handle._ref = handle._message = None
-        scheduler._heap.clear()
-        scheduler._live = 0
-        scheduler._tombstones = 0
-    _default = Scheduler()
+        scheduler._after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def default_scheduler() -> Scheduler:
-    """Return the process-wide scheduler that :func:`send_after` uses.
-
-    Example:
-        >>> default_scheduler().clock is time.monotonic
-        True
-    """
-    return _default
-
-
-def send_after(
-    ref: pykka.ActorRef[Any],
-    message: Any,
-    delay: float,
-    *,
-    scheduler: Scheduler | None = None,
-) -> TimerHandle:
-    """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
-
-    Args:
-        ref: The actor to tell. If it is dead by then, the message is dropped quietly.
-        message: Any object (not copied: send something immutable).
-        delay: Seconds on the scheduler's monotonic clock; negative counts as 0.
-        scheduler: The scheduler to use (default: :func:`default_scheduler`).
-
-    Returns:
-        A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
-
-    Raises:
-        ValueError: If ``delay`` is NaN or infinite.
-
-    Example:
-        >>> import pykka
-        >>> ref = pykka.ThreadingActor.start()
-        >>> handle = send_after(ref, "refresh", 55 * 60.0)
-        >>> handle.cancel()
-        True
-        >>> _ = ref.stop()
-    """
-    return (scheduler or _default).send_after(ref, message, delay)
-
-
-def stop_default_scheduler(timeout: float | None = 5.0) -> None:
-    """Drop the default scheduler's pending timers and end its thread.
-
-    A later :func:`send_after` starts the thread again.
-
-    Args:
-        timeout: Seconds to wait for the thread to end (``None``: forever).
-
-    Example:
-        >>> stop_default_scheduler()
-    """
-    _default.stop(timeout)
