@@ -8,7 +8,7 @@ one supervisor and stopped when idle; tokens in memory only.
 An edge, like the command line: it uses the public names of ``goth_actors`` and
 ``goth_actors.otp`` only. Modules, bottom up:
 
-- ``standins``: what serve needs from the runtime: its servers' supervisor, a non-blocking
+- ``runtime``: what serve needs from the runtime: its servers' supervisor, a non-blocking
   fetch (``goth_actors.fetch_async``), who the tokens belong to;
 - ``sources``: what a client wants, and the upstream source for it;
 - ``pool``: the token servers, by want: the hot path, single waits, idle stops;
@@ -18,8 +18,8 @@ An edge, like the command line: it uses the public names of ``goth_actors`` and
 - ``server``: all of it as one :class:`MetadataServer`, and :class:`InThread`.
 """
 
+from goth_actors._serve.runtime import Identity, describe_identity
 from goth_actors._serve.server import InThread, MetadataServer, ServeOptions, SupervisorGaveUp
-from goth_actors._serve.standins import Identity, describe_identity
 
 __all__ = [
     "Identity",

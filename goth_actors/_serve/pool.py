@@ -22,8 +22,8 @@ from typing import Any
 
 import goth_actors
 from goth_actors import ServerStatus, Token
+from goth_actors._serve.runtime import ServerSupervisor, fetch_async
 from goth_actors._serve.sources import Upstream, Want
-from goth_actors._serve.standins import ServerSupervisor, fetch_async
 from goth_actors.otp import FakeTime
 
 __all__ = ["Pool", "ServerName", "TooManyServers"]

@@ -23,8 +23,8 @@ from goth_actors import GothError, Metadata, Source
 from goth_actors._serve.httpd import HttpServer, Limits
 from goth_actors._serve.metadata import HEADERS, MetadataRoutes
 from goth_actors._serve.pool import Pool
+from goth_actors._serve.runtime import Identity, describe_identity
 from goth_actors._serve.sources import Upstream, Want
-from goth_actors._serve.standins import Identity, describe_identity
 from goth_actors.otp import FakeTime
 
 __all__ = ["InThread", "MetadataServer", "ServeOptions", "SupervisorGaveUp"]

@@ -20,7 +20,7 @@ from goth_actors import (
     Source,
     WorkloadIdentity,
 )
-from goth_actors._serve.standins import Identity
+from goth_actors._serve.runtime import Identity
 
 __all__ = ["CLOUD_PLATFORM", "NoIdTokens", "Upstream", "Want"]
 
@@ -52,7 +52,7 @@ class Upstream:
     Args:
         base: The source: its scopes (when it takes any) are the default scope set, served
             to clients that name none.
-        identity: Who the tokens belong to (:func:`~goth_actors._serve.standins.describe_identity`).
+        identity: Who the tokens belong to (:func:`~goth_actors._serve.runtime.describe_identity`).
     """
 
     def __init__(self, base: Source, identity: Identity) -> None:

@@ -1,11 +1,8 @@
 """What serve needs from the runtime: its servers' supervisor, a non-blocking fetch, identities.
 
-1. :class:`ServerSupervisor` stands in for ``goth_actors.otp.DynamicSupervisor``: today a
-   :class:`~goth_actors.otp.Supervisor` whose children have ids (the server's name), started
-   with ``start_link(supervisor=...)`` and removed with ``stop(name)`` (which sends it
-   ``TerminateChild`` and ``DeleteChild`` by id); ``max_children`` is counted here. At merge:
-   ``DynamicSupervisor.start(max_children=...)``, ``start_child(child_spec(...))`` returning the
-   ref, ``terminate_child(ref)``, and ``max_children`` enforced by the supervisor itself.
+1. :class:`ServerSupervisor` runs the token servers under a
+   [DynamicSupervisor][goth_actors.otp.DynamicSupervisor] (``max_children`` enforced there,
+   children stopped by ref and in parallel).
 2. :func:`fetch_async` is ``goth_actors.fetch_async``: a miss waits without blocking the loop.
 3. :func:`describe_identity` reads who the tokens belong to from the source (its email,
    project and universe: the decoded key file, or the upstream metadata server when the
@@ -22,6 +19,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pykka
 import requests
 
 import goth_actors
@@ -34,29 +32,39 @@ from goth_actors import (
     Token,
     WorkloadIdentity,
 )
-from goth_actors.otp import FakeTime, Supervisor, SupervisorEvent
+from goth_actors.otp import (
+    ChildNotFound,
+    DynamicSupervisor,
+    FailedToStartChild,
+    FakeTime,
+    MaxChildren,
+    SupervisorEvent,
+    start_child,
+    terminate_child,
+)
 
 __all__ = ["Identity", "ServerSupervisor", "describe_identity", "fetch_async"]
 
 DEFAULT_UNIVERSE = "googleapis.com"
 MAX_METADATA_ANSWER = 4096  # bytes read of each upstream metadata answer
 _SUPERVISOR_MAX_RESTARTS = 1_000_000  # within 1 s: servers pace their own restarts (backoff)
+_SUPERVISOR_WAIT = 30.0  # seconds to wait for the supervisor to start or stop a server
 
 
 # ------------------------------------------------------------------ 1. DynamicSupervisor
 
 
 class ServerSupervisor:
-    """The supervisor of serve's token servers: children started and stopped on demand.
+    """The supervisor of serve's token servers: a ``DynamicSupervisor``, children on demand.
 
-    STAND-IN for ``DynamicSupervisor`` (see the module). Every method blocks: call them from a
-    worker thread, never from the event loop.
+    Every method blocks: call them from a worker thread, never from the event loop. A server
+    terminated here is gone for good: its name and token are released at once.
 
     Args:
         max_children: At most this many servers at once; :meth:`start_server` refuses more.
         on_gave_up: Called (on the supervisor's thread) with the reason if the supervisor
             exits on its own, which it does only after too many restarts in one second.
-        time: A :class:`~goth_actors.otp.FakeTime` for tests.
+        time: A [FakeTime][goth_actors.otp.FakeTime] for tests.
     """
 
     def __init__(
@@ -67,14 +75,16 @@ class ServerSupervisor:
         time: FakeTime | None = None,
     ) -> None:
         self.max_children = max_children
-        self._names: set[Hashable] = set()
+        self._refs: dict[Hashable, pykka.ActorRef[Any]] = {}
         self._on_gave_up = on_gave_up
         self._stopping = False
-        self._ref = Supervisor.start(
+        self._ref = DynamicSupervisor.start(
+            max_children=max_children,
             max_restarts=_SUPERVISOR_MAX_RESTARTS,
             max_seconds=1.0,
             on_event=self._event,
             time=time,
+            link=False,
         )
 
     def _event(self, event: SupervisorEvent) -> None:
@@ -82,34 +92,36 @@ class ServerSupervisor:
             self._on_gave_up(event.reason or RuntimeError("the supervisor stopped"))
 
     def start_server(self, name: Hashable, source: Source, **options: Any) -> None:
-        """Starts a token server named ``name`` (``options`` as ``start_link``'s).
+        """Starts a token server named ``name`` (``options`` as ``child_spec``'s).
 
         Raises:
-            OverflowError: ``max_children`` servers are running (a ``DynamicSupervisor``
-                answers ``max_children`` the same way).
+            OverflowError: ``max_children`` servers are running.
+            AlreadyStarted: A server with this name is running.
         """
-        if len(self._names) >= self.max_children:
-            raise OverflowError(f"at most {self.max_children} token servers")
-        self._names.add(name)
+        spec = goth_actors.child_spec(name=name, source=source, **options)
         try:
-            goth_actors.start_link(name=name, source=source, supervisor=self._ref, **options)
-        except BaseException:
-            self._names.discard(name)
+            ref = start_child(self._ref, spec, timeout=_SUPERVISOR_WAIT)
+        except MaxChildren:
+            raise OverflowError(f"at most {self.max_children} token servers") from None
+        except FailedToStartChild as failure:
+            if isinstance(failure.reason, goth_actors.AlreadyStarted):
+                raise goth_actors.AlreadyStarted(name) from None
             raise
+        self._refs[name] = ref
 
     def stop_server(self, name: Hashable) -> None:
-        """Stops the server ``name`` and forgets it (its token too)."""
-        self._names.discard(name)
-        with contextlib.suppress(goth_actors.ServerNotFound):
-            goth_actors.stop(name)
+        """Stops the server ``name`` for good (its name and token are forgotten)."""
+        ref = self._refs.pop(name, None)
+        if ref is not None:
+            with contextlib.suppress(ChildNotFound, pykka.ActorDeadError, pykka.Timeout):
+                terminate_child(self._ref, ref, timeout=_SUPERVISOR_WAIT)
 
     def stop(self) -> None:
-        """Stops every server, then the supervisor."""
+        """Stops every server (in parallel), then the supervisor."""
         self._stopping = True
-        for name in list(self._names):
-            self.stop_server(name)
+        self._refs.clear()
         if self._ref.is_alive():
-            self._ref.stop(block=True, timeout=30.0)
+            self._ref.stop(block=True, timeout=_SUPERVISOR_WAIT)
 
 
 # ---------------------------------------------------------------------------- 2. fetch_async
