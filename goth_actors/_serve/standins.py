@@ -1,17 +1,17 @@
 """What serve needs from the runtime: its servers' supervisor, a non-blocking fetch, identities.
 
-1. :class:`ServerSupervisor` stands in for ``goth_actors.otp.DynamicSupervisor``: today a
-   :class:`~goth_actors.otp.Supervisor` whose children have ids (the server's name), started
+1. `ServerSupervisor` stands in for ``goth_actors.otp.DynamicSupervisor``: today a
+   `Supervisor` whose children have ids (the server's name), started
    with ``start_link(supervisor=...)`` and removed with ``stop(name)`` (which sends it
    ``TerminateChild`` and ``DeleteChild`` by id); ``max_children`` is counted here. At merge:
    ``DynamicSupervisor.start(max_children=...)``, ``start_child(child_spec(...))`` returning the
    ref, ``terminate_child(ref)``, and ``max_children`` enforced by the supervisor itself.
-2. :func:`fetch_async` is ``goth_actors.fetch_async``: a miss waits without blocking the loop.
-3. :func:`describe_identity` reads who the tokens belong to from the source (its email,
+2. `fetch_async` is ``goth_actors.fetch_async``: a miss waits without blocking the loop.
+3. `describe_identity` reads who the tokens belong to from the source (its email,
    project and universe: the decoded key file, or the upstream metadata server when the
-   source is :class:`~goth_actors.Metadata`).
+   source is `Metadata`).
 
-Everything else in :mod:`goth_actors._serve` uses these through their signatures only.
+Everything else in `_serve` uses these through their signatures only.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ class ServerSupervisor:
     worker thread, never from the event loop.
 
     Args:
-        max_children: At most this many servers at once; :meth:`start_server` refuses more.
+        max_children: At most this many servers at once; `start_server` refuses more.
         on_gave_up: Called (on the supervisor's thread) with the reason if the supervisor
             exits on its own, which it does only after too many restarts in one second.
-        time: A :class:`~goth_actors.otp.FakeTime` for tests.
+        time: A `FakeTime` for tests.
     """
 
     def __init__(
@@ -150,7 +150,7 @@ _POOL_PROJECT = re.compile(r"^//iam\.googleapis\.com/(?:locations/[^/]+/)?projec
 def describe_identity(source: Source, *, timeout: float = 5.0) -> Identity:
     """The email, project and universe behind ``source``, read from its key file.
 
-    For a :class:`~goth_actors.Metadata` source this asks the upstream metadata server
+    For a `Metadata` source this asks the upstream metadata server
     (blocking, at most five requests of ``timeout`` each).
 
     Raises:
