@@ -6,7 +6,8 @@ another branch when the others were converted, so they still hold Sphinx roles
 (``:class:`Token```), ``Example:`` sections (which griffe renders as prose, not as examples) and
 doctest tracebacks that name private modules. When the site is built, this extension shows
 each role as a code span (the last part of a dotted name, so that no private module is named),
-each ``Example:`` as ``Examples:``, and ``goth_actors.otp._errors.X`` as ``goth_actors.otp.X``.
+each ``Example:`` as ``Examples:``, ``goth_actors.otp._errors.X`` as ``goth_actors.otp.X``, and
+reST's ``::`` before a literal block as ``:``.
 It changes nothing in the source. Delete a module from ``PENDING`` once its docstrings are
 converted, and this file with the last of them (and its line in ``mkdocs.yml``).
 """
@@ -39,6 +40,9 @@ EXAMPLE = re.compile(r"^(\s*)Example:$", re.MULTILINE)
 
 PRIVATE_PATH = re.compile(r"\bgoth_actors((?:\.[a-z]\w*)*)(?:\._\w+)+\.(\w+)")
 """A dotted path through private modules: ``goth_actors.otp._errors.AlreadyRegistered``."""
+
+LITERAL = re.compile(r"([^:\s])::$", re.MULTILINE)
+"""reST's ``::`` before a literal block; in Markdown the indented block is code already."""
 
 ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj):`(~?)([^`<]+?)`")
 
@@ -74,4 +78,5 @@ class PendingSphinxRoles(griffe.Extension):
         if pending(path):
             value = ROLE.sub(code_span, obj.docstring.value)
             value = PRIVATE_PATH.sub(r"goth_actors\1.\2", value)
+            value = LITERAL.sub(r"\1:", value)
             obj.docstring.value = EXAMPLE.sub(r"\1Examples:", value)

@@ -1,6 +1,6 @@
 """goth_actors: Google OAuth2 tokens kept fresh by supervised Pykka actors (Elixir's Goth).
 
-Start a token server per credential, then fetch its token by name from any thread::
+Start a token server per credential, then fetch its token by name from any thread:
 
     import goth_actors
 
@@ -19,7 +19,7 @@ goth_actors.fetch_async(name)``; for a lifespan, ``running(...)``.
 The names here load on first use (PEP 562), so that ``import goth_actors.otp`` loads nothing of
 the token side and the token protocol loads no pykka.
 
-Every exception the library defines derives from [`GothError`][goth_actors.GothError]::
+Every exception the library defines derives from [`GothError`][goth_actors.GothError]:
 
     GothError                                root of everything below
     ├── ConfigError (ValueError)             bad option, source or credentials, named by field

@@ -1,7 +1,5 @@
 """The token protocol's errors: one exchange failed (`TokenError` and its kinds).
 
-::
-
     GothError
     ├── ConfigError (ValueError)       bad option, source or credentials, named by field
     └── TokenError                     one token exchange failed; has ``retryable``

@@ -1,6 +1,6 @@
 """The HTTP client contract, and the default client built on a shared ``requests.Session``.
 
-An HTTP client is any callable with this signature (Goth's ``http_client``, made Pythonic)::
+An HTTP client is any callable with this signature (Goth's ``http_client``, made Pythonic):
 
     def http_client(*, method: str, url: str, headers: Mapping[str, str],
                     body: bytes, timeout: float) -> HttpResponse: ...
