@@ -34,6 +34,8 @@ class Cache(pykka.ThreadingActor):
 class Worker(pykka.ThreadingActor):
     def on_receive(self, message):
         return f"done: {message}"
+
+
 # --8<-- [end:actors]
 
 
