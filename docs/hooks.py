@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-INCLUDE = re.compile(r"^<!-- include: (?P<path>[\w./-]+) -->$", re.MULTILINE)
+INCLUDE = re.compile(
+    r"^<!-- include: (?P<path>[\w./-]+)(?:#(?P<section>[^>]+?))? -->$", re.MULTILINE
+)
 LINK = re.compile(r"\]\((?:\.\./)*(?P<path>(?:docs|examples|benchmarks)/[^)#\s]+|CHANGELOG\.md)\)")
 
 
@@ -37,9 +39,42 @@ def rewrite_links(markdown: str, page_path: str) -> str:
     return LINK.sub(lambda m: f"]({up}{site_path(m.group('path'))})", markdown)
 
 
+def section(text: str, heading: str) -> str:
+    """The body of the section of ``text`` under the Markdown heading ``heading``.
+
+    From the line after the heading to the next heading of the same level or higher.
+
+    Raises:
+        LookupError: No such heading: the page would silently lose its text.
+    """
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        level = len(line) - len(line.lstrip("#"))
+        if level and line[level:].strip() == heading:
+            end = next(
+                (
+                    j
+                    for j in range(i + 1, len(lines))
+                    if 0 < len(lines[j]) - len(lines[j].lstrip("#")) <= level
+                ),
+                len(lines),
+            )
+            return "\n".join(lines[i + 1 : end]).strip() + "\n"
+    raise LookupError(f"no heading {heading!r}")
+
+
 def include(markdown: str) -> str:
-    """Each ``<!-- include: PATH -->`` line replaced by the text of the repository's file."""
-    return INCLUDE.sub(lambda m: (ROOT / m.group("path")).read_text(encoding="utf-8"), markdown)
+    """Each ``<!-- include: PATH -->`` line replaced by the text of the repository's file.
+
+    ``<!-- include: PATH#Heading -->`` includes only the body of that section.
+    """
+
+    def text(match: re.Match[str]) -> str:
+        content = (ROOT / match.group("path")).read_text(encoding="utf-8")
+        heading = match.group("section")
+        return content if heading is None else section(content, heading)
+
+    return INCLUDE.sub(text, markdown)
 
 
 EXAMPLES = "<!-- examples -->"
