@@ -1,4 +1,4 @@
-"""``uv run python -m benchmarks [--quick]``: runs every benchmark (see :mod:`benchmarks.run`)."""
+"""``uv run python -m benchmarks [--quick]``: runs every benchmark (see `benchmarks.run`)."""
 
 import sys
 

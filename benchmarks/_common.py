@@ -27,7 +27,7 @@ API_URL = "https://storage.googleapis.com/storage/v1/b"
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """How hard each benchmark pushes; :func:`params` has the three presets.
+    """How hard each benchmark pushes; `params` has the three presets.
 
     Attributes:
         mode: ``"full"`` (the published numbers), ``"quick"`` (a smoke run of every benchmark

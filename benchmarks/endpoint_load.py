@@ -181,8 +181,11 @@ def herd(p: Params) -> Section:
 
 
 def attempts_bound(seconds: float, backoff_min: float) -> int:
-    """The most attempts a server can make in ``seconds``: every retry delay is at least
-    ``backoff_min`` (for every backoff type), and the first attempt comes at once."""
+    """The most attempts a server can make in ``seconds``.
+
+    Every retry delay is at least ``backoff_min`` (for every backoff type), and the first
+    attempt comes at once.
+    """
     return 1 + int(seconds / backoff_min)
 
 

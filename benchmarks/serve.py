@@ -111,8 +111,11 @@ def _environment(**extra: str) -> dict[str, str]:
 def _run_workers(
     commands: list[list[str]], environ: dict[str, str], window: float
 ) -> tuple[list[float], float]:
-    """Starts the workers, waits until all are ready, lets them run ``window`` seconds, stops
-    them; returns their latencies and the seconds all took to get ready."""
+    """Runs the workers for ``window`` seconds; returns their latencies and their start time.
+
+    Starts the workers, waits until all are ready, lets them run, stops them; the second value
+    is the seconds all took to get ready.
+    """
     started = time.perf_counter()
     workers = [
         subprocess.Popen(
@@ -262,8 +265,10 @@ server.serve_forever()
 
 
 def _threaded_baseline(seconds: float) -> dict[str, Any]:
-    """The standard library's ``ThreadingHTTPServer`` answering a fixed token body, under the
-    same wrk load: what ``serve`` would be on ``http.server``."""
+    """The standard library's ``ThreadingHTTPServer`` answering a fixed token body, under wrk.
+
+    The same wrk load as ``serve``'s: what ``serve`` would be on ``http.server``.
+    """
     process = subprocess.Popen(
         [sys.executable, "-c", _THREADED_BASELINE],
         stdout=subprocess.PIPE,
@@ -284,8 +289,10 @@ def _threaded_baseline(seconds: float) -> dict[str, Any]:
 
 
 def _standalone(key: Path, seconds: float, count: int) -> dict[str, Any]:
-    """Measurement 3 (and one client's latency): ``goth-actors serve`` in its own process,
-    first asked by one client, then loaded by wrk."""
+    """Measurement 3 (and one client's latency): ``goth-actors serve`` in its own process.
+
+    It is first asked by one client, then loaded by wrk.
+    """
     serve, host = _start_serve(key)
     try:
         sequential = _sequential(host, count)

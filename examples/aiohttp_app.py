@@ -34,6 +34,7 @@ USERINFO = web.AppKey("userinfo", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
+# --8<-- [start:app]
 def create_app(source: goth_actors.Source, userinfo_url: str) -> web.Application:
     async def token_server(_app: web.Application) -> AsyncIterator[None]:
         async with goth_actors.running(name="userinfo", source=source):
@@ -54,6 +55,9 @@ def create_app(source: goth_actors.Source, userinfo_url: str) -> web.Application
     app.cleanup_ctx.extend([token_server, google_session])  # stopped in reverse order
     app.router.add_get("/whoami", whoami)
     return app
+
+
+# --8<-- [end:app]
 
 
 async def serve_and_call(app: web.Application) -> None:

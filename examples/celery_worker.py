@@ -65,6 +65,7 @@ app = create_celery(os.environ.get(FOLDER) or tempfile.mkdtemp(prefix="goth-cele
 # ---------------------------------------------------------- in each of the worker's processes
 
 
+# --8<-- [start:worker]
 @worker_process_init.connect
 def start_token_server(**_: Any) -> None:
     with open(os.environ[KEY_FILE], encoding="utf-8") as file:
@@ -81,6 +82,9 @@ def stop_token_server(**_: Any) -> None:
 def whoami() -> dict[str, Any]:
     answer = requests.get(os.environ[USERINFO], auth=GothAuth("userinfo"), timeout=10)
     return {"process": os.getpid(), "status": answer.status_code, "email": answer.json()["email"]}
+
+
+# --8<-- [end:worker]
 
 
 # ------------------------------------------------------------------------------ the launcher

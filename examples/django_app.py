@@ -42,6 +42,7 @@ SOURCE: goth_actors.Source | None = None  # set by main(): where the key comes f
 USERINFO = ""
 
 
+# --8<-- [start:app]
 class TokenServers(AppConfig):
     """This file's Django app: starts the token server when Django is ready."""
 
@@ -61,6 +62,7 @@ def whoami(_request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [path("whoami", whoami)]
+# --8<-- [end:app]
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from fastapi import FastAPI
 import goth_actors
 
 
+# --8<-- [start:app]
 def create_app(source: goth_actors.Source) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +52,9 @@ def create_app(source: goth_actors.Source) -> FastAPI:
         return {"type": token.type, "expires_in": round(token.expires - time.time())}
 
     return app
+
+
+# --8<-- [end:app]
 
 
 async def serve_and_call(app: FastAPI) -> None:

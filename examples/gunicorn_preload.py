@@ -46,6 +46,7 @@ TOKEN_LIFETIME = 12.0  # fresh for 2 s: fetch never hands out a token with 10 s 
 # --------------------------------------------------------------------- the app (in gunicorn)
 
 
+# --8<-- [start:app]
 def create_app() -> Callable[..., Iterable[bytes]]:
     """Called by gunicorn once, in the master (``--preload``): starts the server, gives the app."""
     with open(os.environ[KEY_FILE], encoding="utf-8") as file:
@@ -68,6 +69,9 @@ def create_app() -> Callable[..., Iterable[bytes]]:
         return [body]
 
     return app
+
+
+# --8<-- [end:app]
 
 
 # ------------------------------------------------------------------------ the launcher

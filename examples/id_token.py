@@ -4,7 +4,7 @@ Run it: ``uv run python examples/id_token.py [AUDIENCE]``.
 
 An ID token proves who the caller is to a service behind Identity-Aware Proxy (the audience
 is the IAP OAuth client id) or to a private Cloud Run service (the audience is its URL). Each
-way gives a :class:`~goth_actors.Token` whose ``expires`` is the JWT's ``exp`` and whose
+way gives a `goth_actors.Token` whose ``expires`` is the JWT's ``exp`` and whose
 ``scope`` is its ``aud``, so a token server refreshes it like any other:
 
 1. a service-account key: ``ServiceAccount(key, target_audience=AUDIENCE)``;

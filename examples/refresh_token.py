@@ -1,5 +1,7 @@
-"""A token server for a user's refresh token (what ``gcloud auth application-default login``
-writes), fetched the Pykka way: look the server up by name and ask it with a timeout.
+"""A token server for a user's refresh token, fetched the Pykka way.
+
+The refresh token is what ``gcloud auth application-default login`` writes; fetched the Pykka
+way: look the server up by name and ask it with a timeout.
 
 Run it: ``uv run python examples/refresh_token.py``.
 """

@@ -1,6 +1,6 @@
 """goth_actors: Google OAuth2 tokens kept fresh by supervised Pykka actors (Elixir's Goth).
 
-Start a token server per credential, then fetch its token by name from any thread::
+Start a token server per credential, then fetch its token by name from any thread:
 
     import goth_actors
 
@@ -9,16 +9,17 @@ Start a token server per credential, then fetch its token by name from any threa
 
 This module is Goth's API and everything a user of the token side needs: the functions, the
 sources, the HTTP client contract and the errors; ``Supervisor``, ``ChildSpec`` and ``whereis``
-come from :mod:`goth_actors.otp`, the supervision framework for any Pykka actor, which holds the
-rest of the runtime (child-management messages, the name registry, timers, ``FakeTime``).
-:mod:`goth_actors.testing` has the Google emulator, :mod:`goth_actors.integrations` the
-drop-in auth for requests, httpx, aiohttp, gRPC and google-auth, and OpenTelemetry metrics.
-In a coroutine, ``await goth_actors.fetch_async(name)``; for a lifespan, ``running(...)``.
+come from [`goth_actors.otp`][goth_actors.otp], the supervision framework for any Pykka actor, which
+holds the rest of the runtime (child-management messages, the name registry, timers, ``FakeTime``).
+[`goth_actors.testing`][goth_actors.testing] has the Google emulator,
+[`goth_actors.integrations`][goth_actors.integrations] the drop-in auth for requests, httpx,
+aiohttp, gRPC and google-auth, and OpenTelemetry metrics. In a coroutine, ``await
+goth_actors.fetch_async(name)``; for a lifespan, ``running(...)``.
 
 The names here load on first use (PEP 562), so that ``import goth_actors.otp`` loads nothing of
 the token side and the token protocol loads no pykka.
 
-Every exception the library defines derives from :class:`GothError`::
+Every exception the library defines derives from [`GothError`][goth_actors.GothError]:
 
     GothError                                root of everything below
     ├── ConfigError (ValueError)             bad option, source or credentials, named by field
@@ -36,8 +37,11 @@ Every exception the library defines derives from :class:`GothError`::
         ├── FailedToStartChild               a supervisor could not start a child
         ├── ChildNotFound (LookupError)      a supervisor has no child with that id
         ├── ChildAlreadyPresent (ValueError) start_child with an id the supervisor has
+        │   └── ChildAlreadyStarted          ... and that child is running (its ref attached)
         ├── ChildRunning (RuntimeError)      restart_child / delete_child of a running child
-        └── MaxRestartsExceeded              a supervisor gave up: too many restarts too fast
+        ├── MaxChildren                      a DynamicSupervisor is at its max_children
+        ├── MaxRestartsExceeded              a supervisor gave up: too many restarts too fast
+        └── LinkExit                         an actor this one started (and owns) exited
 
 A wrong argument type is a ``TypeError``, as in Python itself; Pykka's ``ActorDeadError`` and
 ``Timeout`` pass through where Pykka's semantics apply (an ``ask`` of your own). Errors carry

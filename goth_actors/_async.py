@@ -2,13 +2,13 @@
 
 A Pykka future is no way to wait in a coroutine: its ``__await__`` yields once and then calls
 the blocking ``get()``, so ``await ref.ask(Fetch(), block=False)`` freezes the whole event loop
-for the length of a token exchange. :func:`fetch_async` instead:
+for the length of a token exchange. `fetch_async` instead:
 
-- on a hit, does what :func:`goth_actors.fetch` does: one lock-free read of the servers' table,
+- on a hit, does what `goth_actors.fetch` does: one lock-free read of the servers' table,
   one clock read, one comparison. No thread hop, no lock, and the ``await`` never yields to the
   loop.
 - on a miss, joins the name's *flight*: one waiting thread per name, however many coroutines
-  (on however many event loops) wait, that calls the sync :func:`~goth_actors.fetch`. The
+  (on however many event loops) wait, that calls the sync `fetch`. The
   server's own single flight therefore holds for sync and async callers alike: one exchange
   with Google, whoever asks. When the flight lands, each event loop is woken once
   (``call_soon_threadsafe``) and settles all of its waiters in one callback.
@@ -43,7 +43,7 @@ Outcome = Token | BaseException
 async def fetch_async(name: Hashable, timeout: float = 5.0) -> Token:
     """Awaits the server's token: at once when cached, else without blocking the event loop.
 
-    The asyncio twin of :func:`~goth_actors.fetch`, with the same answers and errors. A cached
+    The asyncio twin of [`fetch`][goth_actors.fetch], with the same answers and errors. A cached
     token is returned without a lock, a thread or a pause in the coroutine. Otherwise the
     coroutine waits, up to ``timeout`` seconds, for the server's attempt in flight, while the
     event loop runs on: one thread per server name waits for every coroutine of every loop, and
@@ -51,7 +51,7 @@ async def fetch_async(name: Hashable, timeout: float = 5.0) -> Token:
     same time. Cancelling the awaiting task cancels its wait only.
 
     Args:
-        name: The token server's name, as given to :func:`~goth_actors.start_link`.
+        name: The token server's name, as given to [`start_link`][goth_actors.start_link].
         timeout: Seconds to wait when no token is cached (checked only then). Default 5.
 
     Raises:
@@ -61,7 +61,7 @@ async def fetch_async(name: Hashable, timeout: float = 5.0) -> Token:
             no valid token, the last error is raised at once.
         ConfigError: ``timeout`` is not a finite number of seconds, at least 0.
 
-    Example:
+    Examples:
         ```python
         async def handler(request):
             token = await goth_actors.fetch_async("storage")

@@ -2,7 +2,7 @@
 
 ``goth_actors.otp`` (supervision for any Pykka actor) and the token protocol know nothing of
 each other; what they share lives here, and this module imports neither. Every exception the
-library defines derives from :class:`GothError` through one of them; the whole tree is drawn in
+library defines derives from `GothError` through one of them; the whole tree is drawn in
 ``goth_actors``' package docstring.
 """
 
@@ -67,7 +67,7 @@ def check_seconds(
         TypeError: ``value`` is not a number (``ConfigError`` when ``error`` is one).
         ConfigError: ``value`` is out of range (or ``error``).
 
-    Example:
+    Examples:
         >>> check_seconds("timeout", 5)
         5.0
         >>> check_seconds("timeout", 0, allow_minimum=False)

@@ -1,6 +1,6 @@
 """``goth-actors demo``: three supervised token servers through two outages, on the emulator.
 
-Everything runs in this process against :class:`~goth_actors.testing.GoogleEmulator` on
+Everything runs in this process against `GoogleEmulator` on
 127.0.0.1: no credentials, no network. Caller threads fetch tokens without pause while a
 scripted timeline plays out (fractions of ``duration``, 30 s by default):
 
@@ -14,8 +14,8 @@ Refreshes come at least every tenth of the run (every second at least), so each 
 requests; still, outage one lasts until a 503 was served, outage two until ``user`` crashed
 and was restarted, and the run until every server recovered (each waiting at most
 ``max(5 s, a fifth of the run)`` more), so the story holds on a short run or a slow machine.
-What each server does is told as it happens (from :func:`goth_actors.subscribe`); counting
-and drawing are in :mod:`goth_actors._demo_view`.
+What each server does is told as it happens (from `goth_actors.subscribe`); counting
+and drawing are in `_demo_view`.
 
 The promises checked at the end: no caller error, each outage met requests, a server crashed
 and was restarted with its token kept, every server recovered.

@@ -1,8 +1,8 @@
 """What ``goth-actors demo`` counts and shows: callers, the servers' events, the live view.
 
-:class:`Tally` counts the token servers' events (on their threads) and queues the ones worth
-telling; :class:`View` tells them, draws the live table (rich on a terminal, plain lines
-otherwise) and prints the summary. The scenario itself is in :mod:`goth_actors._demo`.
+`Tally` counts the token servers' events (on their threads) and queues the ones worth
+telling; `View` tells them, draws the live table (rich on a terminal, plain lines
+otherwise) and prints the summary. The scenario itself is in `_demo`.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def reason(error: TokenError | None) -> str:
 class Tally:
     """Counts what the servers did, from their events; queues what the view should tell.
 
-    :meth:`on_event` runs on the servers' threads; the rest on the demo's.
+    `on_event` runs on the servers' threads; the rest on the demo's.
     """
 
     def __init__(self, max_retries: dict[str, int | None]) -> None:

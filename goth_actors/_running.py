@@ -46,20 +46,19 @@ def running(
 ) -> Running:
     """A context manager that runs a token server: ``with`` or ``async with``, for lifespans.
 
-    Entering calls :func:`~goth_actors.start_link` with these options and gives its actor ref;
-    leaving calls :func:`~goth_actors.stop` (quietly if the server is already gone), whether the
-    block ended normally or raised. ``async with`` starts and stops the server in a worker
+    Entering calls [`start_link`][goth_actors.start_link] with these options and gives its actor
+    ref; leaving calls [`stop`][goth_actors.stop] (quietly if the server is already gone), whether
+    the block ended normally or raised. ``async with`` starts and stops the server in a worker
     thread: the event loop runs on meanwhile.
 
-    Args:
-        name: The server's name. The other options are :func:`~goth_actors.start_link`'s,
-            with the same defaults, validated now.
+    It takes [`start_link`][goth_actors.start_link]'s options, ``name`` and ``source`` among
+    them, with the same defaults, validated at once.
 
     Raises:
         ConfigError: An option is invalid (here, before anything starts).
         AlreadyStarted: On entering, a server with this name is running.
 
-    Example:
+    Examples:
         ```python
         @contextlib.asynccontextmanager
         async def lifespan(app):  # FastAPI(lifespan=lifespan), Starlette(lifespan=lifespan)
@@ -87,7 +86,7 @@ def running(
 
 
 class Running:
-    """What :func:`running` returns: a token server's lifespan, for ``with`` and ``async with``.
+    """What `running` returns: a token server's lifespan, for ``with`` and ``async with``.
 
     Attributes:
         name: The server's name.

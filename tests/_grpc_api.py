@@ -20,7 +20,7 @@ WORKERS = 128
 
 
 class GrpcApi:
-    """A gRPC server on 127.0.0.1 that checks bearer tokens through an :class:`ApiServer`."""
+    """A gRPC server on 127.0.0.1 that checks bearer tokens through an `ApiServer`."""
 
     def __init__(self, api: ApiServer) -> None:
         self.api = api

@@ -2,7 +2,7 @@
 
 Each subcommand is a module with two functions, ``add(commands)`` (its parser and options)
 and ``run(args) -> int`` (doing it); a new subcommand is a new module and one entry in
-:data:`SUBCOMMANDS`. Every failure takes one path, through :func:`main`: one line on stderr
+`SUBCOMMANDS`. Every failure takes one path, through `main`: one line on stderr
 that starts with the command, never a traceback, never a secret, and an exit status:
 
 - 0: done;
@@ -53,8 +53,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _one_line(text: str) -> str:
-    """``text`` as one line a terminal shows as is: whitespace runs become one space, other
-    control characters are escaped."""
+    """``text`` as one line a terminal shows as is.
+
+    Whitespace runs become one space, other control characters are escaped.
+    """
     text = " ".join(text.split())
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 

@@ -25,8 +25,10 @@ class Fail(GothError):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors take the one path: one line, exit status 2, the
-    command's usage at its end."""
+    """An argument parser whose errors take the one path.
+
+    One line, exit status 2, the command's usage at its end.
+    """
 
     def error(self, message: str) -> NoReturn:
         usage = " ".join(self.format_usage().split()).removeprefix("usage: ")

@@ -1,4 +1,4 @@
-"""``goth-actors demo``: the options; the scenario is :mod:`goth_actors._demo`."""
+"""``goth-actors demo``: the options; the scenario is `_demo`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``goth-actors serve``: one supervised token cache for every process on a machine.
 
-Speaks the GCE metadata server's protocol (see :mod:`goth_actors._serve`), so that clients in
+Speaks the GCE metadata server's protocol (see `_serve`), so that clients in
 any language find it through ``GCE_METADATA_HOST``. Runs until SIGTERM, SIGINT (Ctrl-C) or
 SIGHUP, then stops gracefully and exits 0.
 """
@@ -213,8 +213,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _no_metadata_server(source: Source) -> str:
-    """What google-auth and gcloud say when Application Default Credentials are nowhere (only
-    ADC can end at a metadata server: ``--credentials`` names a key file)."""
+    """What google-auth and gcloud say when Application Default Credentials are nowhere.
+
+    Only ADC can end at a metadata server: ``--credentials`` names a key file.
+    """
     host = source.base_url().split("://", 1)[-1] if isinstance(source, Metadata) else "?"
     return (
         "Your default credentials were not found: no GOOGLE_APPLICATION_CREDENTIALS, no "

@@ -1,7 +1,7 @@
 """The token protocol: sources, one token exchange, the HTTP client contract, backoff, ADC.
 
 No actors, no threads, no pykka, nothing of ``goth_actors.otp``: one exchange at a time, pure
-and testable. :meth:`Token.fetch` makes one attempt for one source and returns a ``Token`` or
+and testable. `Token.fetch` makes one attempt for one source and returns a ``Token`` or
 raises a ``TokenError``. The token server (``goth_actors._server``) schedules, caches and
 supervises on top of it. ``goth_actors`` re-exports the public names; the others here are the
 protocol's own API to the server layer.

@@ -1,5 +1,7 @@
-"""Application Default Credentials: :func:`default_source` looks where google-auth looks, in
-its order, and :func:`load_credentials` reads a credentials file with the guards of every one.
+"""Application Default Credentials, found where google-auth finds them.
+
+`default_source` looks where google-auth looks, in its order, and `load_credentials` reads a
+credentials file with the guards of every one.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def load_credentials(path: str | os.PathLike[str]) -> Mapping[str, Any]:
         ConfigError: The file is missing, unreadable, too large, not UTF-8, not a JSON
             object, or nested too deep (field ``"path"``).
 
-    Example:
+    Examples:
         ```python
         source = goth_actors.ServiceAccount(goth_actors.load_credentials("key.json"))
         ```
@@ -51,8 +53,11 @@ def load_credentials(path: str | os.PathLike[str]) -> Mapping[str, Any]:
 
 
 def find_credentials(environ: Mapping[str, str]) -> Mapping[str, Any] | None:
-    """The ADC credentials file's content (``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's
-    ``application_default_credentials.json``), or ``None`` when there is none."""
+    """The ADC credentials file's content, or ``None`` when there is none.
+
+    The file is ``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's
+    ``application_default_credentials.json``.
+    """
     named = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if named:
         return _read_key_file(Path(named), "GOOGLE_APPLICATION_CREDENTIALS")
@@ -68,7 +73,7 @@ def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) 
     1. The credentials file named by ``GOOGLE_APPLICATION_CREDENTIALS``.
     2. gcloud's ``application_default_credentials.json`` (in ``CLOUDSDK_CONFIG`` when set,
        else ``~/.config/gcloud``, or ``%APPDATA%/gcloud`` on Windows).
-    3. The metadata server (:class:`Metadata`).
+    3. The metadata server ([`Metadata`][goth_actors.Metadata]).
 
     The environment is read when this is called, never at import. Key files are read with
     guards (no blocking open, regular files only, at most 1 MiB of UTF-8 JSON, nested at most
@@ -91,14 +96,15 @@ def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) 
 
     Args:
         environ: Environment to read instead of ``os.environ`` (for tests).
-        **options: Passed to the chosen source (see :func:`source_from_credentials`),
-            including ``universe_domain``, ``quota_project_id``, ``audience`` (an ID token,
-            whatever the credentials: a service account's key, the metadata server,
-            impersonation, workload identity with impersonation; user credentials say why
-            not) and ``allow_custom_endpoints=True``, the explicit opt-out for private
-            endpoints (Private Service Connect, a proxy) that you trust; there is no
-            environment variable for it. For the metadata server, ``scopes``, ``account``,
-            ``audience``, ``url``, ``quota_project_id`` and ``universe_domain`` apply.
+        **options: Passed to the chosen source (see
+            [`source_from_credentials`][goth_actors.source_from_credentials]), including
+            ``universe_domain``, ``quota_project_id``, ``audience`` (an ID token, whatever the
+            credentials: a service account's key, the metadata server, impersonation, workload
+            identity with impersonation; user credentials say why not) and
+            ``allow_custom_endpoints=True``, the explicit opt-out for private endpoints (Private
+            Service Connect, a proxy) that you trust; there is no environment variable for it. For
+            the metadata server, ``scopes``, ``account``, ``audience``, ``url``,
+            ``quota_project_id`` and ``universe_domain`` apply.
 
     Raises:
         ConfigError: ``GOOGLE_APPLICATION_CREDENTIALS`` names a missing, unreadable or
@@ -106,7 +112,7 @@ def default_source(*, environ: Mapping[str, str] | None = None, **options: Any) 
             credential somewhere the endpoint policy refuses.
         TypeError: An option the source does not take, named, with the likeliest meant.
 
-    Example:
+    Examples:
         >>> source = default_source(scopes=("https://www.googleapis.com/auth/pubsub",))
     """
     env = os.environ if environ is None else environ

@@ -2,8 +2,8 @@
 
 Everything here reads what another party wrote, so it is bounded (excerpts of at most 200
 characters, JSON no deeper than 64 levels), redacted
-(:func:`~goth_actors._protocol.redact.redact`) and escaped
-(:func:`~goth_actors._protocol.redact.escape`: no newline or escape sequence of the remote's
+(`redact`) and escaped
+(`escape`: no newline or escape sequence of the remote's
 reaches a message or a log line) before it is kept. Bodies are parsed as strict UTF-8.
 """
 
@@ -199,8 +199,11 @@ def invalid(
 
 
 def parse_body(body: object) -> Any:
-    """A body as JSON: a mapping as is, else strict UTF-8 text parsed with the depth bound;
-    :data:`~goth_actors._protocol.files.NOT_JSON` when it is neither."""
+    """A body as JSON, or `NOT_JSON`.
+
+    A mapping as is, else strict UTF-8 text parsed with the depth bound; `NOT_JSON` when it is
+    neither.
+    """
     if isinstance(body, Mapping):
         return body
     if isinstance(body, bytes | bytearray):

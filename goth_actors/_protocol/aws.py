@@ -1,5 +1,6 @@
-"""AWS-sourced workload identity: an AWS workload's signed ``GetCallerIdentity`` request as its
-subject token (``credential_source.environment_id: "aws1"``).
+"""AWS-sourced workload identity: a signed ``GetCallerIdentity`` request as the subject token.
+
+The credentials say ``credential_source.environment_id: "aws1"``.
 
 The region comes from ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, else from the instance
 metadata's availability zone (``region_url``, its last letter dropped); the credentials from
@@ -7,7 +8,7 @@ metadata's availability zone (``region_url``, its last letter dropped); the cred
 instance role (``url``: the role's name, then ``url/{role}``). With an
 ``imdsv2_session_token_url`` every metadata read carries an IMDSv2 session token (one ``PUT``
 per fetch). The request to ``regional_cred_verification_url`` is signed with SigV4
-(:mod:`~goth_actors._protocol.sigv4`), the header ``x-goog-cloud-target-resource`` (the pool)
+(`sigv4`), the header ``x-goog-cloud-target-resource`` (the pool)
 added, and the whole serialised as google-auth does: URL-encoded JSON of ``url``, ``method``
 and ``headers`` (a list of ``key``/``value``), keys sorted. It is never sent to AWS: Google's
 STS checks it with AWS. The AWS URLs are where credentials are *read from*, so the endpoint

@@ -22,7 +22,7 @@ BACKOFF_TYPES: tuple[BackoffType, ...] = ("exp", "rand", "rand_exp")
 
 
 class Backoff:
-    """Produces the delay before each retry; :meth:`reset` after a success.
+    """Produces the delay before each retry; `reset` after a success.
 
     Args:
         kind: ``"exp"``, ``"rand"`` or ``"rand_exp"`` (Goth's ``backoff_type``).
@@ -32,7 +32,7 @@ class Backoff:
             gives the delay in seconds instead, and the other three are unused.
         rng: Random source (``random.Random()`` by default; pass a seeded one in tests).
 
-    Example:
+    Examples:
         >>> backoff = Backoff("exp", 1.0, 30.0)
         >>> [backoff.next() for _ in range(6)]
         [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]

@@ -3,7 +3,7 @@
 ``credential_source.certificate`` names a certificate configuration file
 (``certificate_config_location``, or ``use_default_certificate_config: true`` for
 ``GOOGLE_API_CERTIFICATE_CONFIG``, else gcloud's ``certificate_config.json``), read at each
-fetch (certificates rotate) with the guards of every credential file::
+fetch (certificates rotate) with the guards of every credential file:
 
     {"cert_configs": {"workload": {"cert_path": "...", "key_path": "..."}}}
 

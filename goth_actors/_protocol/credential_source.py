@@ -1,10 +1,10 @@
 """Where a workload identity's subject token comes from: the ``credential_source``.
 
-:func:`credential_source` validates the ``credential_source`` of an ``external_account`` file
+`credential_source` validates the ``credential_source`` of an ``external_account`` file
 at construction and picks its kind: a file or a URL (here), AWS (``environment_id``,
-:mod:`~goth_actors._protocol.aws`), an executable (:mod:`~goth_actors._protocol.executable`)
-or an X.509 certificate (:mod:`~goth_actors._protocol.certificate`). Each reads the token at
-each fetch (:class:`~goth_actors._protocol.subject.SubjectSource`). A file is read with the
+`aws`), an executable (`executable`)
+or an X.509 certificate (`certificate`). Each reads the token at
+each fetch (`SubjectSource`). A file is read with the
 guards of every credential file (no blocking open, regular files only, at most 1 MiB), never
 quoted in an error; a URL is read through the exchange.
 """

@@ -1,13 +1,14 @@
-"""A deadline for a whole HTTP exchange in requests: connect to last byte, like curl's
-``--max-time``.
+"""A deadline for a whole HTTP exchange in requests: connect to last byte.
+
+Like curl's ``--max-time``.
 
 requests' ``timeout`` bounds each socket operation, not the exchange: a server that drips its
 status line or headers a byte at a time keeps a request alive for hours (a header line may
-be 64 KiB). :class:`DeadlineAdapter` is a requests transport adapter whose connections read
-every byte of an answer (status line, headers, body) through :class:`_DeadlineReader`, which
+be 64 KiB). `DeadlineAdapter` is a requests transport adapter whose connections read
+every byte of an answer (status line, headers, body) through `_DeadlineReader`, which
 bounds each read by the time left until the deadline of the current exchange, and whose new
 connections get only the time left for their TLS handshake (CPython bounds a handshake as a
-whole by the socket's timeout). The deadline is set per exchange with :func:`deadline_of`, in
+whole by the socket's timeout). The deadline is set per exchange with `deadline_of`, in
 a context variable, so one pooled connection serves exchanges of different deadlines. Name
 resolution is bounded by the operating system's resolver, not by this.
 """
@@ -88,8 +89,10 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _SocketShim:
-    """What ``http.client.HTTPResponse`` is given instead of the socket: its ``makefile``
-    is a buffered :class:`_DeadlineReader`."""
+    """What ``http.client.HTTPResponse`` is given instead of the socket.
+
+    Its ``makefile`` is a buffered `_DeadlineReader`.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -139,7 +142,7 @@ _POOLS = {"http": _Pool, "https": _TlsPool}
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """A requests adapter whose exchanges end by the deadline of :func:`deadline_of`.
+    """A requests adapter whose exchanges end by the deadline of `deadline_of`.
 
     Mount it on a session for ``http://`` and ``https://``; through an HTTP(S) proxy too (a
     SOCKS proxy's connections are urllib3's own, bounded per read only).

@@ -15,7 +15,7 @@ from an untrusted place could point them anywhere. So, for every such URL:
   ``www.googleapis.com`` and ``accounts.google.com`` (older token URIs); and loopback.
 
 A universe domain that only the file names is not trusted for this: it is the caller's
-``universe_domain=`` (or ``GOOGLE_CLOUD_UNIVERSE_DOMAIN``, which :func:`default_source` reads)
+``universe_domain=`` (or ``GOOGLE_CLOUD_UNIVERSE_DOMAIN``, which `default_source` reads)
 that makes another universe's hosts acceptable, since a hostile file could name any domain.
 The opt-out, for private endpoints under another name, is the ``allow_custom_endpoints=True``
 keyword of the sources and of ``default_source`` / ``source_from_credentials``: never an
@@ -63,14 +63,20 @@ _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 
 
 def universe_trusted(source: object) -> bool:
-    """Whether ``source``'s universe is one the caller trusts (``googleapis.com``, or named by
-    the caller): only then may an endpoint be derived from it and sent a credential."""
+    """Whether ``source``'s universe is one the caller trusts.
+
+    That is ``googleapis.com``, or one named by the caller: only then may an endpoint be
+    derived from it and sent a credential.
+    """
     return bool(getattr(source, "_universe_trusted", True))
 
 
 def derived_url(source: object, service: str, path: str, name: str) -> str:
-    """Google's ``service`` URL in ``source``'s universe; ``ConfigError`` (naming ``name``, the
-    keyword that would set it instead) when only a credentials file named that universe."""
+    """Google's ``service`` URL in ``source``'s universe.
+
+    Raises ``ConfigError`` (naming ``name``, the keyword that would set it instead) when only a
+    credentials file named that universe.
+    """
     universe = getattr(source, "universe_domain", None) or GOOGLE_UNIVERSE
     if not universe_trusted(source):
         raise ConfigError(
@@ -206,7 +212,7 @@ def check_credential_url(
 class EndpointTrust:
     """A source's universe and which endpoints from its credentials it will send secrets to.
 
-    Build it with :meth:`resolve` from the credentials and the caller's keywords.
+    Build it with `resolve` from the credentials and the caller's keywords.
 
     Attributes:
         universe_domain: The source's universe: the caller's ``universe_domain=``, else the
@@ -247,8 +253,10 @@ class EndpointTrust:
         return self.universe_domain in self.universes
 
     def default(self, service: str, path: str) -> str:
-        """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too: a
-        universe that only the credentials name is not trusted to receive a credential."""
+        """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too.
+
+        A universe that only the credentials name is not trusted to receive a credential.
+        """
         url = f"https://{service}.{self.universe_domain}{path}"
         return self.check(url, "credentials.universe_domain")
 

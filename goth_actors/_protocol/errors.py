@@ -1,6 +1,4 @@
-"""The token protocol's errors: one exchange failed (:class:`TokenError` and its kinds).
-
-::
+"""The token protocol's errors: one exchange failed (`TokenError` and its kinds).
 
     GothError
     ├── ConfigError (ValueError)       bad option, source or credentials, named by field
@@ -8,11 +6,11 @@
         ├── TokenEndpointError         the endpoint answered, but not with a token
         └── TransportError             no usable answer: refused, reset, timeout, DNS
 
-:class:`ResponseTooLarge` is what the default HTTP client raises for an oversized body; the
+`ResponseTooLarge` is what the default HTTP client raises for an oversized body; the
 exchange turns it into a ``TokenEndpointError``. Errors carry data (``status``, ``retryable``,
 a body excerpt) but never a secret, and neither does their cause chain: where the original
 exception could quote one (requests quotes a bad header's value), the cause is a
-:class:`RedactedCause` that stands in for it.
+`RedactedCause` that stands in for it.
 """
 
 from __future__ import annotations
@@ -130,7 +128,7 @@ class TransportError(TokenError):
     """The exchange failed below HTTP: connection refused or reset, timeout, DNS failure.
 
     Always retryable. The HTTP client's exception is chained as ``__cause__`` through a
-    :class:`RedactedCause` (its type's name and its redacted message), never as itself.
+    `RedactedCause` (its type's name and its redacted message), never as itself.
 
     Attributes:
         url: The URL that was being requested (without its query string).
@@ -162,8 +160,10 @@ class ResponseTooLarge(GothError):
 
 
 class RedactedCause(GothError):
-    """Stands in, as ``__cause__``, for an exception whose message or attributes could carry
-    a secret: its type's name and its message, redacted and escaped; nothing else of it.
+    """Stands in, as ``__cause__``, for an exception that could carry a secret.
+
+    Such an exception's message or attributes could hold one: this keeps its type's name and
+    its message, redacted and escaped; nothing else of it.
 
     Attributes:
         type_name: The qualified name of the original exception's type

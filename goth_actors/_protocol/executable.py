@@ -5,7 +5,7 @@ to run programs by itself). The ``command`` is split as a shell would (``shlex``
 without one, with stdin closed, under the smaller of ``timeout_millis`` (default 30 s, 5 s to
 120 s) and what is left of the exchange's deadline, with the ``GOOGLE_EXTERNAL_ACCOUNT_*``
 environment google-auth passes. Its standard output (at most 1 MiB) is response format
-version 1::
+version 1:
 
     {"version": 1, "success": true, "token_type": "urn:ietf:params:oauth:token-type:jwt",
      "id_token": "...", "expiration_time": 1700000000}

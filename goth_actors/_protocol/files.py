@@ -3,8 +3,8 @@
 Every file goth_actors reads for a credential (a key file, gcloud's files, a subject token, an
 executable's output, a certificate configuration) is read here, with the same guards: opened
 without blocking (a FIFO with no writer cannot hang the caller), regular files only (not
-``/dev/zero``), at most :data:`MAX_FILE_BYTES`, strict UTF-8, and JSON no deeper than
-:data:`MAX_JSON_DEPTH`. Problems come back as values, not exceptions, so that callers raise
+``/dev/zero``), at most `MAX_FILE_BYTES`, strict UTF-8, and JSON no deeper than
+`MAX_JSON_DEPTH`. Problems come back as values, not exceptions, so that callers raise
 their own error (``ConfigError`` at construction, ``TokenError`` at a fetch) outside any
 ``except`` block: no error the library raises carries the original exception, whose attributes
 may hold the file's content (``JSONDecodeError.doc`` is the whole document).
@@ -45,7 +45,7 @@ class _NotJson:
 
 
 NOT_JSON: Any = _NotJson()
-"""What :func:`parse_json` returns for text that is not JSON, or nested too deep."""
+"""What `parse_json` returns for text that is not JSON, or nested too deep."""
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -68,9 +68,9 @@ class FileProblem:
 
 
 def read_text(path: str | os.PathLike[str]) -> str | FileProblem:
-    """The file's text, or the :class:`FileProblem` that stops it being read.
+    """The file's text, or the `FileProblem` that stops it being read.
 
-    Example:
+    Examples:
         >>> read_text("/dev/zero")
         FileProblem(reason='is not a regular file', transient=False)
     """
@@ -114,10 +114,12 @@ def decode_utf8(raw: bytes) -> str | None:
 
 
 def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """``text`` parsed as JSON, or :data:`NOT_JSON`: for invalid JSON, or nesting past
-    ``max_depth``, which is checked before parsing (so never a ``RecursionError``).
+    """``text`` parsed as JSON, or `NOT_JSON`.
 
-    Example:
+    `NOT_JSON` for invalid JSON, or nesting past ``max_depth``, which is checked before parsing
+    (so never a ``RecursionError``).
+
+    Examples:
         >>> parse_json('{"a": [1]}')
         {'a': [1]}
         >>> parse_json("[" * 100_000) is NOT_JSON
@@ -147,7 +149,7 @@ def _too_deep(text: str, max_depth: int) -> bool:
 
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | FileProblem:
-    """The file's JSON object, or the :class:`FileProblem` that stops it being read."""
+    """The file's JSON object, or the `FileProblem` that stops it being read."""
     text = read_text(path)
     if isinstance(text, FileProblem):
         return text

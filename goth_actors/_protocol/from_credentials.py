@@ -110,23 +110,23 @@ _REFUSED = {
 def source_from_credentials(credentials: Mapping[str, Any], **options: Any) -> Source:
     """Picks the source for a decoded credentials file from its ``type``.
 
-    - ``service_account`` gives :class:`ServiceAccount`;
-    - ``authorized_user`` gives :class:`RefreshToken` (``scopes`` is dropped: these
-      credentials carry the scopes the user granted);
-    - ``external_account`` gives :class:`~goth_actors.WorkloadIdentity` (workload identity
-      federation: a file, URL, AWS, executable or X.509 subject token);
-    - ``external_account_authorized_user`` gives :class:`~goth_actors.WorkforceUser` (a
+    - ``service_account`` gives [`ServiceAccount`][goth_actors.ServiceAccount];
+    - ``authorized_user`` gives [`RefreshToken`][goth_actors.RefreshToken] (``scopes`` is dropped:
+      these credentials carry the scopes the user granted);
+    - ``external_account`` gives [`WorkloadIdentity`][goth_actors.WorkloadIdentity] (workload
+      identity federation: a file, URL, AWS, executable or X.509 subject token);
+    - ``external_account_authorized_user`` gives [`WorkforceUser`][goth_actors.WorkforceUser] (a
       workforce pool user; ``scopes`` is dropped too);
     - ``impersonated_service_account`` (gcloud's ADC file after ``gcloud auth
       application-default login --impersonate-service-account``) gives
-      :class:`~goth_actors.Impersonated` around the source of its ``source_credentials``,
+      [`Impersonated`][goth_actors.Impersonated] around the source of its ``source_credentials``,
       with the file's ``scopes`` unless ``options`` give some.
 
     ``options`` go to that source's constructor. Every source takes ``universe_domain``
     (trust that universe's token services too), ``quota_project_id`` (which wins over the
     file's) and ``allow_custom_endpoints`` (the explicit opt-out of the endpoint policy: see
-    :func:`default_source`). ``audience`` asks for an ID token whatever the type: a service
-    account's ``target_audience``, an impersonated or workload identity's (with
+    [`default_source`][goth_actors.default_source]). ``audience`` asks for an ID token whatever the
+    type: a service account's ``target_audience``, an impersonated or workload identity's (with
     impersonation) ID token; user credentials give none, and say why.
 
     Raises:
@@ -134,7 +134,7 @@ def source_from_credentials(credentials: Mapping[str, Any], **options: Any) -> S
             would send a credential somewhere the endpoint policy refuses.
         TypeError: An option the source does not take, named, with the likeliest meant.
 
-    Example:
+    Examples:
         ```python
         credentials = goth_actors.load_credentials(path)
         source = source_from_credentials(credentials, scopes=(SCOPE,))

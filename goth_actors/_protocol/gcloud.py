@@ -1,10 +1,11 @@
-"""What gcloud leaves on disk: its configuration directory, and the active configuration's
-``core/project`` (as Goth 1.4 reads ``configurations/config_default``).
+"""What gcloud leaves on disk: its configuration directory and the active ``core/project``.
+
+The project is read as Goth 1.4 reads ``configurations/config_default``.
 
 gcloud keeps ``application_default_credentials.json``, ``certificate_config.json``,
 ``active_config`` (the name of the active configuration) and ``configurations/config_NAME``
 (INI) in ``CLOUDSDK_CONFIG``, else ``~/.config/gcloud`` (``%APPDATA%/gcloud`` on Windows).
-Every file is read with the guards of :mod:`~goth_actors._protocol.files`; nothing here runs
+Every file is read with the guards of `files`; nothing here runs
 gcloud.
 """
 
@@ -24,7 +25,7 @@ _NAME = re.compile(r"[A-Za-z0-9][\w-]{0,99}")
 
 
 def config_dir(environ: Mapping[str, str]) -> Path:
-    """gcloud's configuration directory, from ``environ``."""
+    """Gcloud's configuration directory, from ``environ``."""
     configured = environ.get("CLOUDSDK_CONFIG")
     if configured:
         return Path(configured)

@@ -1,6 +1,6 @@
 """The HTTP client contract, and the default client built on a shared ``requests.Session``.
 
-An HTTP client is any callable with this signature (Goth's ``http_client``, made Pythonic)::
+An HTTP client is any callable with this signature (Goth's ``http_client``, made Pythonic):
 
     def http_client(*, method: str, url: str, headers: Mapping[str, str],
                     body: bytes, timeout: float) -> HttpResponse: ...
@@ -13,7 +13,7 @@ An HTTP client is any callable with this signature (Goth's ``http_client``, made
   multi-step source (workload identity, impersonation) shares one deadline, ``http_timeout``,
   across its steps, so each call gets what is left. A client must honour it as a deadline,
   not as a per-read timeout; the default client does (see ``goth_actors._protocol.deadline``).
-- It returns an :class:`HttpResponse` whose ``body`` may be ``bytes``, ``str`` or an already
+- It returns an `HttpResponse` whose ``body`` may be ``bytes``, ``str`` or an already
   decoded mapping (as Goth rc.5 allows), and whose ``headers`` may be a mapping or a sequence
   of ``(name, value)`` pairs; names are matched case-insensitively.
 - It must not follow redirects: a 3xx is an answer, and goth_actors reports it as an error.
@@ -143,7 +143,7 @@ def default_http_client(
 
     ``timeout`` is a deadline for the whole exchange, connect to last byte (name resolution
     excepted: the system's resolver bounds it). The body is streamed and refused past
-    :data:`MAX_BODY_BYTES`.
+    `MAX_BODY_BYTES`.
     """
     with deadline_of(timeout) as deadline:
         response = _session().request(

@@ -1,8 +1,8 @@
 """IAM Credentials: ``generateAccessToken`` and ``generateIdToken``, and the answers they read.
 
-Used by :class:`~goth_actors.Impersonated` and by workload identity federation, whose
+Used by `Impersonated` and by workload identity federation, whose
 ``service_account_impersonation_url`` is a ``generateAccessToken`` call. Both go through the
-caller's :class:`~goth_actors._protocol.token.Exchanger`, so both get its error handling.
+caller's `Exchanger`, so both get its error handling.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def generate_id_token(
 
 
 def id_token(text: str, where: str, data: Mapping[str, Any] | None = None) -> Token:
-    """A :class:`Token` from an IAM ``generateIdToken`` answer's JWT (see ``id_token_from_jwt``)."""
+    """A `Token` from an IAM ``generateIdToken`` answer's JWT (see ``id_token_from_jwt``)."""
     return id_token_from_jwt(text, lambda problem: unusable_answer(where, problem, data))
 
 
@@ -130,7 +130,7 @@ def parse_rfc3339(text: str) -> float | None:
     Takes any offset (``Z``, ``+02:00``, ``-05:30``) and up to nine fractional digits, as
     Google's ``google.protobuf.Timestamp`` JSON does. An offset is required.
 
-    Example:
+    Examples:
         >>> parse_rfc3339("2024-01-01T02:00:00.5+02:00")
         1704067200.5
     """

@@ -71,7 +71,7 @@ class Impersonated(Source):
     Raises:
         ConfigError: At construction, naming the field, for any invalid input.
 
-    Example:
+    Examples:
         ```python
         user = RefreshToken(json.load(open(adc_path)))
         source = Impersonated(user, "deployer@my-project.iam.gserviceaccount.com")

@@ -36,7 +36,7 @@ class Metadata(Source):
         universe_domain: The universe. Default ``None``: the metadata server's own, read
             from ``universe/universe-domain`` when needed (see ``goth_actors.universe_domain``).
 
-    Example:
+    Examples:
         >>> source = Metadata()  # on Google Cloud
         >>> source = Metadata(audience="https://my-service-abc123.a.run.app")
     """

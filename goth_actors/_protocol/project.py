@@ -1,7 +1,7 @@
 """Where the program runs, as Google sees it: its project id, and a source's universe domain.
 
-:func:`project_id` looks in google-auth's order (and Goth 1.4's gcloud configuration);
-:func:`universe_domain` asks the metadata server only for a source that does not know.
+`project_id` looks in google-auth's order (and Goth 1.4's gcloud configuration);
+`universe_domain` asks the metadata server only for a source that does not know.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def project_id(
     Raises:
         ConfigError: ``GOOGLE_APPLICATION_CREDENTIALS`` names a file that cannot be read.
 
-    Example:
+    Examples:
         ```python
         project = goth_actors.project_id() or "my-fallback-project"
         ```
@@ -116,15 +116,16 @@ def universe_domain(
     """The universe domain of ``source``'s tokens (``"googleapis.com"`` unless told otherwise).
 
     A source that knows says (its ``universe_domain``: from the key file, the caller, or
-    ``GOOGLE_CLOUD_UNIVERSE_DOMAIN`` through :func:`default_source`). The metadata server is
-    asked (``universe/universe-domain``; a 404 means ``googleapis.com``, as in google-auth).
+    ``GOOGLE_CLOUD_UNIVERSE_DOMAIN`` through [`default_source`][goth_actors.default_source]). The
+    metadata server is asked (``universe/universe-domain``; a 404 means ``googleapis.com``, as in
+    google-auth).
 
     Raises:
         TokenEndpointError, TransportError: The metadata server did not answer usably.
         ConfigError: It answered something that is not a domain name (field
             ``universe/universe-domain``).
 
-    Example:
+    Examples:
         ```python
         goth_actors.universe_domain(goth_actors.default_source())
         ```

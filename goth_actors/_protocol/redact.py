@@ -1,8 +1,8 @@
 """Keeping secrets out of messages, and remote text safe in them: redaction and escaping.
 
 Everything a remote party wrote, and every message built around a request, passes through
-:func:`redact` before it reaches an exception, a log line or a body excerpt, and through
-:func:`escape` so that it cannot forge a log line or drive a terminal.
+`redact` before it reaches an exception, a log line or a body excerpt, and through
+`escape` so that it cannot forge a log line or drive a terminal.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
     Each secret is removed as sent: raw, URL-encoded in a form body or a query string, and,
     for a header value such as ``"Bearer <token>"``, the credential alone (an endpoint may
-    echo just that). A secret of fewer than :data:`MIN_SUBSTRING_SECRET` characters is removed
+    echo just that). A secret of fewer than `MIN_SUBSTRING_SECRET` characters is removed
     only where it is a whole value, not a part of a longer word.
 
-    Example:
+    Examples:
         >>> redact("refused ya29.a0AfH6SMB: bad", ())
         'refused <redacted>: bad'
         >>> redact("client a is invalid", ("a",))
@@ -74,7 +74,7 @@ def escape(text: str) -> str:
     line separators and bidi controls become ``\n``, ``\r``, ``\x1b``, ``\u2028``...: a
     remote ``error_description`` can neither start a forged log line nor drive a terminal.
 
-    Example:
+    Examples:
         >>> escape("bad\nWARNING forged\x1b[2J")
         'bad\\nWARNING forged\\x1b[2J'
     """
@@ -93,7 +93,7 @@ def _escaped(match: re.Match[str]) -> str:
 def redact_query(text: str) -> str:
     """``text`` with every URL query string in it replaced: a query can carry a signature.
 
-    Example:
+    Examples:
         >>> redact_query("GET https://x.test/a?sig=1 failed")
         'GET https://x.test/a?<redacted> failed'
     """
@@ -103,7 +103,7 @@ def redact_query(text: str) -> str:
 def without_query(url: str) -> str:
     """``url`` without its query string and fragment (they can carry secrets).
 
-    Example:
+    Examples:
         >>> without_query("https://x.test/token?key=1#f")
         'https://x.test/token'
     """
@@ -117,7 +117,7 @@ def shorten(text: str, limit: int) -> str:
     The head and the tail are kept (a chained error names its root cause last), each cut
     between words, so no word or URL is cut in two unless it alone is longer than its share.
 
-    Example:
+    Examples:
         >>> shorten("GET http://x.test/token failed: ConnectionError: pool: retries: refused", 50)
         'GET http://x.test/token … pool: retries: refused'
     """

@@ -47,7 +47,7 @@ class RefreshToken(Source):
     Raises:
         ConfigError: At construction, naming the missing or malformed field.
 
-    Example:
+    Examples:
         ```python
         source = RefreshToken(json.load(open(adc_path)))
         ```

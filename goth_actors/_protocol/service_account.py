@@ -1,5 +1,8 @@
-"""``ServiceAccount``: a service-account key signs a JWT, traded for a token (JWT-bearer grant),
-or used as the token itself (a self-signed JWT, which needs no token endpoint at all)."""
+"""``ServiceAccount``: a service-account key signs a JWT, traded for a token or used as one.
+
+The JWT is traded for a token (JWT-bearer grant), or used as the token itself (a self-signed
+JWT, which needs no token endpoint at all).
+"""
 
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ class ServiceAccount(Source):
         ConfigError: At construction, naming the field, for any invalid input. No key
             material is ever part of the message.
 
-    Example:
+    Examples:
         ```python
         import json
         source = ServiceAccount(json.load(open("key.json")), scopes=(
@@ -221,7 +224,10 @@ class ServiceAccount(Source):
         return claims
 
     def signed_jwt(self, now: float) -> str:
-        """The JWT of :meth:`assertion_claims`, signed RS256 with ``kid`` = ``private_key_id``."""
+        """The JWT of ``assertion_claims``, signed RS256 with ``kid`` = ``private_key_id``.
+
+        The claims are those of [`assertion_claims`][goth_actors.ServiceAccount.assertion_claims].
+        """
         headers: dict[str, str] = {"typ": "JWT"}
         key_id = self.credentials.get("private_key_id")
         if key_id:

@@ -6,7 +6,7 @@ does). Any other source signs as a named service account through IAM Credentials
 google-auth), workload identity's federated token (the identity that impersonates the
 account), or the source's own token (the metadata server's account signing as itself, a user
 with the Token Creator role). This is what ``generate_signed_url`` in google-cloud-storage
-needs, through :class:`goth_actors.integrations.google_auth.Credentials`.
+needs, through `goth_actors.integrations.google_auth.Credentials`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ _TOKEN_MARGIN = 300.0  # a cached caller token is replaced this long before it e
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Signer:
-    """Signs bytes as one service account (make one with :func:`goth_actors.signer`).
+    """Signs bytes as one service account (make one with ``goth_actors.signer``).
+
+    [`goth_actors.signer`][goth_actors.signer] picks the way to sign for a source.
 
     Attributes:
         source: The source whose credentials sign (or get the token that signs).
@@ -88,7 +90,7 @@ class Signer:
 
         Args:
             data: The bytes to sign.
-            token: The source's current token, when :attr:`uses_source_token` (a token
+            token: The source's current token, when `uses_source_token` (a token
                 server's, to save an exchange). Default: one is fetched.
             http_client: The HTTP client. Default: the shared one.
             timeout: Seconds all of it may take (token and ``signBlob``).
@@ -145,14 +147,15 @@ def signer(
     iam_url: str | None = None,
     delegates: Sequence[str] = (),
 ) -> Signer:
-    """A :class:`Signer` for ``source``: who it signs as, and how.
+    """A [`Signer`][goth_actors.Signer] for ``source``: who it signs as, and how.
 
-    - A :class:`ServiceAccount` signs locally as itself.
-    - An :class:`Impersonated` signs as its target through ``signBlob``, with its source's
-      token and its delegates (as google-auth's impersonated credentials).
-    - A :class:`WorkloadIdentity` that impersonates a service account signs as that account,
-      with the federated (STS) token.
-    - A :class:`Metadata` source signs as the metadata server's account, with its own token.
+    - A [`ServiceAccount`][goth_actors.ServiceAccount] signs locally as itself.
+    - An [`Impersonated`][goth_actors.Impersonated] signs as its target through ``signBlob``, with
+      its source's token and its delegates (as google-auth's impersonated credentials).
+    - A [`WorkloadIdentity`][goth_actors.WorkloadIdentity] that impersonates a service account signs
+      as that account, with the federated (STS) token.
+    - A [`Metadata`][goth_actors.Metadata] source signs as the metadata server's account, with its
+      own token.
     - Any other source signs as ``email``, which it must then name, with its own token.
 
     Args:
@@ -168,7 +171,7 @@ def signer(
         ConfigError: The source cannot sign as anyone without ``email``, or ``email`` or
             ``iam_url`` is malformed.
 
-    Example:
+    Examples:
         ```python
         signature = goth_actors.signer(source).sign(b"data")
         ```

@@ -1,5 +1,7 @@
-"""AWS Signature Version 4, with ``hmac`` and ``hashlib`` only: what an AWS workload signs to
-prove who it is to Google's STS (a ``GetCallerIdentity`` request it never sends itself).
+"""AWS Signature Version 4, with ``hmac`` and ``hashlib`` only.
+
+What an AWS workload signs to prove who it is to Google's STS (a ``GetCallerIdentity`` request
+it never sends itself).
 
 The steps are AWS's (``docs.aws.amazon.com/general/latest/gr/sigv4_signing.html``): a canonical
 request (method, normalised path, sorted and encoded query, lower-cased sorted headers with
@@ -50,7 +52,7 @@ class AwsCredentials:
 def canonical_query(query: str) -> str:
     """A query string in SigV4's canonical form: each name and value URI-encoded, sorted.
 
-    Example:
+    Examples:
         >>> canonical_query("b=2&a=x y&a=1")
         'a=1&a=x%20y&b=2'
     """
@@ -105,7 +107,7 @@ def sign_request(
         The given headers plus ``Authorization``, ``host``, ``x-amz-date`` (unless a ``date``
         was given) and ``x-amz-security-token`` (with a session token).
 
-    Example:
+    Examples:
         >>> keys = AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
         >>> signed = sign_request(method="GET", url="https://host.foo.com/", region="us-east-1",
         ...                       credentials=keys, now=0)

@@ -1,10 +1,12 @@
-"""Google's Security Token Service: the token exchange of workload identity federation, the
-client authentication both STS grants use, and the check of a client's credentials fields.
+"""Google's Security Token Service: the token exchange of workload identity federation.
 
-:func:`token_exchange` builds the RFC 8693 exchange (``urn:ietf:params:oauth:grant-type:
-token-exchange``) of :class:`~goth_actors.WorkloadIdentity`; :func:`client_basic_auth` is the
+Also the client authentication both STS grants use, and the check of a client's credentials
+fields.
+
+`token_exchange` builds the RFC 8693 exchange (``urn:ietf:params:oauth:grant-type:
+token-exchange``) of `WorkloadIdentity`; `client_basic_auth` is the
 HTTP Basic client authentication (``client_id:client_secret``) that it and
-:class:`~goth_actors.WorkforceUser`'s refresh at ``/v1/oauthtoken`` send.
+`WorkforceUser`'s refresh at ``/v1/oauthtoken`` send.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What every kind of workload-identity subject token source shares: its context and result.
 
 A ``credential_source`` (a file or URL, AWS, an executable, an X.509 certificate) reads a
-subject token at each fetch through :class:`SubjectSource`; it is told the pool's audience and
-token type (:class:`SubjectContext`) and answers a :class:`Subject`: the token, and for mutual
+subject token at each fetch through `SubjectSource`; it is told the pool's audience and
+token type (`SubjectContext`) and answers a `Subject`: the token, and for mutual
 TLS the client certificate the STS exchange must present.
 """
 

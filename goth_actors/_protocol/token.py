@@ -1,9 +1,9 @@
 """The token, the sources that ask for one, and the one-shot exchange (Goth's ``Goth.Token``).
 
-:meth:`Token.fetch` makes one attempt for one source (one request, or one per step for
-multi-step sources such as workload identity) and returns a :class:`Token` or raises a
+`Token.fetch` makes one attempt for one source (one request, or one per step for
+multi-step sources such as workload identity) and returns a `Token` or raises a
 ``TokenError``. No cache, no retry, no threads: the token server does those. A
-:class:`Source` prepares its request; the :class:`Exchanger` sends it and reads the answer.
+`Source` prepares its request; the `Exchanger` sends it and reads the answer.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Token:
         sub: The subject it acts for (domain-wide delegation, or the ID token's ``sub``).
         expires: When it expires, in absolute unix seconds (wall clock).
 
-    Example:
+    Examples:
         ```python
         token = Token.fetch(source)
         headers = {"Authorization": f"{token.type} {token.token}"}
@@ -103,16 +103,18 @@ class Token:
         """Makes one attempt to get a token for ``source`` from Google or the metadata server.
 
         No cache and no retry: one HTTP request, or one per step for multi-step sources
-        (:class:`~goth_actors.WorkloadIdentity`: subject token, STS, impersonation;
-        :class:`~goth_actors.Impersonated`: the source's token, then IAM).
+        ([`WorkloadIdentity`][goth_actors.WorkloadIdentity]: subject token, STS, impersonation;
+        [`Impersonated`][goth_actors.Impersonated]: the source's token, then IAM).
 
         Args:
-            source: A :class:`~goth_actors.ServiceAccount`, :class:`~goth_actors.RefreshToken`,
-                :class:`~goth_actors.Metadata`, :class:`~goth_actors.WorkloadIdentity`,
-                :class:`~goth_actors.WorkforceUser` or :class:`~goth_actors.Impersonated` (any
-                :class:`~goth_actors.Source`).
-            http_client: The HTTP client (the contract is in :class:`~goth_actors.HttpClient`).
-                Default: a shared ``requests.Session``, TLS verified, no redirects followed.
+            source: A [`ServiceAccount`][goth_actors.ServiceAccount],
+                [`RefreshToken`][goth_actors.RefreshToken], [`Metadata`][goth_actors.Metadata],
+                [`WorkloadIdentity`][goth_actors.WorkloadIdentity],
+                [`WorkforceUser`][goth_actors.WorkforceUser] or
+                [`Impersonated`][goth_actors.Impersonated] (any [`Source`][goth_actors.Source]).
+            http_client: The HTTP client (the contract is in
+                [`HttpClient`][goth_actors.HttpClient]). Default: a shared ``requests.Session``, TLS
+                verified, no redirects followed.
             timeout: Seconds the whole exchange may take, every step of it, connect to last
                 byte: a deadline (each step's ``http_client`` call gets the time left).
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
@@ -132,7 +134,7 @@ class Token:
                 a usable token (``retryable=False``).
             TransportError: No answer: connection refused or reset, timeout, DNS (retryable).
 
-        Example:
+        Examples:
             ```python
             token = Token.fetch(Metadata())
             ```
@@ -152,10 +154,12 @@ class Source:
     """Base class of every token source.
 
     Subclasses are frozen dataclasses that validate themselves on construction and implement
-    :meth:`prepare` (or, for several requests, :meth:`fetch_token`). Users pick one of
-    :class:`ServiceAccount`, :class:`RefreshToken`, :class:`Metadata`,
-    :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.WorkforceUser`,
-    :class:`~goth_actors.Impersonated`, or let :func:`default_source` pick.
+    [`prepare`][goth_actors.Source.prepare] (or, for several requests, `fetch_token`). Users pick
+    one of [`ServiceAccount`][goth_actors.ServiceAccount],
+    [`RefreshToken`][goth_actors.RefreshToken], [`Metadata`][goth_actors.Metadata],
+    [`WorkloadIdentity`][goth_actors.WorkloadIdentity],
+    [`WorkforceUser`][goth_actors.WorkforceUser], [`Impersonated`][goth_actors.Impersonated], or let
+    [`default_source`][goth_actors.default_source] pick.
 
     An unknown keyword is a ``TypeError``, as Python's own, that names it and suggests the
     keyword meant (``scope=`` gives "did you mean 'scopes'?").
@@ -190,7 +194,9 @@ class Source:
         raise NotImplementedError
 
     def fetch_token(self, exchanger: Exchanger) -> Token:
-        """Gets one token through ``exchanger``: by default, the one request of :meth:`prepare`.
+        """Gets one token through ``exchanger``: by default, the one request of ``prepare``.
+
+        That request is [`prepare`][goth_actors.Source.prepare]'s.
 
         Sources that need several requests override this and use the exchanger's ``json``,
         ``text`` and ``token`` methods for each step.
@@ -201,10 +207,10 @@ class Source:
 class Exchanger:
     """Sends prepared requests and reads Google's answers; what a source fetches with.
 
-    Most sources build one :class:`Exchange` and let
-    :meth:`token` do the rest. Sources that need several steps (a subject token, then an STS
-    exchange, then impersonation) call :meth:`json` or :meth:`text` for the intermediate steps
-    and :meth:`token` for the last; every step gets the same error handling.
+    Most sources build one `Exchange` and let
+    `token` do the rest. Sources that need several steps (a subject token, then an STS
+    exchange, then impersonation) call `json` or `text` for the intermediate steps
+    and `token` for the last; every step gets the same error handling.
     """
 
     def __init__(
@@ -241,7 +247,7 @@ class Exchanger:
 
         The client gets the time left of the exchange's deadline as its ``timeout``. Its
         exception is never chained as is (it may quote a header, that is a credential): the
-        ``TransportError``'s cause is a :class:`~goth_actors._protocol.errors.RedactedCause`.
+        ``TransportError``'s cause is a `RedactedCause`.
         """
         url = without_query(exchange.url)
         timeout = self.time_left(url)
@@ -387,7 +393,7 @@ def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -
 
 
 def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:
-    """A :class:`Token` from an ID token: ``expires`` its ``exp``, ``scope`` its ``aud``.
+    """A `Token` from an ID token: ``expires`` its ``exp``, ``scope`` its ``aud``.
 
     The signature is not checked: the JWT came straight from Google over TLS, and only its
     expiry, audience and subject are read. ``unusable(problem)`` builds the error to raise.

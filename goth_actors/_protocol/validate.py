@@ -109,8 +109,11 @@ def check_scopes(value: object, name: str = "scopes") -> tuple[str, ...]:
 
 
 def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: EndpointTrust) -> str:
-    """The token URL: the caller's ``url`` (already checked), else the credentials'
-    ``token_uri`` under the endpoint policy, else Google's for the universe."""
+    """The token URL, from the caller, the credentials or the universe.
+
+    The caller's ``url`` (already checked), else the credentials' ``token_uri`` under the
+    endpoint policy, else Google's for the universe.
+    """
     if url is not None:
         return url
     token_uri = credentials.get("token_uri")
@@ -139,7 +142,7 @@ def quota_project(explicit: object, credentials: Mapping[str, Any]) -> str | Non
 def unknown_keyword(where: str, name: str, known: Sequence[str]) -> str:
     """The message of the ``TypeError`` for an unknown keyword, with the likeliest meant one.
 
-    Example:
+    Examples:
         >>> unknown_keyword("ServiceAccount()", "scope", ["scopes", "sub"])
         "ServiceAccount() got an unexpected keyword argument 'scope'; did you mean 'scopes'?"
     """

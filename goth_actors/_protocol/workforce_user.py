@@ -32,8 +32,10 @@ __all__ = ["WorkforceUser"]
 
 @dataclass(frozen=True, eq=False, repr=False)
 class WorkforceUser(Source):
-    """A workforce identity federation user, as ``gcloud auth login`` with a workforce pool
-    leaves them (``external_account_authorized_user`` credentials).
+    """A workforce identity federation user, as ``gcloud auth login`` leaves them.
+
+    ``gcloud auth login`` with a workforce pool writes ``external_account_authorized_user``
+    credentials.
 
     Refreshes at STS's ``oauthtoken`` endpoint with the client's credentials (HTTP Basic).
     When STS answers with a new refresh token, that one is used from then on (in memory: the
@@ -54,7 +56,7 @@ class WorkforceUser(Source):
     Raises:
         ConfigError: At construction, naming the missing or malformed field.
 
-    Example:
+    Examples:
         ```python
         source = WorkforceUser(json.load(open(adc_path)))
         ```

@@ -3,9 +3,9 @@
 Trades a token from another identity provider (a Kubernetes service account token in a file,
 a CI system's OIDC token from a URL, an AWS workload's signed request, an executable's
 output, an X.509 certificate) for a Google access token at Google's Security Token Service
-(STS, :mod:`~goth_actors._protocol.sts`), and optionally trades that, through IAM
+(STS, `sts`), and optionally trades that, through IAM
 Credentials' ``generateAccessToken`` (or ``generateIdToken``), for a service account's token.
-A few requests, all through one :class:`~goth_actors._protocol.token.Exchanger` and so with
+A few requests, all through one `Exchanger` and so with
 its errors and its one deadline.
 """
 
@@ -99,7 +99,7 @@ class WorkloadIdentity(Source):
         ConfigError: At construction, for any invalid or unsupported credentials, naming
             the field, e.g. ``credentials.credential_source.format.type``.
 
-    Example:
+    Examples:
         ```python
         source = WorkloadIdentity(json.load(open("wif.json")))
         token = Token.fetch(source)

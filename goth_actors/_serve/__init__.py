@@ -1,7 +1,7 @@
 """``goth-actors serve``: one supervised token cache for every process on a machine.
 
 Token servers behind an HTTP endpoint that speaks the GCE metadata server's protocol, so that
-google-auth, Go, Java and Node clients (and :class:`goth_actors.Metadata`) find it through
+google-auth, Go, Java and Node clients (and `goth_actors.Metadata`) find it through
 ``GCE_METADATA_HOST``. One server per distinct scope set or audience, started on demand under
 one supervisor and stopped when idle; tokens in memory only.
 
@@ -15,7 +15,7 @@ An edge, like the command line: it uses the public names of ``goth_actors`` and
 - ``request``: the grammar of an accepted request head, and the answer's shape;
 - ``httpd``: a strict, bounded HTTP/1.1 server on asyncio's protocols;
 - ``metadata``: the metadata server's paths, answers and refusals;
-- ``server``: all of it as one :class:`MetadataServer`, and :class:`InThread`.
+- ``server``: all of it as one `MetadataServer`, and `InThread`.
 """
 
 from goth_actors._serve.runtime import Identity, describe_identity

@@ -8,9 +8,9 @@ hundreds (``benchmarks/serve.py`` measures both), every limit in one place, no d
 
 Accepted: ``GET`` and ``HEAD``; origin-form targets (``/path?query``); HTTP/1.0 and 1.1;
 keep-alive and pipelining (answers leave in request order); no request body. Refused, each
-with an answer and then the connection closed (after :data:`LINGER`, reading and discarding,
+with an answer and then the connection closed (after `LINGER`, reading and discarding,
 so that the client reads the answer rather than a reset); the grammar and its limits are in
-:mod:`goth_actors._serve.request`:
+`request`:
 
 - a request head (request line and headers) over 8 KiB, or with more than 64 headers: 431;
 - a target over 4 KiB: 414;
@@ -27,7 +27,7 @@ closed after ``keepalive_timeout``; one timer sweeps them all every ``sweep`` se
 timer per request). A client that does not read its answers stops being read from, and is cut
 off at its deadline.
 
-:meth:`HttpServer.shutdown` is graceful: it stops accepting, closes idle connections, lets every
+`HttpServer.shutdown` is graceful: it stops accepting, closes idle connections, lets every
 answer in flight finish (each then closes its connection), and after ``grace`` seconds cuts
 what is left.
 """
@@ -85,7 +85,7 @@ class HttpServer:
     """Serves ``handler`` over HTTP/1.1 (see the module).
 
     Args:
-        handler: Answers each request (see :data:`Handler`).
+        handler: Answers each request (see `Handler`).
         limits: The bounds.
         headers: Headers sent with every answer, as ``(name, value)`` pairs.
     """
@@ -101,7 +101,7 @@ class HttpServer:
         self.limits = limits
         self.connections: set[_Connection] = set()
         self.lingering: set[_Connection] = set()
-        """Refused connections, read from and discarded until closed (see :meth:`linger`)."""
+        """Refused connections, read from and discarded until closed (see `linger`)."""
         self.counts: Counter[str] = Counter()
         """Answers given (``"answered"``) and refusals, by reason."""
         self.closing = False
@@ -129,8 +129,11 @@ class HttpServer:
         return str(address[0]), int(address[1])
 
     async def shutdown(self, grace: float) -> None:
-        """Stops gracefully: answers in flight finish (within ``grace`` seconds), idle
-        connections close at once, nothing new is accepted."""
+        """Stops gracefully.
+
+        Answers in flight finish (within ``grace`` seconds), idle connections close at once,
+        nothing new is accepted.
+        """
         self.closing = True
         if self._listener is not None:
             self._listener.close()
@@ -165,9 +168,11 @@ class HttpServer:
         self._sweeper = loop.call_later(self.limits.sweep, self._sweep)
 
     def linger(self, connection: _Connection) -> None:
-        """Keeps a refused connection open for reading (and discarding) a little longer, so
-        that its client reads the refusal instead of a reset; closes it at once when too many
-        linger already."""
+        """Keeps a refused connection open a little longer, reading and discarding.
+
+        So its client reads the refusal instead of a reset; closes it at once when too many
+        linger already.
+        """
         self.connections.discard(connection)
         if len(self.lingering) >= self.limits.max_connections:
             connection.close()
@@ -328,9 +333,12 @@ class _Connection(asyncio.Protocol):
         self._send(answer, head_only=request.method == "HEAD", close=close)
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answers ``status``, then lingers: reads and discards what the client still sends,
-        until it closes or :data:`LINGER` seconds pass (closing at once with unread data would
-        reset the connection, and the client could lose the answer)."""
+        """Answers ``status``, then lingers.
+
+        Reads and discards what the client still sends, until it closes or `LINGER` seconds
+        pass (closing at once with unread data would reset the connection, and the client could
+        lose the answer).
+        """
         assert self.transport is not None
         text = REASONS.get(status, "Bad Request")
         answer = Answer(status, f"{text}\n".encode(), refused=reason)
@@ -351,8 +359,10 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        """Closes the connection once what was written has been sent (cut after
-        :data:`LINGER` seconds if the client does not read it)."""
+        """Closes the connection once what was written has been sent.
+
+        It is cut after `LINGER` seconds if the client does not read it.
+        """
         self.closed = True
         self.deadline = self.server.now + LINGER
         if self.transport is not None:

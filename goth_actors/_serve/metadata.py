@@ -84,7 +84,7 @@ class MetadataRoutes:
         pool: The token servers.
         upstream: The credentials' source and identity.
         clock: The wall clock that ``expires_in`` counts down on.
-        allowed_hosts: Host names accepted besides IP addresses and :data:`METADATA_NAMES`.
+        allowed_hosts: Host names accepted besides IP addresses and `METADATA_NAMES`.
         status: Builds the ``/status`` page.
     """
 
@@ -276,8 +276,10 @@ def _acceptable_host(host: str, allowed: frozenset[str] | set[str]) -> bool:
 def _tree(
     upstream: Upstream, email: str
 ) -> tuple[dict[str, Answer], dict[str, Answer], frozenset[str]]:
-    """The fixed answers, the ``?recursive=true`` ones, and the directories (without their
-    slash, for the redirect), all known at start."""
+    """The fixed answers, the ``?recursive=true`` ones, and the directories.
+
+    The directories without their slash, for the redirect; all known at start.
+    """
     identity = upstream.identity
     scopes = list(upstream.scopes)
     account = {"aliases": ["default"], "email": email, "scopes": scopes}

@@ -1,11 +1,11 @@
-"""The token servers behind serve: one per distinct :class:`~goth_actors._serve.sources.Want`.
+"""The token servers behind serve: one per distinct `Want`.
 
 The configured wants (the default scope set, and audiences named at start) have servers from
 the start and keep them. Any other want gets a server on its first request, under the one
 supervisor, up to ``max_servers``; a server nobody asked for in ``idle`` seconds is stopped.
 
-The hot path, :meth:`Pool.cached`, is one dict read, one clock read and
-:func:`goth_actors.cached`: no lock, no thread hop. A miss goes to :meth:`Pool.token`, which
+The hot path, `Pool.cached`, is one dict read, one clock read and
+`goth_actors.cached`: no lock, no thread hop. A miss goes to `Pool.token`, which
 waits without blocking the event loop, and makes every request for the same want wait on the
 same fetch (the server itself makes one upstream request however many wait).
 """
@@ -71,7 +71,7 @@ class Pool:
         server_options: Passed to each server (``start_link``'s options).
         monotonic: The clock of ``idle``.
         on_gave_up: Called from another thread if the supervisor gives up.
-        time: A :class:`~goth_actors.otp.FakeTime` for tests (given to the supervisor).
+        time: A `FakeTime` for tests (given to the supervisor).
     """
 
     def __init__(
@@ -106,8 +106,9 @@ class Pool:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, configured: Iterable[Want]) -> None:
-        """Starts the supervisor and the configured wants' servers (their first fetch runs
-        in the background).
+        """Starts the supervisor and the configured wants' servers.
+
+        Their first fetch runs in the background.
 
         Raises:
             ConfigError: A configured want's source is refused (say, a malformed scope).
@@ -142,8 +143,9 @@ class Pool:
         return goth_actors.cached(entry.name)
 
     async def token(self, want: Want) -> Token:
-        """The want's token, starting its server if it has none; every concurrent caller for
-        one want shares one wait.
+        """The want's token, starting its server if it has none.
+
+        Every concurrent caller for one want shares one wait.
 
         Raises:
             TooManyServers: A new want while ``max_servers`` servers run.
@@ -214,8 +216,10 @@ class Pool:
     # --- idle servers -------------------------------------------------------------------------
 
     async def stop_idle(self) -> list[Want]:
-        """Stops the servers started on demand that nobody asked for in ``idle`` seconds;
-        returns their wants."""
+        """Stops the servers started on demand that nobody asked for in ``idle`` seconds.
+
+        Returns their wants.
+        """
         now = self._monotonic()
         idle = [
             (want, entry)

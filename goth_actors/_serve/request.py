@@ -1,8 +1,8 @@
 """The requests serve accepts, and the answers it gives: the grammar of a request head.
 
-:func:`parse` accepts a request head (request line and headers, without the empty line that
+`parse` accepts a request head (request line and headers, without the empty line that
 ends it) of ``GET``-like shape, HTTP/1.0 or 1.1, origin-form target, no body, and raises
-:class:`Malformed` (with the status to answer and the refusal's reason) for anything else:
+`Malformed` (with the status to answer and the refusal's reason) for anything else:
 control characters, bare CR or LF, folded or space-before-colon headers, a second ``Host``,
 ``Content-Length`` or ``Transfer-Encoding``, a body, another version, a head or target too
 large. The limits are here, with the grammar they bound.
@@ -49,8 +49,11 @@ class Request(NamedTuple):
 
 
 class Answer(NamedTuple):
-    """An answer: ``headers`` are extra ``(name, value)`` pairs; ``refused`` names the refusal
-    (counted), or is empty for an answer given."""
+    """An answer.
+
+    ``headers`` are extra ``(name, value)`` pairs; ``refused`` names the refusal (counted), or
+    is empty for an answer given.
+    """
 
     status: int
     body: bytes
@@ -68,7 +71,7 @@ class Malformed(GothError):
 
 
 def parse(head: bytes) -> Request:
-    """Parses a request head (without its final empty line), or raises :class:`_Malformed`."""
+    """Parses a request head (without its final empty line), or raises `_Malformed`."""
     if _BAD_BYTES.search(head):
         raise Malformed(400, "malformed")
     lines = head.split(b"\r\n")
@@ -109,7 +112,7 @@ def parse(head: bytes) -> Request:
 
 
 Handler = Callable[[Request], "Answer | Awaitable[Answer]"]
-"""Answers a request: at once (an :class:`Answer`), or later (an awaitable of one)."""
+"""Answers a request: at once (an `Answer`), or later (an awaitable of one)."""
 
 REASONS = {
     200: "OK",

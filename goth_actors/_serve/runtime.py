@@ -1,14 +1,14 @@
 """What serve needs from the runtime: its servers' supervisor, a non-blocking fetch, identities.
 
-1. :class:`ServerSupervisor` runs the token servers under a
+1. `ServerSupervisor` runs the token servers under a
    [DynamicSupervisor][goth_actors.otp.DynamicSupervisor] (``max_children`` enforced there,
    children stopped by ref and in parallel).
-2. :func:`fetch_async` is ``goth_actors.fetch_async``: a miss waits without blocking the loop.
-3. :func:`describe_identity` reads who the tokens belong to from the source (its email,
+2. `fetch_async` is ``goth_actors.fetch_async``: a miss waits without blocking the loop.
+3. `describe_identity` reads who the tokens belong to from the source (its email,
    project and universe: the decoded key file, or the upstream metadata server when the
-   source is :class:`~goth_actors.Metadata`).
+   source is `Metadata`).
 
-Everything else in :mod:`goth_actors._serve` uses these through their signatures only.
+Everything else in `_serve` uses these through their signatures only.
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ class ServerSupervisor:
     terminated here is gone for good: its name and token are released at once.
 
     Args:
-        max_children: At most this many servers at once; :meth:`start_server` refuses more.
+        max_children: At most this many servers at once; `start_server` refuses more.
         on_gave_up: Called (on the supervisor's thread) with the reason if the supervisor
             exits on its own, which it does only after too many restarts in one second.
-        time: A [FakeTime][goth_actors.otp.FakeTime] for tests.
+        time: A `FakeTime` for tests.
     """
 
     def __init__(
@@ -162,7 +162,7 @@ _POOL_PROJECT = re.compile(r"^//iam\.googleapis\.com/(?:locations/[^/]+/)?projec
 def describe_identity(source: Source, *, timeout: float = 5.0) -> Identity:
     """The email, project and universe behind ``source``, read from its key file.
 
-    For a :class:`~goth_actors.Metadata` source this asks the upstream metadata server
+    For a `Metadata` source this asks the upstream metadata server
     (blocking, at most five requests of ``timeout`` each).
 
     Raises:

@@ -1,8 +1,8 @@
 """``MetadataServer``: the token servers, their supervisor and the HTTP endpoint, as one thing.
 
-:meth:`MetadataServer.run` serves on the running event loop until :meth:`MetadataServer.stop`
+`MetadataServer.run` serves on the running event loop until `MetadataServer.stop`
 (the command line calls it on SIGTERM, SIGINT or SIGHUP), then shuts down gracefully: nothing
-new is accepted, answers in flight finish, then the token servers stop. :class:`InThread`
+new is accepted, answers in flight finish, then the token servers stop. `InThread`
 runs one on a thread of its own, for tests and benchmarks.
 """
 
@@ -54,7 +54,7 @@ class ServeOptions:
         grace: Seconds a graceful shutdown waits for answers in flight.
         header_timeout: Seconds a request head may take to arrive.
         keepalive_timeout: Seconds an idle keep-alive connection stays open.
-        time: A :class:`~goth_actors.otp.FakeTime` for tests (token servers, ``expires_in``
+        time: A `FakeTime` for tests (token servers, ``expires_in``
             and idle times follow it).
         server_options: More ``start_link`` options for each token server (tests).
     """
@@ -83,9 +83,9 @@ class MetadataServer:
 
     Args:
         source: Where tokens come from; its scopes are the default scope set.
-        options: See :class:`ServeOptions`.
+        options: See `ServeOptions`.
         identity: Who the tokens belong to; default: read from ``source`` (for a
-            :class:`~goth_actors.Metadata` source, asked of that server: this blocks).
+            `Metadata` source, asked of that server: this blocks).
 
     Raises:
         ValueError: The source is a metadata server at the address this one is to listen on.
@@ -183,7 +183,7 @@ class MetadataServer:
         self._reaper = self._loop.create_task(self._reap())
 
     async def run(self) -> None:
-        """Serves until :meth:`stop`, then shuts down gracefully; :meth:`start` first.
+        """Serves until `stop`, then shuts down gracefully; `start` first.
 
         Raises:
             SupervisorGaveUp: The token servers' supervisor gave up.
@@ -197,7 +197,7 @@ class MetadataServer:
             raise SupervisorGaveUp(f"the token servers' supervisor gave up: {self.failure}")
 
     def stop(self) -> None:
-        """Asks :meth:`run` to shut down; safe from any thread, and more than once."""
+        """Asks `run` to shut down; safe from any thread, and more than once."""
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stop.set)
@@ -267,8 +267,11 @@ class MetadataServer:
 
 
 def _refuse_loop(source: Source, options: ServeOptions) -> None:
-    """Refuses an upstream metadata server that is this server (``GCE_METADATA_HOST`` left
-    pointing at it in its own environment): every request would ask itself for ever."""
+    """Refuses an upstream metadata server that is this server.
+
+    ``GCE_METADATA_HOST`` left pointing at it in its own environment: every request would ask
+    itself for ever.
+    """
     if not isinstance(source, Metadata) or options.port == 0:
         return
     upstream = urlsplit(source.base_url())
@@ -286,9 +289,9 @@ def _refuse_loop(source: Source, options: ServeOptions) -> None:
 
 
 class InThread:
-    """A :class:`MetadataServer` on a thread of its own, with its own event loop.
+    """A `MetadataServer` on a thread of its own, with its own event loop.
 
-    Example:
+    Examples:
         ```python
         with InThread(source, ServeOptions(port=0)) as serve:
             os.environ["GCE_METADATA_HOST"] = serve.server.host_port

@@ -1,8 +1,8 @@
-"""What a client asks for (:class:`Want`), and the upstream source that gives it.
+"""What a client asks for (`Want`), and the upstream source that gives it.
 
 A client asks for an access token with a set of scopes, or for an ID token with an audience.
-Each distinct :class:`Want` gets its own token server; :class:`Upstream` turns a want into the
-:class:`~goth_actors.Source` for that server, derived from the one source serve was started
+Each distinct `Want` gets its own token server; `Upstream` turns a want into the
+`Source` for that server, derived from the one source serve was started
 with (a key file, Application Default Credentials or an upstream metadata server).
 """
 
@@ -52,7 +52,7 @@ class Upstream:
     Args:
         base: The source: its scopes (when it takes any) are the default scope set, served
             to clients that name none.
-        identity: Who the tokens belong to (:func:`~goth_actors._serve.runtime.describe_identity`).
+        identity: Who the tokens belong to (`describe_identity`).
     """
 
     def __init__(self, base: Source, identity: Identity) -> None:

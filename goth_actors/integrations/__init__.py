@@ -1,38 +1,39 @@
 """Drop-in authentication for HTTP clients and Google's client libraries, from token servers.
 
-One integration per audience, each a thin layer over :func:`goth_actors.fetch` (or
-:func:`goth_actors.fetch_async`):
+One integration per audience, each a thin layer over [`goth_actors.fetch`][goth_actors.fetch] (or
+[`goth_actors.fetch_async`][goth_actors.fetch_async]):
 
-- :mod:`goth_actors.integrations.requests`: ``GothAuth(name)``, a ``requests`` auth
-  (no extra needed).
-- :mod:`goth_actors.integrations.httpx`: ``GothAuth(name)``, an ``httpx.Auth`` for ``Client``
-  and ``AsyncClient`` (``pip install goth-actors[httpx]``).
-- :mod:`goth_actors.integrations.google_auth`: ``Credentials(name)``, a google-auth credentials
-  object for google-cloud-* clients and ``AuthorizedSession``
-  (``pip install goth-actors[google-auth]``).
-- :mod:`goth_actors.integrations.aiohttp`: ``GothAuth(name)``, an aiohttp client middleware
-  (``pip install goth-actors[aiohttp]``).
-- :mod:`goth_actors.integrations.grpc`: call credentials (an ``AuthMetadataPlugin``) and
-  interceptors that retry ``UNAUTHENTICATED``, for ``grpc`` and ``grpc.aio``
-  (``pip install goth-actors[grpc]``).
-- :mod:`goth_actors.integrations.opentelemetry`: the servers' metrics through OpenTelemetry
-  (``pip install goth-actors[otel]``).
+- [`goth_actors.integrations.requests`][goth_actors.integrations.requests]: ``GothAuth(name)``, a
+  ``requests`` auth (no extra needed).
+- [`goth_actors.integrations.httpx`][goth_actors.integrations.httpx]: ``GothAuth(name)``, an
+  ``httpx.Auth`` for ``Client`` and ``AsyncClient`` (``pip install goth-actors[httpx]``).
+- [`goth_actors.integrations.google_auth`][goth_actors.integrations.google_auth]:
+  ``Credentials(name)``, a google-auth credentials object for google-cloud-* clients and
+  ``AuthorizedSession`` (``pip install goth-actors[google-auth]``).
+- [`goth_actors.integrations.aiohttp`][goth_actors.integrations.aiohttp]: ``GothAuth(name)``, an
+  aiohttp client middleware (``pip install goth-actors[aiohttp]``).
+- [`goth_actors.integrations.grpc`][goth_actors.integrations.grpc]: call credentials (an
+  ``AuthMetadataPlugin``) and interceptors that retry ``UNAUTHENTICATED``, for ``grpc`` and
+  ``grpc.aio`` (``pip install goth-actors[grpc]``).
+- [`goth_actors.integrations.opentelemetry`][goth_actors.integrations.opentelemetry]: the servers'
+  metrics through OpenTelemetry (``pip install goth-actors[otel]``).
 
 Every auth above sends the server's source's quota project, if it has one, as
 ``x-goog-user-project`` (unless the request names one itself): APIs that need a quota project
 refuse user credentials without it.
 
 Every auth above handles a ``401`` from the API (gRPC's ``UNAUTHENTICATED``) the same way, with
-:func:`refresh_rejected` (:func:`refresh_rejected_async` in a coroutine): the token
-the API refused is replaced once, by the server's newer token if someone already refreshed it
-(or already made an exchange since the request was sent: a metadata server may hand out the
-same token again), else by one forced refresh that every concurrent caller shares (the
-server's single flight). So a hundred requests rejected together cost one request to the
-token endpoint, not a hundred. The requests, httpx and aiohttp auths and the gRPC interceptors
-retry a request once; google-auth's ``AuthorizedSession`` follows its own
-``max_refresh_attempts`` (2 by default: up to three sends, each refresh still shared).
+[`refresh_rejected`][goth_actors.integrations.refresh_rejected]
+([`refresh_rejected_async`][goth_actors.integrations.refresh_rejected_async] in a coroutine): the
+token the API refused is replaced once, by the server's newer token if someone already refreshed it
+(or already made an exchange since the request was sent: a metadata server may hand out the same
+token again), else by one forced refresh that every concurrent caller shares (the server's single
+flight). So a hundred requests rejected together cost one request to the token endpoint, not a
+hundred. The requests, httpx and aiohttp auths and the gRPC interceptors retry a request once;
+google-auth's ``AuthorizedSession`` follows its own ``max_refresh_attempts`` (2 by default: up to
+three sends, each refresh still shared).
 
-Example:
+Examples:
     ```python
     import requests, goth_actors
     from goth_actors.integrations.requests import GothAuth
@@ -93,7 +94,7 @@ def refresh_rejected(
         FetchTimeout: No token within ``timeout``.
         TokenEndpointError, TransportError: The forced refresh failed.
 
-    Example:
+    Examples:
         ```python
         response = session.get(url, headers={"Authorization": f"Bearer {token.token}"})
         if response.status_code == 401:
@@ -116,13 +117,14 @@ def refresh_rejected(
 async def refresh_rejected_async(
     name: Hashable, rejected: str, *, timeout: float = 5.0, sent_at: float | None = None
 ) -> Token:
-    """:func:`refresh_rejected` for asyncio: the same replacement, without blocking the loop.
+    """``refresh_rejected`` for asyncio: the same replacement, without blocking the loop.
 
     A token that already changed is returned at once, from the cache. Otherwise one worker
-    thread (``asyncio.to_thread``) runs :func:`refresh_rejected` for every coroutine of this
-    event loop that has the same token rejected at the same time, so a hundred concurrent
-    401s cost one thread hop and, at the server, one forced refresh. A cancelled coroutine
-    cancels only its own wait.
+    thread (``asyncio.to_thread``) runs
+    [`refresh_rejected`][goth_actors.integrations.refresh_rejected] for every coroutine of this
+    event loop that has the same token rejected at the same time, so a hundred concurrent 401s cost
+    one thread hop and, at the server, one forced refresh. A cancelled coroutine cancels only its
+    own wait.
 
     Args:
         name: The token server's name.
@@ -135,7 +137,7 @@ async def refresh_rejected_async(
         FetchTimeout: No token within ``timeout``.
         TokenEndpointError, TransportError: The forced refresh failed.
 
-    Example:
+    Examples:
         ```python
         if response.status == 401:
             token = await refresh_rejected_async("my_app", token.token)
@@ -176,7 +178,7 @@ def _detached(error: GothError) -> GothError:
 
 
 _refreshing: dict[tuple[asyncio.AbstractEventLoop, Hashable, str], asyncio.Future[Token]] = {}
-"""The refreshes in flight for :func:`refresh_rejected_async`, by loop, name and token."""
+"""The refreshes in flight for `refresh_rejected_async`, by loop, name and token."""
 
 
 QUOTA_PROJECT_HEADER = "x-goog-user-project"

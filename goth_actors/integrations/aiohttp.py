@@ -3,13 +3,14 @@
 Needs the ``aiohttp`` extra (aiohttp 3.12 or later, which has client middlewares):
 ``pip install goth-actors[aiohttp]``.
 
-Every request gets ``Authorization: <type> <token>`` from :func:`goth_actors.fetch_async` (and
-``X-Goog-User-Project`` when the server's source has a quota project): a
-cached token is read inline (no thread, no lock), and a cold or stale server is waited for
-without blocking the event loop. When the API answers ``401`` to that token, the token is
-replaced once with :func:`~goth_actors.integrations.refresh_rejected_async` (no exchange if
-someone already refreshed it; one shared forced refresh otherwise) and the request is sent once
-more; a second ``401`` is returned as is.
+Every request gets ``Authorization: <type> <token>`` from
+[`goth_actors.fetch_async`][goth_actors.fetch_async] (and ``X-Goog-User-Project`` when the server's
+source has a quota project): a cached token is read inline (no thread, no lock), and a cold or stale
+server is waited for without blocking the event loop. When the API answers ``401`` to that token,
+the token is replaced once with
+[`refresh_rejected_async`][goth_actors.integrations.refresh_rejected_async] (no exchange if someone
+already refreshed it; one shared forced refresh otherwise) and the request is sent once more; a
+second ``401`` is returned as is.
 
 aiohttp runs a session's middlewares again for every redirect it follows, and only strips the
 headers the caller gave. So the token goes only to the origins it is meant for: those given as
@@ -50,7 +51,8 @@ class GothAuth:
     ``middlewares=``. One instance may serve any number of sessions of one event loop.
 
     Args:
-        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        name: The token server's name, as given to
+            [`goth_actors.start_link`][goth_actors.start_link].
         timeout: Seconds to wait for a token when none is cached, and for the replacement
             after a 401. Default 5.
         origins: The origins (``"https://storage.googleapis.com"``) whose requests get the
@@ -60,13 +62,13 @@ class GothAuth:
         ConfigError: ``timeout`` is not a positive number of seconds, or an origin is not an
             absolute ``http`` or ``https`` URL.
 
-    When a request is sent, :func:`goth_actors.fetch_async`'s errors (``ServerNotFound``,
-    ``FetchTimeout``, ``TokenEndpointError``, ``TransportError``) reach the caller, and so do
-    those of the refresh after a 401. A request whose body cannot be sent twice (an async
-    iterator, a file that cannot seek) is not retried; its token is replaced all the same, for
-    the next request.
+    When a request is sent, [`goth_actors.fetch_async`][goth_actors.fetch_async]'s errors
+    (``ServerNotFound``, ``FetchTimeout``, ``TokenEndpointError``, ``TransportError``) reach the
+    caller, and so do those of the refresh after a 401. A request whose body cannot be sent twice
+    (an async iterator, a file that cannot seek) is not retried; its token is replaced all the same,
+    for the next request.
 
-    Example:
+    Examples:
         ```python
         import aiohttp, goth_actors
         goth_actors.start_link(name="storage", source=goth_actors.default_source())
@@ -88,6 +90,7 @@ class GothAuth:
         return f"GothAuth({self.name!r}, timeout={self.timeout!r})"
 
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        """Sends ``request`` with the token (to a covered origin), retrying once after a 401."""
         if not self._covers(request.url):
             return await handler(request)  # another origin: never our token
         token = await fetch_async(self.name, self.timeout)

@@ -10,8 +10,9 @@ the server, with no lock on the hot path and one exchange however many threads n
 How google-auth's machinery maps onto the server:
 
 - ``token`` and ``expiry`` are read live from the server, without a lock: the token
-  :func:`goth_actors.fetch` would hand out right now (``None`` if there is none yet or it is
-  within 10 seconds of expiry), and its expiry as a naive UTC datetime, as google-auth expects.
+  [`goth_actors.fetch`][goth_actors.fetch] would hand out right now (``None`` if there is none yet
+  or it is within 10 seconds of expiry), and its expiry as a naive UTC datetime, as google-auth
+  expects.
 - ``token_state`` is ``FRESH`` or ``INVALID``, never ``STALE``: the server refreshes on its own
   before a token goes stale, so google-auth never needs to start a refresh thread of its own.
   ``valid`` and ``expired`` agree with it.
@@ -19,8 +20,8 @@ How google-auth's machinery maps onto the server:
   thread last had from these credentials, it is the token an API just refused (that is why
   ``AuthorizedSession`` refreshes after a 401), so the server is asked for one forced refresh,
   shared by every thread that asks for the same
-  (:func:`~goth_actors.integrations.refresh_rejected`). Otherwise the server's current token
-  is the answer, and no exchange is made. The ``request`` is not used: the server has its own
+  ([`refresh_rejected`][goth_actors.integrations.refresh_rejected]). Otherwise the server's current
+  token is the answer, and no exchange is made. The ``request`` is not used: the server has its own
   HTTP client.
 - ``before_request`` applies the header from one read of the server's token, waiting for one
   (up to ``timeout``) only when there is none.
@@ -30,8 +31,8 @@ How google-auth's machinery maps onto the server:
   source); ``requires_scopes`` is ``False`` and ``with_scopes`` keeps the server's scopes (the
   server's source fixed them); ``with_universe_domain`` accepts only the source's universe.
 - Signing (google-auth's ``Signing``: ``sign_bytes``, ``signer_email``, ``signer``) is the
-  source's (:func:`goth_actors.signer`): a service-account key signs locally, any other
-  source through IAM's ``signBlob``. So ``google-cloud-storage``'s ``generate_signed_url``
+  source's ([`goth_actors.signer`][goth_actors.signer]): a service-account key signs locally, any
+  other source through IAM's ``signBlob``. So ``google-cloud-storage``'s ``generate_signed_url``
   works.
 
 Errors reach google-auth as ``google.auth.exceptions.RefreshError``, with ``retryable`` and the
@@ -84,18 +85,19 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
     Thread-safe: share one instance between clients and threads.
 
     Args:
-        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        name: The token server's name, as given to
+            [`goth_actors.start_link`][goth_actors.start_link].
         timeout: Seconds to wait for a token when none is cached, and for a refresh.
             Default 5.
         quota_project_id: The project to bill (sent as ``x-goog-user-project``). Default:
             the server's source's (``None`` for no header).
-        signer: What signs bytes (:func:`goth_actors.signer`). Default: the server's
+        signer: What signs bytes ([`goth_actors.signer`][goth_actors.signer]). Default: the server's
             source's signer, made at the first signature.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    Example:
+    Examples:
         ```python
         import goth_actors
         from google.cloud import storage
@@ -233,7 +235,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
     def with_quota_project(self, quota_project_id: str | None) -> Credentials:
         """A copy that bills ``quota_project_id``, on the same server.
 
-        Example:
+        Examples:
             >>> billed = Credentials("storage").with_quota_project("my-project")
         """
         return type(self)(
@@ -283,7 +285,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
 
     @property
     def signer(self) -> _GoogleSigner:
-        """google-auth's ``Signer`` view of the source's :func:`goth_actors.signer`."""
+        """google-auth's ``Signer`` view of [`goth_actors.signer`][goth_actors.signer]'s."""
         return _GoogleSigner(self)
 
     @property
@@ -292,7 +294,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
         return self._goth_signer().signer_email(timeout=self._timeout)
 
     def sign_bytes(self, message: bytes | str) -> bytes:
-        """``message`` signed (RSASSA-PKCS1-v1_5, SHA-256) as :attr:`signer_email`.
+        """``message`` signed (RSASSA-PKCS1-v1_5, SHA-256) as ``signer_email``.
 
         Raises:
             google.auth.exceptions.TransportError: The signature could not be made.
@@ -348,7 +350,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
 
 
 class _GoogleSigner(google_crypt.Signer):
-    """google-auth's ``Signer`` over a :class:`Credentials`' signing."""
+    """google-auth's ``Signer`` over a `Credentials`' signing."""
 
     def __init__(self, credentials: Credentials) -> None:
         self._credentials = credentials

@@ -2,18 +2,20 @@
 
 Needs the ``grpc`` extra: ``pip install goth-actors[grpc]``.
 
-- :class:`GothMetadataPlugin` is a ``grpc.AuthMetadataPlugin``: every call carries
-  ``authorization: <type> <token>`` (and ``x-goog-user-project`` when the server's source has a
-  quota project). gRPC sends call credentials only over a secure channel: TLS, or
-  ``grpc.local_channel_credentials()`` on the same machine.
-- :class:`RetryUnauthenticated` (``grpc``) and :class:`AsyncRetryUnauthenticated`
-  (``grpc.aio``) are unary-unary interceptors. Each makes sure a token is cached before the
-  call (``fetch``, or ``fetch_async`` without blocking the event loop); when the call ends in
+- [`GothMetadataPlugin`][goth_actors.integrations.grpc.GothMetadataPlugin] is a
+  ``grpc.AuthMetadataPlugin``: every call carries ``authorization: <type> <token>`` (and
+  ``x-goog-user-project`` when the server's source has a quota project). gRPC sends call credentials
+  only over a secure channel: TLS, or ``grpc.local_channel_credentials()`` on the same machine.
+- [`RetryUnauthenticated`][goth_actors.integrations.grpc.RetryUnauthenticated] (``grpc``) and
+  [`AsyncRetryUnauthenticated`][goth_actors.integrations.grpc.AsyncRetryUnauthenticated]
+  (``grpc.aio``) are unary-unary interceptors. Each makes sure a token is cached before the call
+  (``fetch``, or ``fetch_async`` without blocking the event loop); when the call ends in
   ``UNAUTHENTICATED``, the token is replaced once with
-  :func:`~goth_actors.integrations.refresh_rejected` (no exchange if someone already refreshed
-  it; one shared forced refresh otherwise) and the call is made once more. A second
+  [`refresh_rejected`][goth_actors.integrations.refresh_rejected] (no exchange if someone already
+  refreshed it; one shared forced refresh otherwise) and the call is made once more. A second
   ``UNAUTHENTICATED`` is returned as is.
-- :func:`secure_channel` and :func:`aio_secure_channel` put the two together.
+- [`secure_channel`][goth_actors.integrations.grpc.secure_channel] and
+  [`aio_secure_channel`][goth_actors.integrations.grpc.aio_secure_channel] put the two together.
 
 Streaming calls carry the token too, but are not retried (a request stream cannot be sent
 twice), and neither are sync calls made with ``.future()``: the interceptor would have to block
@@ -65,13 +67,14 @@ class GothMetadataPlugin(grpc.AuthMetadataPlugin):
     holds a secret.
 
     Args:
-        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        name: The token server's name, as given to
+            [`goth_actors.start_link`][goth_actors.start_link].
         timeout: Seconds to wait for a token when none is cached. Default 5.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    Example:
+    Examples:
         ```python
         credentials = grpc.composite_channel_credentials(
             grpc.ssl_channel_credentials(),
@@ -93,6 +96,7 @@ class GothMetadataPlugin(grpc.AuthMetadataPlugin):
         context: grpc.AuthMetadataContext,  # noqa: ARG002  # gRPC's signature
         callback: grpc.AuthMetadataPluginCallback,
     ) -> None:
+        """Gives gRPC the ``authorization`` metadata (and the quota project's), or the error."""
         try:
             token = fetch(self.name, self.timeout)
         except GothError as error:
@@ -108,9 +112,11 @@ def _metadata(name: Hashable, token: Token) -> tuple[tuple[str, str], ...]:
 
 
 def call_credentials(name: Hashable, *, timeout: float = 5.0) -> grpc.CallCredentials:
-    """``grpc.metadata_call_credentials`` of a :class:`GothMetadataPlugin` for ``name``.
+    """``grpc.metadata_call_credentials`` of a ``GothMetadataPlugin`` for ``name``.
 
-    Example:
+    The plugin is a [`GothMetadataPlugin`][goth_actors.integrations.grpc.GothMetadataPlugin].
+
+    Examples:
         ```python
         credentials = grpc.composite_channel_credentials(
             grpc.ssl_channel_credentials(), call_credentials("pubsub")
@@ -125,9 +131,10 @@ def call_credentials(name: Hashable, *, timeout: float = 5.0) -> grpc.CallCreden
 class RetryUnauthenticated(grpc.UnaryUnaryClientInterceptor):
     """A ``grpc`` interceptor: an ``UNAUTHENTICATED`` unary call is retried once, with a new token.
 
-    Use it with :class:`GothMetadataPlugin` credentials on the same channel (as
-    :func:`secure_channel` does): the plugin sends the token, this makes sure it is cached
-    before the call, and replaces it when the call is refused.
+    Use it with [`GothMetadataPlugin`][goth_actors.integrations.grpc.GothMetadataPlugin] credentials
+    on the same channel (as [`secure_channel`][goth_actors.integrations.grpc.secure_channel] does):
+    the plugin sends the token, this makes sure it is cached before the call, and replaces it when
+    the call is refused.
 
     Args:
         name: The token server's name.
@@ -136,11 +143,11 @@ class RetryUnauthenticated(grpc.UnaryUnaryClientInterceptor):
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    On a call, :func:`goth_actors.fetch`'s errors (``ServerNotFound``, ``FetchTimeout``,
-    ``TokenEndpointError``, ``TransportError``) reach the caller, and so do those of the
-    refresh after ``UNAUTHENTICATED``.
+    On a call, [`goth_actors.fetch`][goth_actors.fetch]'s errors (``ServerNotFound``,
+    ``FetchTimeout``, ``TokenEndpointError``, ``TransportError``) reach the caller, and so do those
+    of the refresh after ``UNAUTHENTICATED``.
 
-    Example:
+    Examples:
         ```python
         channel = grpc.intercept_channel(
             grpc.secure_channel(target, credentials), RetryUnauthenticated("pubsub")
@@ -161,6 +168,7 @@ class RetryUnauthenticated(grpc.UnaryUnaryClientInterceptor):
         client_call_details: grpc.ClientCallDetails,
         request: Any,
     ) -> Any:
+        """Makes the call; after ``UNAUTHENTICATED``, once more with a replacement token."""
         token = fetch(self.name, self.timeout)  # cached for the plugin, or the error, now
         sent_at = time.monotonic()
         outcome = continuation(client_call_details, request)
@@ -171,12 +179,15 @@ class RetryUnauthenticated(grpc.UnaryUnaryClientInterceptor):
 
 
 class AsyncRetryUnauthenticated(grpc.aio.UnaryUnaryClientInterceptor):
-    """A ``grpc.aio`` interceptor: :class:`RetryUnauthenticated`, never blocking the loop.
+    """A ``grpc.aio`` interceptor: ``RetryUnauthenticated``, never blocking the loop.
+
+    It does what [`RetryUnauthenticated`][goth_actors.integrations.grpc.RetryUnauthenticated] does.
 
     Pass it in ``grpc.aio.secure_channel(..., interceptors=[...])`` with
-    :class:`GothMetadataPlugin` credentials (as :func:`aio_secure_channel` does). The token is
-    awaited with :func:`goth_actors.fetch_async` and replaced with
-    :func:`~goth_actors.integrations.refresh_rejected_async`.
+    [`GothMetadataPlugin`][goth_actors.integrations.grpc.GothMetadataPlugin] credentials (as
+    [`aio_secure_channel`][goth_actors.integrations.grpc.aio_secure_channel] does). The token is
+    awaited with [`goth_actors.fetch_async`][goth_actors.fetch_async] and replaced with
+    [`refresh_rejected_async`][goth_actors.integrations.refresh_rejected_async].
 
     Args:
         name: The token server's name.
@@ -185,7 +196,7 @@ class AsyncRetryUnauthenticated(grpc.aio.UnaryUnaryClientInterceptor):
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    Example:
+    Examples:
         ```python
         channel = grpc.aio.secure_channel(
             target, credentials, interceptors=[AsyncRetryUnauthenticated("pubsub")]
@@ -206,6 +217,7 @@ class AsyncRetryUnauthenticated(grpc.aio.UnaryUnaryClientInterceptor):
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
+        """Makes the call; after ``UNAUTHENTICATED``, once more, never blocking the loop."""
         token = await fetch_async(self.name, self.timeout)
         sent_at = time.monotonic()
         call = await continuation(client_call_details, request)
@@ -227,9 +239,10 @@ def secure_channel(
     """A ``grpc`` channel whose calls carry the server's token and survive one rejection.
 
     ``credentials`` (default ``grpc.ssl_channel_credentials()``) composed with
-    :func:`call_credentials`, intercepted by :class:`RetryUnauthenticated`.
+    [`call_credentials`][goth_actors.integrations.grpc.call_credentials], intercepted by
+    [`RetryUnauthenticated`][goth_actors.integrations.grpc.RetryUnauthenticated].
 
-    Example:
+    Examples:
         ```python
         with secure_channel("pubsub.googleapis.com:443", "pubsub") as channel:
             stub = PublisherStub(channel)
@@ -251,9 +264,12 @@ def aio_secure_channel(
     timeout: float = 5.0,
     options: Sequence[tuple[str, Any]] | None = None,
 ) -> grpc.aio.Channel:
-    """:func:`secure_channel` for ``grpc.aio``, with :class:`AsyncRetryUnauthenticated`.
+    """``secure_channel`` for ``grpc.aio``, with ``AsyncRetryUnauthenticated``.
 
-    Example:
+    As [`secure_channel`][goth_actors.integrations.grpc.secure_channel], with
+    [`AsyncRetryUnauthenticated`][goth_actors.integrations.grpc.AsyncRetryUnauthenticated].
+
+    Examples:
         ```python
         async with aio_secure_channel("pubsub.googleapis.com:443", "pubsub") as channel:
             stub = PublisherStub(channel)

@@ -4,9 +4,9 @@ Needs the ``httpx`` extra: ``pip install goth-actors[httpx]``.
 
 Every request gets ``Authorization: <type> <token>`` from the named server. When the API
 answers ``401`` to that token, the token is replaced once with
-:func:`~goth_actors.integrations.refresh_rejected` (no exchange if someone already refreshed it;
-one shared forced refresh otherwise) and the request is sent once more. The ``401`` ends up in
-``response.history``; a second ``401`` is returned as is.
+[`refresh_rejected`][goth_actors.integrations.refresh_rejected] (no exchange if someone already
+refreshed it; one shared forced refresh otherwise) and the request is sent once more. The ``401``
+ends up in ``response.history``; a second ``401`` is returned as is.
 
 In an ``AsyncClient`` the event loop is never blocked: a cached token is read inline (a dict
 read, no lock), and waiting for a token or a refresh happens in a worker thread
@@ -46,19 +46,20 @@ class GothAuth(httpx.Auth):
     of clients, threads and tasks.
 
     Args:
-        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        name: The token server's name, as given to
+            [`goth_actors.start_link`][goth_actors.start_link].
         timeout: Seconds to wait for a token when none is cached, and for the replacement
             after a 401. Default 5.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    When a request is sent, :func:`goth_actors.fetch`'s errors (``ServerNotFound``,
+    When a request is sent, [`goth_actors.fetch`][goth_actors.fetch]'s errors (``ServerNotFound``,
     ``FetchTimeout``, ``TokenEndpointError``, ``TransportError``) reach the caller, and so do
     those of the refresh after a 401. A request whose body is a stream (an iterator, a file
     object) is not sent twice; its token is replaced all the same, for the next request.
 
-    Example:
+    Examples:
         ```python
         import httpx, goth_actors
         goth_actors.start_link(name="storage", source=goth_actors.default_source())
@@ -82,6 +83,7 @@ class GothAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sends ``request`` with the token; after a 401, once more with a replacement."""
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header
@@ -98,6 +100,7 @@ class GothAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """``sync_auth_flow`` for ``AsyncClient``, never blocking the event loop."""
         token = cached(self.name)  # a hit never blocks: no thread hop
         if token is None:
             token = await _in_thread(partial(fetch, self.name, self.timeout))

@@ -3,8 +3,9 @@
 Needs the ``otel`` extra (the OpenTelemetry API): ``pip install goth-actors[otel]``. Your
 application brings the SDK and its exporter (OTLP, Prometheus, ...); this only records.
 
-:func:`instrument` subscribes to the servers' events (:func:`goth_actors.subscribe`) for what
-happens, and reads :func:`goth_actors.status` when the SDK collects, for what is:
+[`instrument`][goth_actors.integrations.opentelemetry.instrument] subscribes to the servers' events
+([`goth_actors.subscribe`][goth_actors.subscribe]) for what happens, and reads
+[`goth_actors.status`][goth_actors.status] when the SDK collects, for what is:
 
 =====================================  ==============  ========  ===============================
 metric                                 instrument      unit      attributes
@@ -26,8 +27,9 @@ connections); the rest live under the ``goth_actors.`` namespace: ``goth_actors.
 ``goth_actors.source.type`` (``service_account``, ``refresh_token``, ``metadata``,
 ``workload_identity``, ``impersonated``), ``goth_actors.token.outcome`` (``success`` or
 ``failure``) and ``goth_actors.server.state`` (``starting``, ``fetching``, ``ok``, ``retrying``,
-``down``). A server is observed from its first event after :func:`instrument` (every server has
-one at start and at each refresh), or from the start when named in ``names``.
+``down``). A server is observed from its first event after
+[`instrument`][goth_actors.integrations.opentelemetry.instrument] (every server has one at start and
+at each refresh), or from the start when named in ``names``.
 
 Prometheus: use OpenTelemetry's own exporter (``opentelemetry-exporter-prometheus``) as the
 SDK's reader; the metrics come out as ``goth_actors_token_requests_total`` and so on.
@@ -81,7 +83,7 @@ def instrument(
             by your SDK setup, or by ``opentelemetry-instrument``).
         names: Servers to observe from now on, even before their next event.
 
-    Example:
+    Examples:
         ```python
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -93,10 +95,13 @@ def instrument(
 
 
 class Instrumentation:
-    """The instruments of :func:`instrument`, and its subscription to the servers' events.
+    """The instruments of ``instrument``, and its subscription to the servers' events.
 
-    Use :meth:`uninstrument` (or ``with``) to stop: the event subscription ends and the
-    observable instruments report nothing more.
+    [`instrument`][goth_actors.integrations.opentelemetry.instrument] returns one.
+
+    Use [`uninstrument`][goth_actors.integrations.opentelemetry.Instrumentation.uninstrument] (or
+    ``with``) to stop: the event subscription ends and the observable instruments report nothing
+    more.
     """
 
     def __init__(

@@ -1,10 +1,10 @@
 """``GothAuth``: requests authentication from a goth_actors token server.
 
-Every request gets ``Authorization: <type> <token>`` from :func:`goth_actors.fetch` (lock-free
-once the token is cached), and ``x-goog-user-project`` when the server's source has a quota
-project. When the API answers ``401`` to that token, the token is replaced
-once with :func:`~goth_actors.integrations.refresh_rejected` (no exchange if someone already
-refreshed it; one shared forced refresh otherwise) and the request is sent once more, as
+Every request gets ``Authorization: <type> <token>`` from [`goth_actors.fetch`][goth_actors.fetch]
+(lock-free once the token is cached), and ``x-goog-user-project`` when the server's source has a
+quota project. When the API answers ``401`` to that token, the token is replaced
+once with [`refresh_rejected`][goth_actors.integrations.refresh_rejected] (no exchange if someone
+already refreshed it; one shared forced refresh otherwise) and the request is sent once more, as
 requests' own ``HTTPDigestAuth`` does: a copy of the prepared request, with the new header,
 through the same connection adapter and with the same settings (timeout, TLS, proxies,
 stream). The ``401`` ends up in ``response.history``. A second ``401`` is returned as is.
@@ -40,20 +40,21 @@ class GothAuth(AuthBase):
     Thread-safe: one instance may serve any number of threads and sessions.
 
     Args:
-        name: The token server's name, as given to :func:`goth_actors.start_link`.
+        name: The token server's name, as given to
+            [`goth_actors.start_link`][goth_actors.start_link].
         timeout: Seconds to wait for a token when none is cached, and for the replacement
             after a 401. Default 5.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
 
-    When a request is sent, :func:`goth_actors.fetch`'s errors (``ServerNotFound``,
+    When a request is sent, [`goth_actors.fetch`][goth_actors.fetch]'s errors (``ServerNotFound``,
     ``FetchTimeout``, ``TokenEndpointError``, ``TransportError``) reach the caller, and so do
     those of the refresh after a 401. The request is not retried when its body cannot be sent
     twice (a generator, or a file that cannot seek); the token is replaced all the same, for
     the next request.
 
-    Example:
+    Examples:
         ```python
         import requests, goth_actors
         goth_actors.start_link(name="storage", source=goth_actors.default_source())
@@ -80,6 +81,7 @@ class GothAuth(AuthBase):
         return hash((GothAuth, self.name, self.timeout))
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        """Puts the token on ``request`` and a hook that handles a 401 from the API."""
         token = fetch(self.name, self.timeout)
         header = _authorization(token)
         request.headers["Authorization"] = header

@@ -1,12 +1,12 @@
 """Test helpers for code that uses Google tokens: a local, real-HTTP fake of Google.
 
-:class:`GoogleEmulator` serves Google's OAuth2 token endpoint, the GCE metadata server,
-tokeninfo and ID-token keys on 127.0.0.1, closely enough that google-auth accepts it, with
-controls for failures, delays, outages and revocation. :func:`run_soak` runs a chaos soak
-of token servers against it; :class:`~goth_actors.otp.FakeTime` (re-exported here) drives
-time in tests.
+[`GoogleEmulator`][goth_actors.testing.GoogleEmulator] serves Google's OAuth2 token endpoint, the
+GCE metadata server, tokeninfo and ID-token keys on 127.0.0.1, closely enough that google-auth
+accepts it, with controls for failures, delays, outages and revocation.
+[`run_soak`][goth_actors.testing.run_soak] runs a chaos soak of token servers against it;
+[`FakeTime`][goth_actors.otp.FakeTime] (re-exported here) drives time in tests.
 
-Example:
+Examples:
     >>> from goth_actors.testing import GoogleEmulator
     >>> with GoogleEmulator() as emu:
     ...     key = emu.service_account()

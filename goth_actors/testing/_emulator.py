@@ -1,5 +1,7 @@
-"""GoogleEmulator: a fake Google (token endpoint, metadata server, tokeninfo, STS, IAM, an API,
-AWS's instance metadata) for tests.
+"""GoogleEmulator: a fake Google for tests.
+
+It plays the token endpoint, metadata server, tokeninfo, STS, IAM, an API and AWS's instance
+metadata.
 
 The emulator is many small pieces, one idea each. The server: ``_emulator_http`` (sockets,
 threads, HTTP framing, TLS) and ``_emulator_tls`` (its certificates). What Google knows:
@@ -47,18 +49,27 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     """A real HTTP server on 127.0.0.1 that plays Google's token endpoint and metadata server.
 
     Speaks the protocol closely enough for google-auth itself: service-account (JWT-bearer)
-    and refresh-token grants at :attr:`token_url` (with reauth's ``rapt``), the metadata
-    server at :attr:`metadata_host`, tokeninfo at :attr:`tokeninfo_url` (self-signed JWTs
-    too) and ID-token keys at :attr:`certs_url`; for workload identity federation, the
-    Security Token Service at :attr:`sts_url` (JWT, AWS and, on :attr:`mtls_url`, X.509
-    subject tokens; workforce users' ``oauthtoken``), a CI-style subject-token URL, an EC2
-    instance metadata service and an executable fixture (see :meth:`workload_identity`,
-    :meth:`aws_workload_identity`, :meth:`executable_workload_identity`,
-    :meth:`x509_workload_identity`, :meth:`workforce_user`); IAM Credentials'
-    ``generateAccessToken``, ``generateIdToken`` and ``signBlob`` under :attr:`iam_url`; and
-    a Google API at :attr:`api_url` that wants a quota project with a person's token. Every
-    control method is thread-safe. Use it as a context manager, or call :meth:`start` and
-    :meth:`close`.
+    and refresh-token grants at [`token_url`][goth_actors.testing.GoogleEmulator.token_url] (with
+    reauth's ``rapt``), the metadata server at
+    [`metadata_host`][goth_actors.testing.GoogleEmulator.metadata_host], tokeninfo at
+    [`tokeninfo_url`][goth_actors.testing.GoogleEmulator.tokeninfo_url] (self-signed JWTs too) and
+    ID-token keys at [`certs_url`][goth_actors.testing.GoogleEmulator.certs_url]; for workload
+    identity federation, the Security Token Service at
+    [`sts_url`][goth_actors.testing.GoogleEmulator.sts_url] (JWT, AWS and, on
+    [`mtls_url`][goth_actors.testing.GoogleEmulator.mtls_url], X.509 subject tokens; workforce
+    users' ``oauthtoken``), a CI-style subject-token URL, an EC2 instance metadata service and an
+    executable fixture (see
+    [`workload_identity`][goth_actors.testing.GoogleEmulator.workload_identity],
+    [`aws_workload_identity`][goth_actors.testing.GoogleEmulator.aws_workload_identity],
+    [`executable_workload_identity`][goth_actors.testing.GoogleEmulator.executable_workload_identity],
+    [`x509_workload_identity`][goth_actors.testing.GoogleEmulator.x509_workload_identity],
+    [`workforce_user`][goth_actors.testing.GoogleEmulator.workforce_user]); IAM Credentials'
+    ``generateAccessToken``, ``generateIdToken`` and ``signBlob`` under
+    [`iam_url`][goth_actors.testing.GoogleEmulator.iam_url]; and a Google API at
+    [`api_url`][goth_actors.testing.GoogleEmulator.api_url] that wants a quota project with a
+    person's token. Every control method is thread-safe. Use it as a context manager, or call
+    [`start`][goth_actors.testing.GoogleEmulator.start] and
+    [`close`][goth_actors.testing.GoogleEmulator.close].
 
     Memory stays bounded however long it runs: it records the last ``max_recorded``
     requests, each with at most the first 64 KiB of its body, and forgets tokens and
@@ -69,10 +80,11 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
         port: Port to listen on; ``0`` (the default) picks a free one.
         token_lifetime: Seconds each issued token lives (``expires_in``). Defaults to
             ``3599.0``, as Google.
-        max_recorded: How many requests :attr:`requests` keeps; older ones are dropped
-            (:meth:`request_count` still counts them). Defaults to ``10_000``; ``0`` keeps
-            none.
-        time: A :class:`~goth_actors.otp.FakeTime` whose wall clock the emulator issues and
+        max_recorded: How many requests [`requests`][goth_actors.testing.GoogleEmulator.requests]
+            keeps; older ones are dropped
+            ([`request_count`][goth_actors.testing.GoogleEmulator.request_count] still counts them).
+            Defaults to ``10_000``; ``0`` keeps none.
+        time: A [`FakeTime`][goth_actors.otp.FakeTime] whose wall clock the emulator issues and
             checks tokens and JWTs by, so that it agrees with token servers on the same fake
             time (a moved clock expires tokens here as it does there). Default: real time.
 
@@ -83,7 +95,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
             ``["https://www.googleapis.com/auth/cloud-platform"]``.
         project_id: What ``project/project-id`` answers. Defaults to ``"emulator-project"``.
 
-    Example:
+    Examples:
         >>> import requests
         >>> with GoogleEmulator() as emu:
         ...     user = emu.authorized_user()
@@ -130,7 +142,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def start(self) -> Self:
         """Starts listening; returns the emulator. Raises ``RuntimeError`` if called twice.
 
-        Example:
+        Examples:
             >>> emu = GoogleEmulator().start()
             >>> emu.url.startswith("http://127.0.0.1:")
             True
@@ -152,7 +164,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
         The mutual-TLS listener, if it was started, closes too, and its certificates'
         temporary directory is removed.
 
-        Example:
+        Examples:
             >>> emu = GoogleEmulator().start()
             >>> emu.close()
             >>> emu.close()
@@ -183,9 +195,9 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
 
     @property
     def is_started(self) -> bool:
-        """Whether :meth:`start` has been called.
+        """Whether [`start`][goth_actors.testing.GoogleEmulator.start] has been called.
 
-        Example:
+        Examples:
             >>> GoogleEmulator().is_started
             False
         """
@@ -195,7 +207,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def is_up(self) -> bool:
         """Whether the emulator is accepting connections (started, not down, not closed).
 
-        Example:
+        Examples:
             >>> with GoogleEmulator() as emu:
             ...     emu.down()
             ...     emu.is_up
@@ -207,9 +219,9 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
 
     @property
     def url(self) -> str:
-        """Base URL, ``http://127.0.0.1:PORT``. Raises ``RuntimeError`` before :meth:`start`.
+        """Base URL, ``http://127.0.0.1:PORT``. Raises ``RuntimeError`` before ``start``.
 
-        Example:
+        Examples:
             >>> with GoogleEmulator() as emu:
             ...     emu.url == f"http://{emu.metadata_host}"
             True
@@ -221,7 +233,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def token_url(self) -> str:
         """The token endpoint, ``{url}/token`` (``{url}/oauth2/v4/token`` works too).
 
-        Example:
+        Examples:
             >>> with GoogleEmulator() as emu:
             ...     emu.service_account()["token_uri"] == emu.token_url
             True
@@ -233,9 +245,10 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
         """The metadata server's base URL, with ``http://`` and without ``/computeMetadata/v1``.
 
         This is the form of Goth's metadata ``url`` option. For ``GCE_METADATA_HOST`` (and
-        ``GCE_METADATA_IP``), which take no scheme, use :attr:`metadata_host`.
+        ``GCE_METADATA_IP``), which take no scheme, use
+        [`metadata_host`][goth_actors.testing.GoogleEmulator.metadata_host].
 
-        Example:
+        Examples:
             >>> import requests
             >>> with GoogleEmulator() as emu:
             ...     requests.get(
@@ -250,7 +263,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def metadata_host(self) -> str:
         """``127.0.0.1:PORT``: the value for ``GCE_METADATA_HOST`` and ``GCE_METADATA_IP``.
 
-        Example:
+        Examples:
             ```python
             with GoogleEmulator() as emu:
                 monkeypatch.setenv("GCE_METADATA_HOST", emu.metadata_host)
@@ -262,7 +275,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def tokeninfo_url(self) -> str:
         """``{url}/oauth2/v3/tokeninfo``; takes ``access_token=`` or ``id_token=``.
 
-        Example:
+        Examples:
             >>> import requests
             >>> with GoogleEmulator() as emu:
             ...     requests.get(emu.tokeninfo_url, params={"access_token": "nope"}).status_code
@@ -274,7 +287,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def certs_url(self) -> str:
         """``{url}/oauth2/v3/certs``: the JWKS that verifies the emulator's ID tokens.
 
-        Example:
+        Examples:
             ```python
             id_token.verify_token(token, request, audience=aud, certs_url=emu.certs_url)
             ```
@@ -285,7 +298,7 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
     def sts_url(self) -> str:
         """``{url}/v1/token``: the Security Token Service (the ``token_url`` of workload identity).
 
-        Example:
+        Examples:
             >>> with GoogleEmulator() as emu:
             ...     emu.workload_identity()["token_url"] == emu.sts_url
             True
@@ -294,14 +307,14 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
 
     @property
     def iam_url(self) -> str:
-        """IAM Credentials' base URL (the emulator's :attr:`url`), for ``Impersonated(url=...)``.
+        """IAM Credentials' base URL (the emulator's ``url``), for ``Impersonated(url=...)``.
 
         IAM answers ``POST {iam_url}/v1/projects/-/serviceAccounts/{email}:generateAccessToken``
         and ``...:generateIdToken``. The caller's bearer token must be an unexpired access
         token the emulator issued; it may impersonate any service account the emulator
         issued, unless that account is revoked.
 
-        Example:
+        Examples:
             ```python
             source = Impersonated(caller, target, url=emu.iam_url)
             ```
@@ -313,9 +326,10 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
         """``https://127.0.0.1:PORT``: the mutual-TLS listener (STS for X.509 workloads, IAM).
 
         Started on first use (reading this starts it). It requires a client certificate
-        signed by the emulator's authority and serves the same paths as :attr:`url`.
+        signed by the emulator's authority and serves the same paths as
+        [`url`][goth_actors.testing.GoogleEmulator.url].
 
-        Example:
+        Examples:
             ```python
             emu.mtls_url
             ```
@@ -325,10 +339,12 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
 
     @property
     def ca_file(self) -> str:
-        """The PEM file of the authority of the mTLS listener's certificate (and of the
-        workloads'): what clients must trust (``REQUESTS_CA_BUNDLE``). Starts the listener.
+        """The PEM file of the authority of the mTLS listener's certificate.
 
-        Example:
+        It is the workloads' authority too: what clients must trust (``REQUESTS_CA_BUNDLE``).
+        Starts the listener.
+
+        Examples:
             ```python
             monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_file)
             ```
@@ -340,10 +356,11 @@ class GoogleEmulator(EmulatorSettings, EmulatorIdentities, EmulatorWorkloads, Em
         """``{url}/api/v1/whoami``: a Google API that answers ``{"email", "quota_project"}``.
 
         ``401`` without a bearer token the emulator vouches for, and, while
-        :attr:`require_quota_project`, ``403`` to a person's token without
-        ``x-goog-user-project``. Any path under ``{url}/api/`` answers the same.
+        [`require_quota_project`][goth_actors.testing.GoogleEmulator.require_quota_project], ``403``
+        to a person's token without ``x-goog-user-project``. Any path under ``{url}/api/`` answers
+        the same.
 
-        Example:
+        Examples:
             >>> import requests
             >>> with GoogleEmulator() as emu:
             ...     requests.get(emu.api_url).status_code

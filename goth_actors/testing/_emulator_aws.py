@@ -1,14 +1,16 @@
-"""What the emulator knows of AWS: an EC2 instance's metadata service, and the check Google's
-STS makes of an AWS workload's signed ``GetCallerIdentity`` request.
+"""What the emulator knows of AWS: an EC2 instance's metadata service, and STS's check.
 
-:class:`FakeAws` plays the instance metadata service (IMDS) of an EC2 instance with a role:
+The check is the one Google's STS makes of an AWS workload's signed ``GetCallerIdentity``
+request.
+
+`FakeAws` plays the instance metadata service (IMDS) of an EC2 instance with a role:
 ``PUT /latest/api/token`` gives an IMDSv2 session token, and, with it (or without, unless
 IMDSv2 is required), ``/latest/meta-data/placement/availability-zone``,
 ``/latest/meta-data/iam/security-credentials`` (the role's name) and
 ``.../security-credentials/{role}`` (temporary credentials). It also issues long-term access
-keys (for ``AWS_ACCESS_KEY_ID``). :meth:`FakeAws.caller_identity` is what STS does with an
+keys (for ``AWS_ACCESS_KEY_ID``). `FakeAws.caller_identity` is what STS does with an
 ``aws4_request`` subject token: decode it, check that it is a ``GetCallerIdentity`` request for
-the pool, recompute its SigV4 signature with :func:`verify_sigv4` (an implementation of its
+the pool, recompute its SigV4 signature with `verify_sigv4` (an implementation of its
 own, independent of the library's, held to AWS's test suite too) and answer the caller's ARN.
 """
 

@@ -1,6 +1,6 @@
 """The emulator's test controls: planned faults, and the record of the requests it received.
 
-:class:`EmulatorControls` is the part of :class:`~goth_actors.testing.GoogleEmulator` that
+`EmulatorControls` is the part of `GoogleEmulator` that
 tests steer it with (``fail_next``, ``respond_next``, ``reset_next``, ``delay``, ``down``,
 ``up``, ``reset``) and read it with (``requests``, ``requests_to``, ``request_count``,
 ``wait_for_requests``, ``clear_requests``). A mixin: the emulator holds the state.
@@ -77,7 +77,7 @@ class EmulatorControls:
                 ``"other"`` or ``"any"``. Defaults to requests that ask for a token:
                 ``POST /token``, STS, IAM, and the metadata ``token`` and ``identity`` paths.
 
-        Example:
+        Examples:
             ```python
             emu.fail_next(2, 503, retry_after=1)
             ```
@@ -118,9 +118,10 @@ class EmulatorControls:
             body: Bytes, a str (sent as UTF-8), or a mapping sent as JSON with
                 ``Content-Type: application/json``. Defaults to empty.
             headers: Response headers.
-            endpoint: Which requests, as in :meth:`fail_next`.
+            endpoint: Which requests, as in
+                [`fail_next`][goth_actors.testing.GoogleEmulator.fail_next].
 
-        Example:
+        Examples:
             ```python
             emu.respond_next(1, 200, {"access_token": "x"})
             ```
@@ -135,14 +136,17 @@ class EmulatorControls:
         self._arm(Canned(response, flavored=False), n, endpoint)
 
     def reset_next(self, n: int = 1, *, endpoint: str | None = None) -> None:
-        """Makes the next ``n`` matching requests die mid-response: the normal answer's headers
-        and half its body are sent, then the connection is reset (TCP RST).
+        """Makes the next ``n`` matching requests die mid-response.
+
+        The normal answer's headers and half its body are sent, then the connection is reset
+        (TCP RST).
 
         Args:
             n: How many requests (at least 1).
-            endpoint: Which requests, as in :meth:`fail_next`.
+            endpoint: Which requests, as in
+                [`fail_next`][goth_actors.testing.GoogleEmulator.fail_next].
 
-        Example:
+        Examples:
             ```python
             emu.reset_next(1, endpoint="token")
             ```
@@ -154,9 +158,9 @@ class EmulatorControls:
     def delay(self, seconds: float) -> None:
         """Makes every following request wait ``seconds`` before its answer; 0 clears it.
 
-        :meth:`close` cuts the wait short.
+        `close` cuts the wait short.
 
-        Example:
+        Examples:
             ```python
             emu.delay(0.05)
             ```
@@ -167,11 +171,11 @@ class EmulatorControls:
             self._delay = float(seconds)
 
     def down(self) -> None:
-        """Closes the listening socket: new connections are refused until :meth:`up`.
+        """Closes the listening socket: new connections are refused until ``up``.
 
         Requests already being answered are unaffected.
 
-        Example:
+        Examples:
             ```python
             emu.down()
             ```
@@ -179,9 +183,9 @@ class EmulatorControls:
         self._server.down()
 
     def up(self) -> None:
-        """Listens again, on the same port, after :meth:`down`.
+        """Listens again, on the same port, after [`down`][goth_actors.testing.GoogleEmulator.down].
 
-        Example:
+        Examples:
             ```python
             emu.up()
             ```
@@ -191,7 +195,7 @@ class EmulatorControls:
     def reset(self) -> None:
         """Clears armed faults, the delay, the recorded requests and their counts.
 
-        Example:
+        Examples:
             ```python
             emu.reset()
             ```
@@ -208,11 +212,12 @@ class EmulatorControls:
     def requests(self) -> list[RecordedRequest]:
         """A copy of the recorded requests, oldest first.
 
-        That is every request since the emulator started (or since :meth:`clear_requests`),
-        but at most the last ``max_recorded`` of them (10,000 unless the constructor said
-        otherwise); count with :meth:`request_count`, which forgets none.
+        That is every request since the emulator started (or since
+        [`clear_requests`][goth_actors.testing.GoogleEmulator.clear_requests]), but at most the last
+        ``max_recorded`` of them (10,000 unless the constructor said otherwise); count with
+        [`request_count`][goth_actors.testing.GoogleEmulator.request_count], which forgets none.
 
-        Example:
+        Examples:
             ```python
             emu.requests[-1].path
             ```
@@ -229,7 +234,7 @@ class EmulatorControls:
                 ``"certs"``, ``"sts"``, ``"iam"``, ``"subject"``, ``"other"``, or ``"any"``)
                 or a path prefix starting with ``/``.
 
-        Example:
+        Examples:
             ```python
             len(emu.requests_to("token"))
             ```
@@ -245,9 +250,10 @@ class EmulatorControls:
         ``max_recorded`` too, except for a path prefix, which only the recording can answer.
 
         Args:
-            where: As in :meth:`requests_to`; ``"any"`` (the default) counts every request.
+            where: As in [`requests_to`][goth_actors.testing.GoogleEmulator.requests_to]; ``"any"``
+                (the default) counts every request.
 
-        Example:
+        Examples:
             ```python
             emu.request_count("token")
             ```
@@ -262,15 +268,17 @@ class EmulatorControls:
     ) -> list[RecordedRequest]:
         """Waits until ``count`` requests to ``where`` have arrived; returns them.
 
-        Counts as :meth:`request_count`; returns those requests to ``where`` still recorded
-        (all of them, unless more than ``max_recorded`` requests arrived meanwhile).
+        Counts as [`request_count`][goth_actors.testing.GoogleEmulator.request_count]; returns those
+        requests to ``where`` still recorded (all of them, unless more than ``max_recorded``
+        requests arrived meanwhile).
 
         Args:
             count: How many requests to wait for.
-            where: As in :meth:`requests_to`; ``"any"`` (the default) counts every request.
+            where: As in [`requests_to`][goth_actors.testing.GoogleEmulator.requests_to]; ``"any"``
+                (the default) counts every request.
             timeout: Seconds to wait before raising ``TimeoutError``. Defaults to 5.
 
-        Example:
+        Examples:
             ```python
             emu.wait_for_requests(1, "token")
             ```
@@ -292,7 +300,7 @@ class EmulatorControls:
     def clear_requests(self) -> None:
         """Forgets the recorded requests and their counts.
 
-        Example:
+        Examples:
             ```python
             emu.clear_requests()
             ```

@@ -1,6 +1,6 @@
 """The identities the emulator issues, and what it says of their tokens and signatures.
 
-:class:`EmulatorIdentities` is the part of :class:`~goth_actors.testing.GoogleEmulator` that
+`EmulatorIdentities` is the part of `GoogleEmulator` that
 makes credentials files for people and service accounts (``service_account``,
 ``authorized_user``, ``workforce_user``, ``impersonated_service_account``), revokes them, and
 answers for their tokens (``token_info``) and signatures (``verify_signed_blob``). A mixin:
@@ -49,7 +49,7 @@ class EmulatorIdentities:
             email: The account's ``client_email``; an existing one gets a second key.
                 Defaults to a new ``emulator-sa-N@{project_id}.iam.gserviceaccount.com``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> from google.oauth2 import service_account
             >>> with GoogleEmulator() as emu:
@@ -84,7 +84,7 @@ class EmulatorIdentities:
                 refresh without it as ``rapt`` is ``invalid_grant`` ("reauth related error
                 (invalid_rapt)"). Default ``False``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> from google.oauth2 import credentials
             >>> with GoogleEmulator() as emu:
@@ -113,7 +113,7 @@ class EmulatorIdentities:
             email: The user's subject. Defaults to ``worker-N@example.com``.
             quota_project: Written as the file's ``quota_project_id``. Default none.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> with GoogleEmulator() as emu:
             ...     emu.workforce_user()["type"]
@@ -144,8 +144,10 @@ class EmulatorIdentities:
         delegates: Iterable[str] = (),
         quota_project: str | None = None,
     ) -> dict[str, Any]:
-        """gcloud's ``impersonated_service_account`` file: ``source_credentials`` acting as
-        ``target`` (created if the emulator has not issued it) through the emulator's IAM.
+        """Gcloud's ``impersonated_service_account`` file, for the emulator's IAM.
+
+        ``source_credentials`` acting as ``target`` (created if the emulator has not issued it)
+        through the emulator's IAM.
 
         Args:
             source_credentials: The impersonating identity's file (a user's, a workforce
@@ -155,7 +157,7 @@ class EmulatorIdentities:
             delegates: The delegation chain, as emails. Default none.
             quota_project: Written as the file's ``quota_project_id``. Default none.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> with GoogleEmulator() as emu:
             ...     user = emu.authorized_user()
@@ -190,7 +192,7 @@ class EmulatorIdentities:
                 disabled."), or a workforce user's ``client_id`` or ``refresh_token``.
                 Anything else raises ``ValueError``.
 
-        Example:
+        Examples:
             ```python
             emu.revoke(key["client_email"])
             ```
@@ -209,7 +211,7 @@ class EmulatorIdentities:
         with a ``scope`` or an ``aud``) is described as its access token, with
         ``self_signed: "true"``.
 
-        Example:
+        Examples:
             ```python
             emu.token_info(creds.token)["scope"]
             ```
@@ -223,7 +225,7 @@ class EmulatorIdentities:
         Any unrevoked key of the account counts: a key file's (local signing) or the
         Google-managed one ``signBlob`` signs with.
 
-        Example:
+        Examples:
             ```python
             assert emu.verify_signed_blob(key["client_email"], b"data", signature)
             ```

@@ -2,7 +2,7 @@
 
 A fault is a small object given the request and its normal answer (lazily), which returns
 what to send instead. A new kind of misbehaviour (a reset connection, a stripped header, a huge
-body) is a new small class and a method on :class:`~goth_actors.testing.GoogleEmulator` that
+body) is a new small class and a method on `GoogleEmulator` that
 arms it, not a new branch in the server.
 """
 
@@ -31,7 +31,7 @@ __all__ = [
 ENDPOINTS = frozenset(
     ("token", "metadata", "tokeninfo", "certs", "sts", "iam", "subject", "aws", "api", "other")
 )
-"""The values of :attr:`RecordedRequest.endpoint`."""
+"""The values of `RecordedRequest.endpoint`."""
 
 _ERROR_BY_STATUS = {
     400: "invalid_request",

@@ -1,14 +1,14 @@
 """What the fake Google knows of workload identity federation: pools, subject tokens, STS.
 
-:class:`FakeFederation` keeps workload identity pools and the subject tokens minted for them
+`FakeFederation` keeps workload identity pools and the subject tokens minted for them
 (until they expire; an expired one is still recognised by its signature, to be refused as
 expired), and answers the Security Token Service's token exchange for each kind of pool: a
 JWT minted here, an AWS workload's signed ``GetCallerIdentity`` request (checked by
-:class:`~goth_actors.testing._emulator_aws.FakeAws`), or an X.509 certificate chain presented
-over mutual TLS. It issues tokens through :class:`FakeGoogle`, so they show in tokeninfo and
+`FakeAws`), or an X.509 certificate chain presented
+over mutual TLS. It issues tokens through `FakeGoogle`, so they show in tokeninfo and
 die when revoked like any other. Plain Python, no HTTP; a failed check raises
-:class:`~goth_actors.testing._emulator_store.Rejected` (STS, OAuth's error shape) or
-:class:`~goth_actors.testing._emulator_store.ApiRejected` (the subject-token URL), whose
+`Rejected` (STS, OAuth's error shape) or
+`ApiRejected` (the subject-token URL), whose
 messages never quote a token. Thread-safe.
 """
 
@@ -181,7 +181,7 @@ class FakeFederation:
     def serve_subject_token(self, number: int, authorization: str) -> tuple[Pool, str]:
         """What the subject-token URL of pool ``number`` answers: a fresh subject token.
 
-        Raises :class:`ApiRejected`: 404 for an unknown pool, 401 without the pool's bearer
+        Raises `ApiRejected`: 404 for an unknown pool, 401 without the pool's bearer
         token in ``authorization``.
         """
         pool = self.pool(number)
@@ -199,7 +199,7 @@ class FakeFederation:
     def sts_exchange(
         self, form: Mapping[str, str], client_cert: bytes | None = None
     ) -> dict[str, object]:
-        """STS's answer to a token exchange; raises :class:`Rejected`.
+        """STS's answer to a token exchange; raises `Rejected`.
 
         The subject is checked by the pool's kind: a JWT minted here for the pool, an AWS
         workload's signed ``GetCallerIdentity`` request, or, for an mTLS pool (on the mTLS

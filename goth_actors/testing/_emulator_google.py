@@ -1,10 +1,10 @@
 """What the fake Google knows: accounts and keys, grants, issued tokens, revocations.
 
-:class:`FakeGoogle` is plain Python, with no HTTP in it (``_emulator_routes`` maps requests
+`FakeGoogle` is plain Python, with no HTTP in it (``_emulator_routes`` maps requests
 onto it). It issues service-account keys and authorized users, checks the two grants as Google
 does, issues access tokens (``ya29.emu-...``) and RS256 ID tokens, and remembers each token
-for tokeninfo until it expires (:class:`~goth_actors.testing._emulator_store.Expiring`). A
-check that fails raises :class:`~goth_actors.testing._emulator_store.Rejected`, whose
+for tokeninfo until it expires (`Expiring`). A
+check that fails raises `Rejected`, whose
 description is a fixed string: never a secret, assertion or token taken from the request.
 Thread-safe.
 """
@@ -280,7 +280,7 @@ class FakeGoogle:
     ) -> dict[str, object]:
         """Issues an access token; remembers it for tokeninfo. Returns the OAuth answer.
 
-        ``expires`` (unix seconds) overrides now + :attr:`token_lifetime`; ``user`` marks a
+        ``expires`` (unix seconds) overrides now + `token_lifetime`; ``user`` marks a
         person's token (APIs want a quota project with it).
         """
         lifetime = self.token_lifetime
@@ -368,7 +368,7 @@ class FakeGoogle:
             return account.system_key
 
     def signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
-        """The key (and its ``kid``) that signs ID tokens; see :meth:`jwks`."""
+        """The key (and its ``kid``) that signs ID tokens; see `jwks`."""
         with self._lock:
             if self._signer is None:
                 self._signer = (pooled_key()[0], secrets.token_hex(20))

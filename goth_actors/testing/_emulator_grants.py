@@ -1,8 +1,8 @@
-"""Google's two grants at the token endpoint, as the fake Google checks them: the JWT-bearer
-grant of a service account's signed assertion, and a user's refresh-token grant (with reauth's
-``rapt``). Each failed check raises
-:class:`~goth_actors.testing._emulator_store.Rejected` with Google's fixed description, never
-quoting the assertion or a secret.
+"""Google's two grants at the token endpoint, as the fake Google checks them.
+
+The JWT-bearer grant of a service account's signed assertion, and a user's refresh-token grant
+(with reauth's ``rapt``). Each failed check raises `Rejected` with Google's fixed description,
+never quoting the assertion or a secret.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _BAD_TIMES = (
 
 
 def jwt_bearer_grant(google: FakeGoogle, assertion: str) -> dict[str, object]:
-    """The token endpoint's answer to a JWT-bearer grant; raises :class:`Rejected`."""
+    """The token endpoint's answer to a JWT-bearer grant; raises `Rejected`."""
     account, key_id, claims = _verify_assertion(google, assertion)
     identities = frozenset((account.email, account.client_id, key_id))
     target_audience = claims.get("target_audience")
@@ -72,7 +72,7 @@ def refresh_grant(
     scopes: tuple[str, ...],
     rapt: str | None = None,
 ) -> dict[str, object]:
-    """The token endpoint's answer to a refresh-token grant; raises :class:`Rejected`.
+    """The token endpoint's answer to a refresh-token grant; raises `Rejected`.
 
     ``scopes`` empty means all the user granted; otherwise it must be a subset. A user
     under a reauth policy needs its ``rapt`` token.

@@ -1,15 +1,15 @@
 """Server plumbing for the Google emulator: sockets, threads and HTTP framing, nothing Google.
 
-An :class:`HttpServer` owns one listening socket, one accept thread and one daemon thread per
-connection. Every request is parsed into a :class:`RecordedRequest` and handed to a ``respond``
-callable, whose :class:`Response` is written back with ``Connection: close`` (one request per
-connection, so a server that is :meth:`~HttpServer.down` really refuses every new request).
+An `HttpServer` owns one listening socket, one accept thread and one daemon thread per
+connection. Every request is parsed into a `RecordedRequest` and handed to a ``respond``
+callable, whose `Response` is written back with ``Connection: close`` (one request per
+connection, so a server that is `down` really refuses every new request).
 
-- :meth:`HttpServer.down` closes the listening socket; :meth:`HttpServer.up` listens again on
+- `HttpServer.down` closes the listening socket; `HttpServer.up` listens again on
   the same port (``SO_REUSEADDR``). Connections already accepted are left alone.
-- :meth:`HttpServer.wait` sleeps for a delay but returns at once when the server closes, so a
-  slow answer never holds up :meth:`HttpServer.close`.
-- :meth:`HttpServer.close` stops accepting, wakes every wait, shuts down every open connection
+- `HttpServer.wait` sleeps for a delay but returns at once when the server closes, so a
+  slow answer never holds up `HttpServer.close`.
+- `HttpServer.close` stops accepting, wakes every wait, shuts down every open connection
   (both ways, so a thread blocked reading a request or writing to a client that never reads
   is unblocked at once) and joins the threads it started, all within one short deadline.
 """
@@ -39,7 +39,7 @@ _READ_TIMEOUT = 5.0
 """Seconds a client may take to send its request before its connection is dropped."""
 
 _CLOSE_TIMEOUT = 1.0
-"""Seconds :meth:`HttpServer.close` waits, in all, for the connection threads to end."""
+"""Seconds `HttpServer.close` waits, in all, for the connection threads to end."""
 
 Responder = Callable[[RecordedRequest], Response]
 Classifier = Callable[[str], str]
@@ -50,7 +50,7 @@ class HttpServer:
 
     Args:
         host: The address to listen on.
-        port: The port to listen on; ``0`` picks a free one at :meth:`start`.
+        port: The port to listen on; ``0`` picks a free one at `start`.
         respond: Called on a connection thread for every request; must be thread-safe.
         classify: Maps a request path to the ``endpoint`` it is recorded under.
         tls: A server-side TLS context: every connection is TLS (mutual, if the context asks
@@ -80,14 +80,14 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        """The port in use; raises ``RuntimeError`` before :meth:`start`."""
+        """The port in use; raises ``RuntimeError`` before `start`."""
         if not self._started:
             raise RuntimeError("the emulator has not been started")
         return self._port
 
     @property
     def is_started(self) -> bool:
-        """Whether :meth:`start` has been called."""
+        """Whether `start` has been called."""
         return self._started
 
     @property
@@ -104,7 +104,7 @@ class HttpServer:
             self._started = True
 
     def down(self) -> None:
-        """Stops accepting: new connections are refused until :meth:`up`."""
+        """Stops accepting: new connections are refused until `up`."""
         with self._switch:
             self._stop_accepting()
 
@@ -123,7 +123,7 @@ class HttpServer:
     def close(self) -> None:
         """Stops the server promptly; idempotent.
 
-        Stops accepting (the accept thread is joined), wakes every :meth:`wait`, and shuts
+        Stops accepting (the accept thread is joined), wakes every `wait`, and shuts
         down every open connection both ways: a handler reading a request, or writing an
         answer to a client that never reads, fails at once, and an answer not yet fully sent
         is cut off. It then waits for the connection threads, at most one second in all;

@@ -1,11 +1,12 @@
-"""IAM Credentials, as the fake Google answers it: ``generateAccessToken``,
-``generateIdToken`` and ``signBlob``.
+"""IAM Credentials, as the fake Google answers it.
 
-:class:`FakeIam` checks the caller's bearer token (an unexpired access token the emulator
+``generateAccessToken``, ``generateIdToken`` and ``signBlob``.
+
+`FakeIam` checks the caller's bearer token (an unexpired access token the emulator
 issued, or a service account's self-signed JWT), the target and its delegates, and issues
-tokens through :class:`~goth_actors.testing._emulator_google.FakeGoogle`, so they show in
+tokens through `FakeGoogle`, so they show in
 tokeninfo and die when revoked like any other. Errors are Google APIs'
-:class:`~goth_actors.testing._emulator_store.ApiRejected` (``{"error": {"code", "message",
+`ApiRejected` (``{"error": {"code", "message",
 "status"}}``), whose messages never quote a token. Plain Python, no HTTP; thread-safe.
 """
 
@@ -48,7 +49,7 @@ class FakeIam:
     def generate_access_token(
         self, authorization: str, target: str, body: bytes
     ) -> dict[str, object]:
-        """IAM's ``generateAccessToken`` answer; raises :class:`ApiRejected`."""
+        """IAM's ``generateAccessToken`` answer; raises `ApiRejected`."""
         self._check_caller(authorization)
         request = _json_body(body)
         scope = request.get("scope")
@@ -70,7 +71,7 @@ class FakeIam:
         return {"accessToken": issued["access_token"], "expireTime": expire_time}
 
     def generate_id_token(self, authorization: str, target: str, body: bytes) -> dict[str, object]:
-        """IAM's ``generateIdToken`` answer; raises :class:`ApiRejected`."""
+        """IAM's ``generateIdToken`` answer; raises `ApiRejected`."""
         self._check_caller(authorization)
         request = _json_body(body)
         audience = request.get("audience")
@@ -170,7 +171,7 @@ class FakeIam:
 
 
 def check_iam_settings(max_lifetime: float, offset: timedelta, digits: int) -> None:
-    """Raises ``ValueError`` for settings :class:`FakeIam` cannot honour."""
+    """Raises ``ValueError`` for settings `FakeIam` cannot honour."""
     if isinstance(max_lifetime, bool) or not 1 <= max_lifetime <= _IAM_LIFETIME_LIMIT:
         raise ValueError(
             f"iam_max_lifetime must be between 1 and 43200 seconds, not {max_lifetime!r}"

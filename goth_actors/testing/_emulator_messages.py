@@ -1,5 +1,7 @@
-"""The emulator's HTTP messages: a :class:`RecordedRequest` as it arrived (and as it is kept,
-with secrets hidden from its ``repr``), and the :class:`Response` a responder gives back.
+"""The emulator's HTTP messages: a `RecordedRequest`, and the `Response` to it.
+
+A `RecordedRequest` as it arrived (and as it is kept, with secrets hidden from its ``repr``),
+and the `Response` a responder gives back.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ __all__ = [
 ]
 
 RECORDED_BODY_BYTES = 64 * 1024
-"""How much of a request body is kept once it is recorded (64 KiB); see :func:`for_record`."""
+"""How much of a request body is kept once it is recorded (64 KiB); see `for_record`."""
 
 _SECRET_FRAGMENTS = (
     "token",
@@ -72,7 +74,7 @@ class RecordedRequest:
     ``key``, ``verifier`` or ``signature`` as a word of it (``code``, ``x-api-key``). Token
     *types* (``subject_token_type``) are shown.
 
-    Example:
+    Examples:
         ```python
         [r.form["grant_type"] for r in emu.requests_to("token")]
         ```
@@ -99,7 +101,7 @@ class RecordedRequest:
 
 
 def for_record(request: RecordedRequest) -> RecordedRequest:
-    """``request`` as it is kept: its body cut to :data:`RECORDED_BODY_BYTES`.
+    """``request`` as it is kept: its body cut to `RECORDED_BODY_BYTES`.
 
     A body that is cut loses its ``form`` too, rather than keep a half-parsed last value.
     """

@@ -1,4 +1,4 @@
-"""Google's HTTP surface, mapped onto :class:`FakeGoogle`: which path answers what, and how.
+"""Google's HTTP surface, mapped onto `FakeGoogle`: which path answers what, and how.
 
 - ``POST /token`` (also ``/oauth2/v4/token``): form (or JSON) parameters to a grant; client
   credentials from the form or HTTP Basic auth. Errors are Google's JSON
@@ -97,8 +97,10 @@ def endpoint_of(path: str) -> str:
 
 
 def issues_token(request: RecordedRequest) -> bool:
-    """Whether ``request`` asks for a token: the token endpoint, STS, IAM Credentials, or
-    metadata token/identity."""
+    """Whether ``request`` asks for a token.
+
+    It does at the token endpoint, STS, IAM Credentials, or metadata token/identity.
+    """
     if request.endpoint in ("token", "iam") or request.path in (STS_PATH, OAUTHTOKEN_PATH):
         return request.method == "POST"
     path = request.path.rstrip("/")

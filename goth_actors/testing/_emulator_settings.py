@@ -1,7 +1,9 @@
-"""The emulator's settings: token lifetimes, the metadata server's identity and project, IAM's
-limits and ``expireTime`` format, the universe, the API's quota rule and the fake AWS.
+"""The emulator's settings.
 
-:class:`EmulatorSettings` is the part of :class:`~goth_actors.testing.GoogleEmulator` that
+Token lifetimes, the metadata server's identity and project, IAM's limits and ``expireTime``
+format, the universe, the API's quota rule and the fake AWS.
+
+`EmulatorSettings` is the part of `GoogleEmulator` that
 holds them, each a checked property. A mixin: the fakes hold the values.
 """
 
@@ -35,7 +37,7 @@ class EmulatorSettings:
         Sent as ``expires_in`` (an int when whole). ID tokens get ``iat`` in whole seconds and
         ``exp = iat + ceil(token_lifetime)``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator(token_lifetime=0.05)
             >>> emu.token_lifetime = 60
@@ -54,7 +56,7 @@ class EmulatorSettings:
     def metadata_email(self) -> str:
         """The metadata server's service account (its ``default``).
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.metadata_email = "runner@my-project.iam.gserviceaccount.com"
@@ -69,7 +71,7 @@ class EmulatorSettings:
     def metadata_scopes(self) -> Sequence[str]:
         """The metadata service account's scopes (a space-separated str is split).
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.metadata_scopes = ["https://www.googleapis.com/auth/pubsub"]
@@ -86,7 +88,7 @@ class EmulatorSettings:
     def project_id(self) -> str:
         """The project of issued service accounts and of ``project/project-id``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.project_id = "my-project"
@@ -104,7 +106,7 @@ class EmulatorSettings:
         Defaults to 3600 s, as Google; up to 43200 s where an organization policy allows it.
         The token issued lives ``min(lifetime, token_lifetime)``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.iam_max_lifetime = 43200
@@ -123,7 +125,7 @@ class EmulatorSettings:
         Any other whole-minute offset under a day sends the same instant with that offset,
         ``2024-05-01T14:00:00+02:00``, so a client that only handles ``Z`` shows itself.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> from datetime import timedelta
             >>> emu = GoogleEmulator()
@@ -142,7 +144,7 @@ class EmulatorSettings:
 
         The time is rounded up at that precision, and the token lives until then.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.expire_time_digits = 9  # ...T12:00:00.123456789Z
@@ -161,7 +163,7 @@ class EmulatorSettings:
         Defaults to ``"googleapis.com"``. In another universe, service-account keys are
         used as self-signed JWTs (there is no JWT-bearer grant there), as google-auth does.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.universe_domain = "example-universe.test"
@@ -176,11 +178,13 @@ class EmulatorSettings:
 
     @property
     def require_quota_project(self) -> bool:
-        """Whether the emulator's API (:attr:`api_url`) refuses a person's token (a user's, a
-        workforce user's) without ``x-goog-user-project``, as APIs that need a quota project
-        do. Defaults to ``True``.
+        """Whether the emulator's API refuses a person's token without a quota project.
 
-        Example:
+        The API ([`api_url`][goth_actors.testing.GoogleEmulator.api_url]) then refuses a user's
+        or a workforce user's token without ``x-goog-user-project``, as APIs that need a quota
+        project do. Defaults to ``True``.
+
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.require_quota_project = False
@@ -197,7 +201,7 @@ class EmulatorSettings:
 
         Defaults to ``"us-east-2"``.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.aws_region = "eu-west-1"
@@ -214,10 +218,11 @@ class EmulatorSettings:
 
     @property
     def aws_imdsv2_required(self) -> bool:
-        """Whether the fake instance metadata service refuses reads without an IMDSv2 session
-        token (``401``). Defaults to ``True``, as a hardened instance.
+        """Whether the fake instance metadata service wants an IMDSv2 session token.
 
-        Example:
+        Without one, reads are refused (``401``). Defaults to ``True``, as a hardened instance.
+
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> emu = GoogleEmulator()
             >>> emu.aws_imdsv2_required = False

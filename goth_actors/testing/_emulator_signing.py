@@ -1,12 +1,13 @@
-"""Service accounts' own signatures, as Google checks and makes them: self-signed JWTs used as
-access tokens (AIP-4111), and IAM Credentials' ``signBlob``.
+"""Service accounts' own signatures, as Google checks and makes them.
+
+Self-signed JWTs used as access tokens (AIP-4111), and IAM Credentials' ``signBlob``.
 
 A self-signed JWT is accepted when a key of the account it names (``iss`` = ``sub`` = the
 account's email) signed it RS256, it is unexpired, lives at most an hour, and carries a
 ``scope`` or an ``aud``. ``signBlob`` signs with the account's Google-managed key;
-:func:`verify_blob` accepts a signature by that key or by any of the account's unrevoked keys
+`verify_blob` accepts a signature by that key or by any of the account's unrevoked keys
 (a key file signs locally with its own). Plain Python over the accounts of
-:class:`~goth_actors.testing._emulator_google.FakeGoogle`.
+`FakeGoogle`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Accounts(Protocol):
 
 
 def self_signed_info(google: Accounts, token: str, now: float) -> dict[str, str] | None:
-    """tokeninfo of a service account's self-signed JWT, or ``None`` if it is not a good one."""
+    """Tokeninfo of a service account's self-signed JWT, or ``None`` if it is not a good one."""
     claims: Any = None
     header: Any = None
     with contextlib.suppress(jwt.InvalidTokenError, ValueError):

@@ -1,9 +1,9 @@
 """What the fake Google's pieces share: constants, keys, stores, records and small helpers.
 
-:class:`Expiring` keeps values until they expire, at a bounded cost per addition; the key
+`Expiring` keeps values until they expire, at a bounded cost per addition; the key
 pool generates a few RSA keys per process and reuses them (generating one costs 50-100 ms);
-:class:`Rejected` is the OAuth error every check raises; the records are what
-:class:`~goth_actors.testing._emulator_google.FakeGoogle` keeps of accounts, users and tokens.
+`Rejected` is the OAuth error every check raises; the records are what
+`FakeGoogle` keeps of accounts, users and tokens.
 Plain Python, no HTTP.
 """
 
@@ -75,7 +75,7 @@ DEFAULT_USER_SCOPES = (
 
 _JWS = jwt.PyJWS()
 _PRUNE_BATCH = 8
-"""The most expired entries :meth:`Expiring.add` forgets: bounded work, faster than arrivals."""
+"""The most expired entries `Expiring.add` forgets: bounded work, faster than arrivals."""
 
 _V = TypeVar("_V")
 
@@ -160,7 +160,7 @@ class ApiRejected(GothError):
 class Expiring(Generic[_V]):
     """Values by key, forgotten once expired; not thread-safe (the owner holds its lock).
 
-    Each :meth:`add` also forgets up to 8 expired entries, those that expired first, so
+    Each `add` also forgets up to 8 expired entries, those that expired first, so
     the store holds little more than its unexpired entries at a bounded cost per call.
     """
 

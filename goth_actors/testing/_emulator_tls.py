@@ -1,10 +1,11 @@
-"""Certificates for the emulator's mutual-TLS listener, generated per emulator, never stored
-beyond its own temporary directory.
+"""Certificates for the emulator's mutual-TLS listener, generated per emulator.
 
-:class:`Certificates` makes a certificate authority, a server certificate for 127.0.0.1 and
-``localhost``, and signs client (workload) certificates on demand; :meth:`Certificates.context`
+They are never stored beyond its own temporary directory.
+
+`Certificates` makes a certificate authority, a server certificate for 127.0.0.1 and
+``localhost``, and signs client (workload) certificates on demand; `Certificates.context`
 is the server's TLS context, which requires a client certificate signed by that authority.
-Clients trust the server through :attr:`Certificates.ca_file` (``REQUESTS_CA_BUNDLE``).
+Clients trust the server through `Certificates.ca_file` (``REQUESTS_CA_BUNDLE``).
 EC P-256 keys: generated in a millisecond, where RSA takes a hundred.
 """
 

@@ -1,9 +1,11 @@
-"""Workforce identity federation users, as the fake Google knows them: what ``gcloud auth login``
-with a workforce pool leaves (``external_account_authorized_user``), refreshed at STS's
-``/v1/oauthtoken`` with the OAuth client's credentials, and introspected at ``/v1/introspect``.
+"""Workforce identity federation users, as the fake Google knows them.
+
+What ``gcloud auth login`` with a workforce pool leaves (``external_account_authorized_user``),
+refreshed at STS's ``/v1/oauthtoken`` with the OAuth client's credentials, and introspected at
+``/v1/introspect``.
 
 Their tokens are a person's (an API wants a quota project with them), issued through
-:class:`~goth_actors.testing._emulator_google.FakeGoogle` with the email
+`FakeGoogle` with the email
 ``principal://iam.googleapis.com/locations/global/workforcePools/{pool}/subject/{user}``.
 Revoking the client id or the refresh token ends them. Plain Python; thread-safe.
 """
@@ -63,7 +65,7 @@ class FakeWorkforce:
     def refresh(
         self, form: Mapping[str, str], client_id: str | None, client_secret: str | None
     ) -> dict[str, object]:
-        """STS ``oauthtoken``'s answer to a refresh-token grant; raises :class:`Rejected`."""
+        """STS ``oauthtoken``'s answer to a refresh-token grant; raises `Rejected`."""
         if form.get("grant_type") != "refresh_token":
             raise Rejected(400, "unsupported_grant_type", "Invalid grant_type.")
         with self._lock:

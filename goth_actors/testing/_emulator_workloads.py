@@ -1,7 +1,8 @@
-"""Workload identity federation on the emulator: pools and their ``external_account`` files,
-for each kind of subject token (a file or URL, AWS, an executable, an X.509 certificate).
+"""Workload identity federation on the emulator: pools and their ``external_account`` files.
 
-:class:`EmulatorWorkloads` is the part of :class:`~goth_actors.testing.GoogleEmulator` that
+One for each kind of subject token (a file or URL, AWS, an executable, an X.509 certificate).
+
+`EmulatorWorkloads` is the part of `GoogleEmulator` that
 makes them. A mixin: the emulator holds the state, and starts its mutual-TLS listener the
 first time an X.509 workload needs it.
 """
@@ -94,15 +95,16 @@ class EmulatorWorkloads:
     ) -> dict[str, Any]:
         """Creates a workload identity pool; returns ``external_account`` credentials for it.
 
-        The credentials point at :attr:`sts_url`. Their ``credential_source`` is ``file``
-        when given (a fresh subject token is written there now; write more with
-        :meth:`subject_token`), else the pool's subject-token URL on the emulator, which, like
-        a CI system's OIDC endpoint, needs the ``Authorization`` header in the credentials and
-        mints a fresh subject token per request. STS checks the grant type, requested token
-        type, ``audience`` (the pool's), ``subject_token_type`` and that the subject token was
-        minted here for this pool and is unexpired. Its tokens show in tokeninfo with the
-        email ``principal://.../subject/{subject}``; :meth:`revoke` of the ``audience``
-        disables the pool.
+        The credentials point at [`sts_url`][goth_actors.testing.GoogleEmulator.sts_url]. Their
+        ``credential_source`` is ``file`` when given (a fresh subject token is written there now;
+        write more with [`subject_token`][goth_actors.testing.GoogleEmulator.subject_token]), else
+        the pool's subject-token URL on the emulator, which, like a CI system's OIDC endpoint, needs
+        the ``Authorization`` header in the credentials and mints a fresh subject token per request.
+        STS checks the grant type, requested token type, ``audience`` (the pool's),
+        ``subject_token_type`` and that the subject token was minted here for this pool and is
+        unexpired. Its tokens show in tokeninfo with the email
+        ``principal://.../subject/{subject}``; [`revoke`][goth_actors.testing.GoogleEmulator.revoke]
+        of the ``audience`` disables the pool.
 
         Args:
             file: Where the subject token lives; ``None`` for the URL source.
@@ -113,7 +115,7 @@ class EmulatorWorkloads:
             subject: The subject (``sub``) of the pool's subject tokens.
             subject_token_type: The ``subject_token_type`` STS will insist on.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> with GoogleEmulator() as emu:
             ...     creds = emu.workload_identity(format="json")
@@ -153,11 +155,13 @@ class EmulatorWorkloads:
         """Mints a subject token (a signed JWT) that STS accepts for ``audience``.
 
         Args:
-            audience: The pool's ``audience``, from :meth:`workload_identity`'s credentials.
+            audience: The pool's ``audience``, from
+                [`workload_identity`][goth_actors.testing.GoogleEmulator.workload_identity]'s
+                credentials.
             subject: Its ``sub``. Defaults to the pool's ``subject``.
             lifetime: Seconds until STS refuses it ("The subject token has expired.").
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> with GoogleEmulator() as emu:
             ...     creds = emu.workload_identity()
@@ -179,20 +183,22 @@ class EmulatorWorkloads:
         """Creates a pool for AWS workloads; returns its ``external_account`` (``aws1``) file.
 
         Its ``credential_source`` reads the emulator's EC2 instance metadata service (under
-        :attr:`url`\\ ``/latest/``): the region from the availability zone, the instance
-        role's temporary credentials, and, with ``imdsv2``, an IMDSv2 session token first
-        (the metadata service then refuses reads without one: see :attr:`aws_imdsv2_required`).
-        STS decodes the subject token (the serialised signed ``GetCallerIdentity`` request),
-        checks that it targets this pool (``x-goog-cloud-target-resource``), that its time is
-        within 15 minutes, and recomputes its SigV4 signature with the key's secret, as AWS
-        would. Keys from :meth:`aws_access_key` work through ``AWS_ACCESS_KEY_ID`` too. Tokens
-        show in tokeninfo with the email ``principal://.../subject/{aws arn}``.
+        [`url`][goth_actors.testing.GoogleEmulator.url] + ``/latest/``): the region from the
+        availability zone, the instance role's temporary credentials, and, with ``imdsv2``, an
+        IMDSv2 session token first (the metadata service then refuses reads without one: see
+        [`aws_imdsv2_required`][goth_actors.testing.GoogleEmulator.aws_imdsv2_required]). STS
+        decodes the subject token (the serialised signed ``GetCallerIdentity`` request), checks that
+        it targets this pool (``x-goog-cloud-target-resource``), that its time is within 15 minutes,
+        and recomputes its SigV4 signature with the key's secret, as AWS would. Keys from
+        [`aws_access_key`][goth_actors.testing.GoogleEmulator.aws_access_key] work through
+        ``AWS_ACCESS_KEY_ID`` too. Tokens show in tokeninfo with the email
+        ``principal://.../subject/{aws arn}``.
 
         Args:
             imdsv2: Whether the file names an ``imdsv2_session_token_url``. Default ``True``.
             service_account: Impersonate this service account after STS.
 
-        Example:
+        Examples:
             >>> from goth_actors.testing import GoogleEmulator
             >>> with GoogleEmulator() as emu:
             ...     emu.aws_workload_identity()["credential_source"]["environment_id"]
@@ -223,9 +229,10 @@ class EmulatorWorkloads:
         """Issues a long-term AWS access key; returns it as the environment variables AWS reads.
 
         ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION`` (the emulator's
-        :attr:`aws_region`): with them an AWS source needs no metadata service at all.
+        [`aws_region`][goth_actors.testing.GoogleEmulator.aws_region]): with them an AWS source
+        needs no metadata service at all.
 
-        Example:
+        Examples:
             ```python
             monkeypatch.setattr(os, "environ", {**os.environ, **emu.aws_access_key()})
             ```
@@ -260,7 +267,7 @@ class EmulatorWorkloads:
                 (``directory/subject-token-cache.json``). Default ``False``.
             service_account: Impersonate this service account after STS.
 
-        Example:
+        Examples:
             ```python
             creds = emu.executable_workload_identity(tmp_path)
             ```
@@ -295,14 +302,15 @@ class EmulatorWorkloads:
     ) -> dict[str, Any]:
         """Creates a pool of X.509 workloads; writes one's certificate; returns its file.
 
-        Starts the emulator's mutual-TLS listener (once; see :attr:`mtls_url` and
-        :attr:`ca_file`), writes a client certificate signed by the emulator's authority, its
-        key (0600) and a ``certificate_config.json`` naming them into ``directory``, and
-        returns ``external_account`` credentials with ``subject_token_type``
-        ``urn:ietf:params:oauth:token-type:mtls``, the ``token_url`` on the mTLS listener
-        and ``credential_source.certificate.certificate_config_location``. STS there checks
-        that the subject token's leaf is the certificate the client presented. Clients must
-        trust :attr:`ca_file` (``REQUESTS_CA_BUNDLE``).
+        Starts the emulator's mutual-TLS listener (once; see
+        [`mtls_url`][goth_actors.testing.GoogleEmulator.mtls_url] and
+        [`ca_file`][goth_actors.testing.GoogleEmulator.ca_file]), writes a client certificate signed
+        by the emulator's authority, its key (0600) and a ``certificate_config.json`` naming them
+        into ``directory``, and returns ``external_account`` credentials with ``subject_token_type``
+        ``urn:ietf:params:oauth:token-type:mtls``, the ``token_url`` on the mTLS listener and
+        ``credential_source.certificate.certificate_config_location``. STS there checks that the
+        subject token's leaf is the certificate the client presented. Clients must trust
+        [`ca_file`][goth_actors.testing.GoogleEmulator.ca_file] (``REQUESTS_CA_BUNDLE``).
 
         Args:
             directory: Where the certificate, key and configuration are written.
@@ -310,7 +318,7 @@ class EmulatorWorkloads:
                 listener too).
             trust_chain: Also write ``trust_chain.pem`` (the authority) and name it.
 
-        Example:
+        Examples:
             ```python
             creds = emu.x509_workload_identity(tmp_path)
             ```

@@ -1,7 +1,7 @@
 """A chaos soak: many token servers, busy callers, and a random schedule of faults.
 
-:func:`run_soak` starts a supervisor with token servers across the three sources against a
-:class:`GoogleEmulator`, lets caller threads fetch without pause, and injects endpoint faults
+`run_soak` starts a supervisor with token servers across the three sources against a
+`GoogleEmulator`, lets caller threads fetch without pause, and injects endpoint faults
 (error statuses, unusable 200s, slow answers, refused connections) and actor stops at random.
 Then the faults stop and every server must serve a fresh token within a bound. The report
 says what happened and whether the promises held:

@@ -1,0 +1,238 @@
+"""The documentation site: every public name rendered, every guide example run, pictures drawn.
+
+The site is built by ``uv run mkdocs build --strict`` (``.ci/run`` does it too); the slow tests
+here build it into a temporary folder and read what it rendered.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import zlib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GUIDES = sorted((DOCS / "guides").glob("*.md"))
+SNIPPETS = sorted(p for p in (DOCS / "snippets").glob("*.py") if not p.name.startswith("_"))
+PUBLIC_MODULES = (
+    "goth_actors",
+    "goth_actors.otp",
+    "goth_actors.testing",
+    "goth_actors.integrations",
+    "goth_actors.integrations.aiohttp",
+    "goth_actors.integrations.google_auth",
+    "goth_actors.integrations.grpc",
+    "goth_actors.integrations.httpx",
+    "goth_actors.integrations.opentelemetry",
+    "goth_actors.integrations.requests",
+)
+SLOW_SNIPPETS = {"deploying"}
+"""Guide programs that start processes of their own (``goth-actors serve``, ``os.fork()``)."""
+
+PRIVATE_PATH = re.compile(r"\bgoth_actors(?:\.\w+)*\._[a-z]\w*")
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj):`")
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[path.stem]
+    return module
+
+
+def _directives() -> set[str]:
+    """Every object the reference pages render (``::: goth_actors.fetch``)."""
+    found: set[str] = set()
+    for page in (DOCS / "reference").glob("*.md"):
+        found.update(re.findall(r"^::: (\S+)$", page.read_text(encoding="utf-8"), re.MULTILINE))
+    return found
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_name_has_an_entry_in_the_reference(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    missing = {f"{module_name}.{name}" for name in module.__all__} - _directives()
+    assert not missing, f"add to docs/reference/: {sorted(missing)}"
+
+
+def test_the_reference_renders_no_private_module() -> None:
+    assert not [d for d in _directives() if PRIVATE_PATH.search(d)]
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=[g.stem for g in GUIDES])
+def test_each_guide_shows_examples_the_tests_run(guide: Path) -> None:
+    text = guide.read_text(encoding="utf-8")
+    included = re.findall(r'--8<-- "((?:docs/snippets|examples)/[\w.]+\.py)(?::\w+)?"', text)
+    assert included, f"{guide.name} includes no example program"
+    for path in included:
+        assert (ROOT / path).is_file()
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        pytest.param(path, marks=pytest.mark.slow) if path.stem in SLOW_SNIPPETS else path
+        for path in SNIPPETS
+    ],
+    ids=[path.stem for path in SNIPPETS],
+)
+def test_the_guide_examples_run_against_the_emulator(snippet: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "GCE_"))}
+    bin_dir = str(Path(sys.executable).parent)  # where `goth-actors` is installed
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    result = subprocess.run(
+        [sys.executable, str(snippet)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=snippet.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip()
+    assert "Traceback" not in result.stderr
+    for token_prefix in ("ya29.", "eyJ"):  # the examples print tokens' reprs, never tokens
+        assert token_prefix not in result.stdout
+
+
+def _pending() -> frozenset[str]:
+    pending: frozenset[str] = _load(DOCS / "griffe_pending.py").PENDING
+    return pending
+
+
+def _is_pending(path: Path) -> bool:
+    relative = path.relative_to(ROOT).as_posix()
+    return relative in _pending() or f"{path.relative_to(ROOT).parent.as_posix()}/*" in _pending()
+
+
+def test_no_docstring_holds_a_sphinx_role_outside_the_pending_modules() -> None:
+    offenders = []
+    for path in sorted((ROOT / "goth_actors").rglob("*.py")):
+        if _is_pending(path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                docstring = ast.get_docstring(node) or ""
+                if SPHINX_ROLE.search(docstring):
+                    offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 1)}")
+    assert not offenders, "write [`Name`][goth_actors.Name] or `Name`: " + ", ".join(offenders)
+
+
+def test_the_pending_modules_are_those_excused_from_the_docstring_rules() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    ignores = config["tool"]["ruff"]["lint"]["per-file-ignores"]
+    excused = {path for path, rules in ignores.items() if "D" in rules}
+    assert excused - {"tests/*", "docs/snippets/*"} == set(_pending())
+
+
+def test_every_chart_figure_is_the_readmes() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    charts = _load(DOCS / "benchmark_charts.py")
+    for chart in charts.CHARTS:
+        for bar in chart.bars:
+            assert bar.source in readme, f"{chart.name}: {bar.source!r} is not in README.md"
+
+
+def test_the_committed_charts_are_what_the_script_draws(tmp_path: Path) -> None:
+    charts = _load(DOCS / "benchmark_charts.py")
+    assert charts.main([str(tmp_path)]) == 0
+    for chart in charts.CHARTS:
+        drawn = (tmp_path / f"{chart.name}.svg").read_bytes()
+        committed = (DOCS / "images" / f"{chart.name}.svg").read_bytes()
+        assert drawn == committed, f"run: uv run python docs/benchmark_charts.py ({chart.name})"
+
+
+def test_an_included_section_that_is_gone_fails_the_build() -> None:
+    hooks = _load(DOCS / "hooks.py")
+    text = "# A\n\nintro\n\n## B\n\nbody\n\n### B.1\n\nmore\n\n## C\n\nrest\n"
+    assert hooks.section(text, "B") == "body\n\n### B.1\n\nmore\n"
+    with pytest.raises(LookupError):
+        hooks.section(text, "D")
+
+
+def test_repository_links_become_the_sites_pages() -> None:
+    hooks = _load(DOCS / "hooks.py")
+    markdown = (
+        "[a](docs/supervision.md) [b](examples/fetch_async.py) [c](CHANGELOG.md) "
+        "[d](benchmarks/README.md) [e](https://example.org/docs/x.md)"
+    )
+    assert hooks.rewrite_links(markdown, "index.md") == (
+        "[a](supervision.md) [b](examples.md#fetch-async) [c](changelog.md) "
+        "[d](benchmarks.md#how-each-figure-is-measured) [e](https://example.org/docs/x.md)"
+    )
+    assert hooks.rewrite_links("[x](../../examples/id_token.py)", "guides/security.md") == (
+        "[x](../examples.md#id-token)"
+    )
+
+
+def _visible_text(page: Path) -> str:
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def _inventory(site: Path) -> set[str]:
+    head, _, body = (site / "objects.inv").read_bytes().partition(b"zlib.\n")
+    assert head.startswith(b"# Sphinx inventory version 2")
+    return {line.split(" ", 1)[0] for line in zlib.decompress(body).decode().splitlines()}
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly_and_renders_every_public_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    inventory = _inventory(site)
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        missing = {f"{module_name}.{n}" for n in module.__all__ if n != "__version__"} - inventory
+        assert not missing, f"not rendered: {sorted(missing)}"
+    assert not [name for name in inventory if PRIVATE_PATH.match(name)]
+    for page in [*(site / "reference").glob("*.html"), *(site / "guides").glob("*.html")]:
+        text = _visible_text(page)
+        assert not PRIVATE_PATH.search(text), f"{page.name} names a private module"
+        assert not SPHINX_ROLE.search(text), f"{page.name} shows a Sphinx role"
+        assert 'title="goth_actors._' not in page.read_text(encoding="utf-8")
+    assert (site / "images" / "timeline.svg").is_file()
+
+
+@pytest.mark.slow
+def test_the_timeline_is_drawn_from_a_fresh_demo_run(tmp_path: Path) -> None:
+    output = tmp_path / "timeline.svg"
+    result = subprocess.run(
+        [sys.executable, str(DOCS / "timeline.py"), "--duration", "5", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    drawing = output.read_text(encoding="utf-8")
+    for label in ("token 1", "crash: retries exhausted", "restarted, token kept", "0 errors"):
+        assert label in drawing
