@@ -144,7 +144,7 @@ def draw(watch: Watch, phases: list[tuple[float, str]], output: Path) -> None:
     t0 = phases[0][0]
     end = max([e.time for e in watch.events] + [f[0] for f in watch.fetches]) - t0
     successes = [e for e in watch.events if e.kind == "success" and e.expires is not None]
-    rows = {e.expires: i for i, e in enumerate(successes)}
+    rows = {e.expires: i for i, e in enumerate(successes) if e.expires is not None}
 
     plt.rcParams.update({"svg.hashsalt": "goth_actors", "svg.fonttype": "none", "font.size": 9})
     figure, (top, bottom) = plt.subplots(
@@ -224,7 +224,14 @@ def draw(watch: Watch, phases: list[tuple[float, str]], output: Path) -> None:
     ]
     top.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7.5)
 
-    served = [(when - t0, rows.get(expires)) for when, expires in watch.fetches]
+    def row_of(expires: float) -> int:
+        # A fetch can see a token a moment before the server's "success" event is recorded:
+        # it is the token of the success with the nearest expiry.
+        if expires in rows:
+            return rows[expires]
+        return rows[min(rows, key=lambda known: abs(known - expires))]
+
+    served = [(when - t0, None if e is None else row_of(e)) for when, e in watch.fetches]
     ok = [(t, row) for t, row in served if row is not None]
     errors = [t for t, row in served if row is None]
     bottom.scatter([t for t, _ in ok], [row for _, row in ok], s=2, color="#2e7d32", lw=0)
