@@ -82,10 +82,12 @@ class RetriesExhausted(GothError):
     """
 
     def __init__(self, name: Hashable, attempts: int, last_error: TokenError) -> None:
-        super().__init__(
-            f"token server {name!r}: {attempts} attempts failed in a row, last: "
-            f"{type(last_error).__name__}: {last_error}"
-        )
+        error = f"{type(last_error).__name__}: {last_error}"
+        if attempts == 1:
+            what = f"its attempt failed with {error}"
+        else:
+            what = f"{attempts} attempts failed in a row, the last with {error}"
+        super().__init__(f"token server {name!r}: {what}")
         self.name = name
         self.attempts = attempts
         self.last_error = last_error
