@@ -30,7 +30,6 @@ PENDING = frozenset(
         "goth_actors/_server.py",
         "goth_actors/_status.py",
         "goth_actors/_table.py",
-        "goth_actors/otp/*",
     }
 )
 """Files whose docstrings still hold Sphinx roles (``*`` for every module of a package)."""
