@@ -1,29 +1,17 @@
 """Timers: the `Scheduler`, one thread that delivers every timer from a heap.
 
-Erlang's ``erlang:send_after/3`` for Pykka (the process-wide one and ``send_after`` itself are
-in ``_send_after.py``). A `Scheduler` keeps every pending timer in
-one heap behind a ``threading.Condition`` and runs a single daemon thread that sleeps until
-the earliest one is due, pops it, releases the lock and only then calls ``ref.tell(message)``.
-10,000 pending timers cost no extra thread and a couple of hundred bytes each (see
-``benchmarks/timers.py``).
+Erlang's ``erlang:send_after/3`` for Pykka (``send_after`` itself is in ``_send_after.py``).
+`Scheduler`'s docstring says how its thread lives (``benchmarks/timers.py`` measures it). Also:
 
-- The thread starts lazily, on the first ``send_after``, and ends by itself once no timer has
-  been pending for ``idle_timeout`` seconds; `Scheduler.stop` ends it at once (and drops
-  the pending timers). A later ``send_after`` starts a new thread.
-- Delays run on a monotonic clock, injectable: tests pass a ``FakeTime`` and advance time
-  instead of sleeping. Any finite delay is
+- Delays run on an injectable monotonic clock (tests pass a ``FakeTime``). Any finite delay is
   accepted (the thread waits at most an hour at a time, well under ``threading.TIMEOUT_MAX``);
   NaN and infinity are refused.
-- If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
-  ``send_after`` starts a new one.
-- The destination is an ``ActorRef``, or a ``Name`` looked up when the
-  timer is due (Erlang's ``send_after`` to a registered name); anything else is refused at
-  the call. A timer whose actor has died (or whose name no live actor holds) by the time it
-  is due is dropped quietly, like a message sent to a dead pid.
-- After ``os.fork()``, every scheduler of the process starts afresh in the child, with no
-  timer and no thread (the parent's actors are not there), and a lock no thread holds.
-- Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
-  majority), so it costs about as much as arming.
+- The destination is an ``ActorRef``, or a ``Name`` looked up when the timer is due (Erlang's
+  ``send_after`` to a registered name); anything else is refused at the call. A timer whose
+  actor has died (or whose name no live actor holds) by then is dropped quietly, like a
+  message sent to a dead pid.
+- After ``os.fork()``, every scheduler starts afresh in the child: no timer, no thread, a new
+  lock. A cancelled timer is a tombstone in the heap, swept when tombstones are the majority.
 """
 
 from __future__ import annotations
