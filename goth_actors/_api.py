@@ -113,16 +113,23 @@ def child_spec(
     http_timeout: float = DEFAULT_TIMEOUT,
     time: FakeTime | None = None,
 ) -> ChildSpec:
-    """A :class:`~goth_actors.ChildSpec` that starts a token server, with ``id = name``.
+    """Returns a ``ChildSpec`` that starts a token server, with ``id = name``.
 
-    Takes the same options as :func:`start_link` except ``supervisor``, validated now. Several
-    servers fit in one supervisor without the id clash Goth users hit. A server that its
-    supervisor stops for good (terminated, deleted, the supervisor stopped, ...) releases its
-    name and its token at once: ``fetch`` then raises ``ServerNotFound``. A crash its
-    supervisor restarts keeps both. A restart that fails (the server cannot even start) is
-    retried after the server's own backoff (``restart_delay``).
+    Takes the same options as [`start_link`][goth_actors.start_link] except ``supervisor``,
+    validated now; put the [`ChildSpec`][goth_actors.ChildSpec] in a supervisor of yours.
+    Several servers fit in one supervisor without the id clash Goth users hit. A server that
+    its supervisor stops for good (terminated, deleted, the supervisor stopped, ...) releases
+    its name and its token at once: [`fetch`][goth_actors.fetch] then raises
+    [`ServerNotFound`][goth_actors.ServerNotFound]. A crash its supervisor restarts keeps
+    both. A restart that fails (the server cannot even start) is retried after the server's
+    own backoff (the spec's ``restart_delay``). The spec's ``shutdown`` is a quarter of a
+    second: a server busy in an exchange cannot be interrupted and has nothing to save, so its
+    supervisor kills it rather than wait.
 
-    Example:
+    Raises:
+        ConfigError: An option is invalid.
+
+    Examples:
         ```python
         supervisor = Supervisor.start([
             child_spec(name="pubsub", source=ServiceAccount(key)),
@@ -181,13 +188,17 @@ def start_link(
     failed retries in a row.
 
     Args:
-        name: Any hashable value; :func:`fetch` finds the server by it.
-        source: Where tokens come from: :class:`~goth_actors.ServiceAccount`,
-            :class:`~goth_actors.RefreshToken`, :class:`~goth_actors.Metadata`,
-            :class:`~goth_actors.WorkloadIdentity`, :class:`~goth_actors.Impersonated` or
-            :func:`~goth_actors.default_source`.
-        http_client: The HTTP client (contract in :class:`~goth_actors.HttpClient`).
-            Default: a shared ``requests.Session``.
+        name: Any hashable value but ``None``; [`fetch`][goth_actors.fetch] finds the server by
+            it.
+        source: Where tokens come from: a [`ServiceAccount`][goth_actors.ServiceAccount],
+            [`RefreshToken`][goth_actors.RefreshToken], [`Metadata`][goth_actors.Metadata],
+            [`WorkloadIdentity`][goth_actors.WorkloadIdentity],
+            [`WorkforceUser`][goth_actors.WorkforceUser] or
+            [`Impersonated`][goth_actors.Impersonated], or what
+            [`default_source`][goth_actors.default_source] or
+            [`source_from_credentials`][goth_actors.source_from_credentials] returns.
+        http_client: The HTTP client (the contract is in
+            [`HttpClient`][goth_actors.HttpClient]). Default: a shared ``requests.Session``.
         refresh_after: Refresh at most this many seconds after a token arrived (Goth rc.4's
             ``refresh_after``, in seconds). Default 3300.
         refresh_before: Refresh at least this many seconds before it expires (Goth's
@@ -200,20 +211,29 @@ def start_link(
             first failure, ``None`` never. Default 20.
         backoff_min: Smallest retry delay in seconds. Default 1.
         backoff_max: Largest retry delay in seconds. Default 30.
-        backoff_type: ``"exp"``, ``"rand"`` or ``"rand_exp"`` (default).
-        retry_delay: ``retry_delay(attempt) -> seconds`` instead of the backoff type.
+        backoff_type: ``"exp"``, ``"rand"`` or ``"rand_exp"`` (default). Whatever the
+            backoff says, a ``Retry-After`` from the endpoint is honoured when it is longer (up
+            to an hour).
+        retry_delay: ``retry_delay(attempt) -> seconds`` (``attempt`` counts the failures in a
+            row, from 1) instead of the backoff type. If it raises or returns a negative,
+            infinite or NaN delay, the error is logged and the retry waits ``backoff_max``
+            seconds (at least 1).
         http_timeout: Seconds each exchange may take, connect to last byte, all its steps
             together (a deadline: a dripping endpoint cannot stretch it). Default 10.
-        time: A :class:`~goth_actors.otp.FakeTime` for tests: the server reads its wall clock
-            and arms its timers on its scheduler. Default ``None``: real time.
-        supervisor: The supervisor to start under. Default: the library's root supervisor,
-            started on first use and stopped at interpreter exit.
+        time: A [`FakeTime`][goth_actors.otp.FakeTime] for tests: the server reads its wall
+            clock and arms its timers on its scheduler. Default ``None``: real time.
+        supervisor: The supervisor to start under (its ``ActorRef``). Default: the library's
+            root supervisor, started on first use and stopped at interpreter exit (or by
+            [`shutdown`][goth_actors.shutdown]).
+
+    Returns:
+        The server's ``ActorRef``.
 
     Raises:
         ConfigError: An option is invalid (raised before any actor starts).
         AlreadyStarted: A server with this name is running.
 
-    Example:
+    Examples:
         ```python
         start_link(name="my_app", source=ServiceAccount(json.load(open("key.json"))))
         fetch("my_app").token
@@ -255,19 +275,28 @@ def fetch(name: Hashable, timeout: float = 5.0) -> Token:
 
     A cached token is returned without a lock or a message to the server; it is never one
     that expires within the next 10 seconds. Otherwise the caller waits for the server's
-    attempt in flight (single flight: one request however many callers wait).
+    attempt in flight (single flight: one request however many callers wait). Between a
+    crash of the server and its restart, a still-valid token is served, or the caller waits
+    for the new server. In a coroutine, use [`fetch_async`][goth_actors.fetch_async].
 
-    ``timeout`` is checked when it is used (a cached token returns before that).
+    Args:
+        name: The server's name, as given to [`start_link`][goth_actors.start_link].
+        timeout: Seconds to wait when no valid token is cached (default 5). It is checked
+            when it is used: a cached token returns before that.
+
+    Returns:
+        The [`Token`][goth_actors.Token].
 
     Raises:
         ServerNotFound: No server has this name (a ``LookupError``).
         FetchTimeout: No token within ``timeout`` (a ``TimeoutError``).
-        TokenEndpointError, TransportError: The server's attempt failed; between retries
-            with no valid token, the last error is raised at once.
+        TokenEndpointError: The server's attempt failed: the endpoint answered with an error.
+            Between retries with no valid token, the last error is raised at once.
+        TransportError: The server's attempt failed: no usable answer (as above).
         TypeError: ``timeout`` is not a number (``None``, ``"5"``).
         ValueError: ``timeout`` is negative, infinite or NaN.
 
-    Example:
+    Examples:
         ```python
         token = fetch("my_app")
         requests.get(url, headers={"Authorization": f"Bearer {token.token}"})
@@ -280,16 +309,17 @@ def fetch(name: Hashable, timeout: float = 5.0) -> Token:
 
 
 def cached(name: Hashable) -> Token | None:
-    """The token :func:`fetch` would return at once, or ``None``: never waits, never asks.
+    """Returns the token `fetch` would return at once, or ``None``: never waits, never asks.
 
     For integrations that must not block (an event loop, a gRPC metadata plugin) and for
     health checks. ``None`` when the server holds no token that is valid for 10 more seconds,
-    or when no server has this name.
+    or when no server has this name. Like [`fetch`][goth_actors.fetch] on a hit: one dict
+    read, no lock.
 
     Raises:
         TypeError: ``name`` is not hashable.
 
-    Example:
+    Examples:
         >>> cached("nobody-started-this") is None
         True
     """
@@ -357,13 +387,30 @@ def refresh(
     ``unless_attempted_since`` (a ``time.monotonic()`` reading, when the rejected token was
     sent), if an exchange started since. A failure is raised here, on the caller's side (it is
     not logged by Pykka as a traceback for each call).
+    [`refresh_rejected`][goth_actors.integrations.refresh_rejected] is the whole 401 logic
+    built on it.
+
+    Args:
+        name: The server's name.
+        unless_changed_from: The token the API rejected: no exchange if the server already
+            holds a different valid token (returned instead).
+        unless_attempted_since: A ``time.monotonic()`` reading: no exchange if one started
+            since then (the server's valid token is returned instead).
+        timeout: Seconds to wait for the new token (default 5).
+
+    Returns:
+        The new [`Token`][goth_actors.Token] (or the newer one already held, as above).
 
     Raises:
         ServerNotFound: No server has this name.
         FetchTimeout: No token within ``timeout``.
-        TokenEndpointError, TransportError: The forced exchange failed.
+        TokenEndpointError: The forced exchange failed: the endpoint answered with an error.
+            While the server waits to retry an earlier failure, that error is raised at once.
+        TransportError: The forced exchange failed: no usable answer (as above).
+        TypeError: ``timeout`` is not a number.
+        ValueError: ``timeout`` is negative, infinite or NaN.
 
-    Example:
+    Examples:
         ```python
         token = refresh("my_app", unless_changed_from=rejected.token)
         ```
@@ -395,15 +442,20 @@ def refresh(
 def stop(name: Hashable, timeout: float = 5.0) -> None:
     """Stops the named server and forgets its token.
 
-    A server started by :func:`start_link` is removed from its supervisor. One you put in your
-    own supervisor with :func:`child_spec` is better stopped there
-    (``goth_actors.otp.terminate_child(sup, name)``, which releases its name and token too):
-    this function stops the actor, and a ``permanent`` child would be restarted.
+    A server started by [`start_link`][goth_actors.start_link] is removed from its supervisor.
+    One you put in your own supervisor with [`child_spec`][goth_actors.child_spec] is better
+    stopped there ([`terminate_child(sup, name)`][goth_actors.otp.terminate_child], which
+    releases its name and token too): this function stops the actor, and a ``permanent``
+    child would be restarted.
 
     The name is forgotten at once. A server in the middle of an exchange is killed by its
-    supervisor after ``SERVER_SHUTDOWN`` seconds and ends when the exchange ends; it can no
-    longer write to the servers' table. ``timeout`` bounds each wait on the supervisor and the
-    actor.
+    supervisor after a quarter of a second and ends when the exchange ends; it can no longer
+    write to the servers' table.
+
+    Args:
+        name: The server's name.
+        timeout: Seconds to wait for the actor to stop (default 5); past it, ``stop``
+            returns all the same.
 
     Raises:
         ServerNotFound: No server has this name.
@@ -432,10 +484,14 @@ def _forget(name: Hashable, ref: pykka.ActorRef[Any] | None) -> None:
 
 
 def status(name: Hashable) -> ServerStatus:
-    """The named server's health: state, expiry, last refresh, failures, restarts.
+    """Returns the named server's health: state, expiry, last refresh, failures, restarts.
 
-    Read from the servers' table, without asking the server, so it answers even while the server is
-    busy with a slow exchange.
+    Read from the servers' table, without asking the server, so it answers even while the
+    server is busy with a slow exchange. A server that is not running (crashed and not yet
+    restarted, or given up on) is ``"down"``.
+
+    Returns:
+        A [`ServerStatus`][goth_actors.ServerStatus].
 
     Raises:
         ServerNotFound: No server has this name.
@@ -462,8 +518,11 @@ def shutdown(timeout: float = 10.0) -> None:
     Runs at interpreter exit; tests call it too. Servers started under your own supervisors
     are yours to stop, and keep running: the timer thread is stopped only when no actor is
     left (otherwise it ends by itself once idle). A server in the middle of an exchange is
-    killed after ``SERVER_SHUTDOWN`` seconds (in parallel), never waited for. Safe to call more than
-    once; the next :func:`start_link` starts afresh.
+    killed after a quarter of a second (all of them in parallel), never waited for. Safe to
+    call more than once; the next [`start_link`][goth_actors.start_link] starts afresh.
+
+    Args:
+        timeout: Seconds to wait for the root supervisor to stop (default 10).
     """
     for name in root.shutdown(timeout):
         _forget(name, None)

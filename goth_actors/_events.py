@@ -22,6 +22,7 @@ __all__ = ["Event", "EventKind", "emit", "subscribe", "wanted"]
 EventKind = Literal[
     "attempt", "success", "failure", "retry_scheduled", "refresh_scheduled", "crash", "restart"
 ]
+"""The kinds of [`Event`][goth_actors.Event] (each one is described there)."""
 
 logger = logging.getLogger("goth_actors.server")
 
@@ -40,12 +41,16 @@ _LEVELS: dict[str, int] = {
 class Event:
     """One thing a token server did.
 
+    Every event is also a structured log record on the ``goth_actors.server`` logger (``crash``
+    at ERROR, ``failure`` and ``restart`` at WARNING, ``retry_scheduled`` at INFO, the others at
+    DEBUG), with the event in ``record.goth_event``.
+
     Attributes:
         kind: ``"attempt"`` (an exchange starts), ``"success"`` (a token arrived),
             ``"failure"`` (an exchange failed), ``"retry_scheduled"`` (next attempt after a
             failure), ``"refresh_scheduled"`` (next refresh after a success), ``"crash"``
-            (retries exhausted, the server dies), ``"restart"`` (a new server took over a
-            crashed one's name).
+            (retries exhausted, the server dies), ``"restart"`` (a new server took over the
+            name and token of one that crashed or was stopped, or that a fork left behind).
         name: The server's name.
         time: Wall-clock unix seconds when it happened.
         attempt: Consecutive failed attempts so far (0 after a success).
@@ -54,8 +59,8 @@ class Event:
         expires: The new token's expiry (``success``).
         error: The error (``failure`` and ``crash``). Never holds a secret.
         source_type: The server's source class: ``"ServiceAccount"``, ``"RefreshToken"``,
-            ``"Metadata"``, ``"WorkloadIdentity"``, ``"Impersonated"``... (for metrics by
-            source).
+            ``"Metadata"``, ``"WorkloadIdentity"``, ``"WorkforceUser"``, ``"Impersonated"``...
+            (for metrics by source).
     """
 
     kind: EventKind
@@ -69,7 +74,7 @@ class Event:
     source_type: str | None = None
 
     def describe(self) -> str:
-        """One line for a log."""
+        """Returns the event as one line for a log (the log records' message)."""
         parts = [f"token server {self.name!r}: {self.kind}"]
         if self.attempt:
             parts.append(f"attempt={self.attempt}")
@@ -99,7 +104,18 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
     """Calls ``callback(event)`` for every token-server event; returns an unsubscribe function.
 
-    Example:
+    Subscribers are called on the server's own thread, for every server of the process: keep
+    them quick. An exception in a subscriber (any ``BaseException``, ``KeyboardInterrupt``
+    included) is logged and otherwise ignored.
+
+    Args:
+        callback: Called with each [`Event`][goth_actors.Event].
+
+    Returns:
+        A function of no arguments that unsubscribes ``callback`` (calling it again does
+        nothing).
+
+    Examples:
         ```python
         counts = collections.Counter()
         unsubscribe = subscribe(lambda event: counts.update([event.kind]))

@@ -1,7 +1,7 @@
 """A token server's options: each one's name, default and validation, written once.
 
-:class:`ServerOptions` is the one definition. :func:`goth_actors.start_link` and
-:func:`goth_actors.child_spec` spell the same options out as typed keyword arguments (for
+`ServerOptions` is the one definition. ``goth_actors.start_link`` and
+``goth_actors.child_spec`` spell the same options out as typed keyword arguments (for
 users, their editors and type checkers) and build a ``ServerOptions`` from them; a test checks
 that the three agree, and another that the README's options table lists every option with its
 real default.
@@ -22,12 +22,12 @@ __all__ = ["ServerOptions"]
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
-    """A token server's validated options (see :func:`goth_actors.start_link` for each one).
+    """A token server's validated options (see ``goth_actors.start_link`` for each one).
 
     Raises:
         ConfigError: At construction, naming the first invalid option.
 
-    Example:
+    Examples:
         >>> from goth_actors import Metadata
         >>> ServerOptions(name="app", source=Metadata()).refresh_before
         225.0
@@ -59,7 +59,7 @@ class ServerOptions:
             raise ConfigError(
                 "source",
                 "must be a goth_actors source (ServiceAccount, RefreshToken, Metadata, "
-                "WorkloadIdentity, Impersonated or default_source()), got "
+                "WorkloadIdentity, WorkforceUser, Impersonated or default_source()), got "
                 f"{type(self.source).__name__}",
             )
         if self.http_client is not None and not callable(self.http_client):

@@ -2,13 +2,13 @@
 
 ``start_link`` without ``supervisor=`` puts the server under one root supervisor, a
 ``DynamicSupervisor`` started on first use and stopped at interpreter exit (or by
-:func:`goth_actors.shutdown`): its servers stop in parallel, so an exit with N servers busy
-in an exchange takes one ``SERVER_SHUTDOWN``, not N. The :class:`Root` below is that
+``goth_actors.shutdown``): its servers stop in parallel, so an exit with N servers busy
+in an exchange takes one ``SERVER_SHUTDOWN``, not N. The `Root` below is that
 supervisor's bookkeeping: which supervisor each server was started under (so ``stop(name)``
 can remove it there), the specs of the servers under the root (so a forked child can start
 them again), and the names whose server stayed in the parent process. An entry goes when its
-server is gone for good (the spec's ``on_final_exit`` calls :meth:`Root.forget`). There is one
-instance, :data:`root`.
+server is gone for good (the spec's ``on_final_exit`` calls `Root.forget`). There is one
+instance, `root`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Root:
     def start(
         self, name: Hashable, spec: ChildSpec, origin: object, parent: pykka.ActorRef[Any] | None
     ) -> pykka.ActorRef[Any]:
-        """Start ``spec`` under ``parent`` (default: the root) and remember where it runs."""
+        """Starts ``spec`` under ``parent`` (default: the root) and remembers where it runs."""
         under = self.supervisor() if parent is None else parent
         self.entries[name] = _Entry(under, spec, origin, parent is None)
         try:
@@ -97,7 +97,7 @@ class Root:
             self.entries.pop(name, None)
 
     def remove(self, name: Hashable) -> None:
-        """Take ``name``'s server out of the supervisor it was started under, if any."""
+        """Takes ``name``'s server out of the supervisor it was started under, if any."""
         entry = self.entries.pop(name, None)
         self.forked_away.discard(name)
         if entry is None or not entry.parent.is_alive():
@@ -111,7 +111,7 @@ class Root:
                 delete_child(entry.parent, name, timeout=SUPERVISOR_WAIT)
 
     def shutdown(self, timeout: float) -> list[Hashable]:
-        """Stop the root supervisor and its servers; return the names they held."""
+        """Stops the root supervisor and its servers; returns the names they held."""
         with self.lock:
             ref, self.supervisor_ref = self.supervisor_ref, None
         names = [name for name, entry in self.entries.items() if entry.under_root]
@@ -131,7 +131,7 @@ class Root:
         self.forked_away = set(names)
 
     def restart_after_fork(self, name: Hashable) -> pykka.ActorRef[Any] | None:
-        """Start again, in this forked child, the server ``name`` had in the parent.
+        """Starts again, in this forked child, the server ``name`` had in the parent.
 
         Returns ``None`` for a name whose server was under a supervisor of the user's: no
         actor survives a fork, and the library cannot know how that tree is to be rebuilt.
@@ -147,4 +147,4 @@ class Root:
 
 
 root = Root()
-"""The one :class:`Root` of this process."""
+"""The one `Root` of this process."""

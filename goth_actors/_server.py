@@ -1,11 +1,11 @@
 """The token server: one Pykka actor per name that keeps one token fresh (Goth's server).
 
 The actor is the only writer of its name's slot in the servers' table (``_table.py``);
-callers read that slot without a lock (see :func:`goth_actors.fetch`). Every exchange with
+callers read that slot without a lock (see ``goth_actors.fetch``). Every exchange with
 Google runs on the actor's thread, one at a time, so concurrent callers never cause more than
 one request (single flight).
 
-Life of a server::
+Life of a server:
 
     start ─► attempt ─ok─► serve, refresh at min(fetched + refresh_after, expires - refresh_before)
                ▲  └fail─► retry after backoff (Retry-After honoured) ─► attempt ...
@@ -81,24 +81,34 @@ class RestartBackoff:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Ask a :class:`TokenServer` for its token: ``whereis(name).ask(Fetch(), timeout=5.0)``.
+    """Asks a token server for its token: ``whereis(name).ask(Fetch(), timeout=5.0)``.
 
-    The answer is a :class:`~goth_actors.Token` valid for at least 10 more seconds; a failed
-    attempt is raised to the asker (the server lives on).
+    The answer is a [`Token`][goth_actors.Token] valid for at least 10 more seconds: the cached
+    one, or the result of an exchange the server makes then (one for all the askers waiting).
+    A failed exchange is raised to the asker; so is the last error, at once, while the server
+    waits to retry. The server lives on, unless that failure was its last retry: it then
+    crashes, and its supervisor restarts it. [`fetch`][goth_actors.fetch] does all this for
+    you, without a message at all when a token is cached; the message is for code that talks
+    to actors with ``ask``.
     """
 
 
 @dataclass(frozen=True, slots=True)
 class Refresh:
-    """Ask a :class:`TokenServer` to fetch a new token now, and answer with it.
+    """Asks a token server to fetch a new token now, and answer with it (a forced refresh).
+
+    [`refresh`][goth_actors.refresh] does this for you. Failures are answered as for
+    [`Fetch`][goth_actors.Fetch].
 
     Attributes:
-        unless_changed_from: When set, skip the exchange if the server's token is already a
-            different one than this (someone else refreshed it meanwhile), and answer with that.
+        unless_changed_from: When set, skip the exchange if the server's valid token is
+            already a different one than this (someone else refreshed it meanwhile), and answer
+            with that.
         unless_attempted_since: When set (a ``time.monotonic()`` reading, e.g. when the
             rejected token was sent), skip the exchange if one started since then, and answer
-            with the current token: a metadata server hands out the same token again, so a
-            changed token is not the only sign that a refresh already happened.
+            with the current token (if it is valid): a metadata server hands out the same
+            token again, so a changed token is not the only sign that a refresh already
+            happened.
     """
 
     unless_changed_from: str | None = field(default=None, repr=False)
@@ -107,14 +117,18 @@ class Refresh:
 
 @dataclass(frozen=True, slots=True)
 class _CallerFetch:
-    """What :func:`goth_actors.fetch` asks: like :class:`Fetch`, but a failure comes back as
-    the answer, raised on the caller's side, so Pykka does not log every failed fetch."""
+    """What ``goth_actors.fetch`` asks: `Fetch`, with a failure as the answer.
+
+    The failure is raised on the caller's side, so Pykka does not log every failed fetch.
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class _CallerRefresh(Refresh):
-    """What :func:`goth_actors.refresh` asks: :class:`Refresh`, with a failure as the answer
-    (each 401 an API answers must not make Pykka log a traceback)."""
+    """What ``goth_actors.refresh`` asks: `Refresh`, with a failure as the answer.
+
+    Each 401 an API answers must not make Pykka log a traceback.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +144,10 @@ class _Crash:
 class TokenServer(pykka.ThreadingActor):
     """Keeps one token fresh: prefetches, refreshes before expiry, retries with backoff.
 
-    Start it with :func:`goth_actors.start_link` (or put :func:`goth_actors.child_spec` in a
-    supervisor); ask it with :class:`Fetch`. Registering the name happens in ``__init__``, in
+    Start it with ``goth_actors.start_link`` (or put ``goth_actors.child_spec`` in a
+    supervisor); ask it with `Fetch`. Registering the name happens in ``__init__``, in
     the starting thread, so a second server with a running name fails to start with
-    :class:`~goth_actors.AlreadyStarted` before any thread exists.
+    ``AlreadyStarted`` before any thread exists.
     """
 
     use_daemon_thread = True
@@ -263,8 +277,10 @@ class TokenServer(pykka.ThreadingActor):
         return self._attempt_for_caller()
 
     def _raise_while_failing(self) -> None:
-        """Between retries (or about to crash), answers with the last error at once: an
-        endpoint that is down sees one request per backoff step, however many callers ask."""
+        """Between retries (or about to crash), answers with the last error at once.
+
+        An endpoint that is down sees one request per backoff step, however many callers ask.
+        """
         if self._status.state in ("retrying", "down") and self._status.last_error is not None:
             raise copy.copy(self._status.last_error)
 
@@ -290,7 +306,7 @@ class TokenServer(pykka.ThreadingActor):
         raise copy.copy(error)
 
     def _attempt(self) -> TokenError | RetriesExhausted | None:
-        """One exchange; on failure, schedules the retry or returns the crash to raise."""
+        """Makes one exchange; on failure, schedules the retry or returns the crash to raise."""
         self._cancel_timer()
         self._set_status(state="fetching", next_attempt=None)
         self._emit("attempt", attempt=self._status.consecutive_failures)
@@ -386,7 +402,7 @@ class TokenServer(pykka.ThreadingActor):
         return None
 
     def _schedule(self, delay: float, *, publish: bool = True) -> float | None:
-        """Arm the next attempt in ``delay`` seconds; return when it is due (wall clock)."""
+        """Arms the next attempt in ``delay`` seconds; returns when it is due (wall clock)."""
         self._cancel_timer()
         self._generation += 1
         if self.actor_stopped.is_set():

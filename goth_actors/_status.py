@@ -1,4 +1,4 @@
-"""``ServerStatus``: a token server's health, as :func:`goth_actors.status` reports it."""
+"""``ServerStatus``: a token server's health, as ``goth_actors.status`` reports it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from goth_actors._protocol import Source, TokenError
 __all__ = ["ServerState", "ServerStatus"]
 
 ServerState = Literal["starting", "fetching", "ok", "retrying", "down"]
-"""What a token server is doing (see :class:`ServerStatus`)."""
+"""What a token server is doing (see `ServerStatus`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ServerStatus:
-    """A token server's health, for health checks (:func:`goth_actors.status`).
+    """A token server's health, for health checks ([`goth_actors.status`][goth_actors.status]).
 
     Attributes:
         name: The server's name.
@@ -31,8 +31,8 @@ class ServerStatus:
         restarts: How many times a new server took over this name and its token: after a
             crash, a stop from outside (restarted by the supervisor), or a fork.
         next_attempt: When the next attempt is due (unix seconds), or ``None``.
-        has_valid_token: Whether ``fetch`` would hand out the held token right now (it
-            expires more than 10 s from now, on the server's clock).
+        has_valid_token: Whether [`fetch`][goth_actors.fetch] would hand out the held token
+            right now (it expires more than 10 s from now, on the server's clock).
         quota_project_id: The source's quota project (what the integrations send as
             ``x-goog-user-project``), or ``None``.
         source: The server's source (its ``repr`` shows no secret): what the integrations

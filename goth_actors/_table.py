@@ -5,15 +5,15 @@ server or any other registered actor. What a server *publishes* (its token, its 
 here instead, in a table of its own that user code never writes, so that a user's
 ``register("x", ref)`` or ``update_value("x", 5, ref=ref)`` can never be mistaken for a server.
 
-Concurrency: one module-level ``dict`` of immutable :class:`Published` values. Writers (the
-servers, on their own threads) replace a value under a lock; readers (:func:`goth_actors.fetch`
+Concurrency: one module-level ``dict`` of immutable `Published` values. Writers (the
+servers, on their own threads) replace a value under a lock; readers (``goth_actors.fetch``
 on its hot path) take no lock at all: a single ``dict.get`` sees either the old value or the
 new one, never a mix. A value outlives its server: a server that crashes and is restarted
 hands its token to its successor, which *claims* the slot by actor URN, after which the old
 instance (if it still runs, killed by its supervisor) can no longer write.
 
 A slot is created only by a server starting (``publish(..., create=True)`` from its
-``__init__``) and removed when its server is gone for good (:func:`forget`, from the
+``__init__``) and removed when its server is gone for good (`forget`, from the
 ``on_final_exit`` of its child spec, or from ``stop``): a late write from an old instance can
 never bring a forgotten name back.
 """
@@ -74,7 +74,7 @@ def published(name: Hashable) -> Published | None:
 
 
 def claim(name: Hashable, owner: str, origin: object) -> Published | None:
-    """Make ``owner`` the only writer of ``name``'s slot; return what was there before."""
+    """Makes ``owner`` the only writer of ``name``'s slot; returns what was there before."""
     with _lock:
         previous = servers.get(name)
         if previous is not None and previous.owner != owner:
@@ -85,7 +85,7 @@ def claim(name: Hashable, owner: str, origin: object) -> Published | None:
 
 
 def publish(name: Hashable, value: Published, *, create: bool = False) -> bool:
-    """Store ``value`` if its owner owns the slot (or, with ``create``, it is empty)."""
+    """Stores ``value`` if its owner owns the slot (or, with ``create``, it is empty)."""
     with _lock:
         current = servers.get(name)
         if (current is None and not create) or (
@@ -97,7 +97,7 @@ def publish(name: Hashable, value: Published, *, create: bool = False) -> bool:
 
 
 def forget(name: Hashable, owner: str | None = None, *, origin: object = None) -> bool:
-    """Remove ``name``'s slot, only while ``owner`` / ``origin`` own it, when given."""
+    """Removes ``name``'s slot, only while ``owner`` / ``origin`` own it, when given."""
     with _lock:
         current = servers.get(name)
         if (

@@ -1,21 +1,27 @@
 """OTP supervision for any Pykka actor: supervisors, child specs, links, names and timers.
 
 Pykka has had no supervision since 2014 (pykka issue 42). This package brings Erlang/OTP's:
-a :class:`Supervisor` starts children from :class:`ChildSpec` objects, learns at once how and
-when each one dies, restarts it by its ``restart`` type and the ``strategy``, gives up after
-``max_restarts`` within ``max_seconds``, and stops the tree in order; a
-:class:`DynamicSupervisor` takes children at run time, found by ref, and stops them in
-parallel. The child-management calls are functions with timeouts (:func:`start_child`,
-:func:`terminate_child`...). Children are plain ``pykka.ThreadingActor`` subclasses; they
-inherit nothing of ours. A supervisor started inside a supervised actor is linked to it. A
-name registry (Elixir's ``Registry``) finds actors by any hashable name, and one scheduler
-thread delivers every ``send_after`` timer of the process. :class:`FakeTime` drives both in
-tests.
+a [`Supervisor`][goth_actors.otp.Supervisor] starts children from
+[`ChildSpec`][goth_actors.otp.ChildSpec] objects, learns at once how and when each one dies,
+restarts it by its ``restart`` type and the ``strategy``, gives up after ``max_restarts`` within
+``max_seconds``, and stops the tree in order; a
+[`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] takes children at run time, found by
+ref, and stops them in parallel. The child-management calls are functions with timeouts
+([`start_child`][goth_actors.otp.start_child],
+[`terminate_child`][goth_actors.otp.terminate_child]...). Children are plain
+``pykka.ThreadingActor`` subclasses; they inherit nothing of ours. A supervisor started inside a
+supervised actor is linked to it. A name registry (Elixir's ``Registry``) finds actors by any
+hashable name, and one scheduler thread delivers every
+[`send_after`][goth_actors.otp.send_after] timer of the process.
+[`FakeTime`][goth_actors.otp.FakeTime] drives both in tests. Root supervisors stop, each tree
+in order, at interpreter exit; and importing this package makes
+``pykka.ActorRegistry.stop_all()`` tree-aware (each supervisor stops its own children, in
+order, instead of seeing them stop and restarting them).
 
 It knows nothing of Google tokens and imports nothing of the token side: a Pykka user with no
-interest in Google can use it alone. ``docs/supervision.md`` is the guide.
+interest in Google can use it alone. The guide is [goth_actors.otp in depth][otp-guide].
 
-Example:
+Examples:
     >>> import pykka
     >>> from goth_actors.otp import ChildSpec, Supervisor
     >>> class Worker(pykka.ThreadingActor):

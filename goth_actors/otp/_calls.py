@@ -5,7 +5,7 @@ Elixir's ``Supervisor.start_child(sup, spec)``, ``terminate_child``, ``restart_c
 5 s, OTP's default call timeout; ``None`` waits for ever). Each one asks the supervisor and
 returns its answer or raises its error: unlike a proxy call whose ``.get()`` is forgotten, an
 error cannot go unseen. ``sup`` is the supervisor's ``ActorRef``, or a name it was started
-with (``name=``; a bare name or a :class:`~goth_actors.otp.Name`).
+with (``name=``; a bare name or a `Name`).
 
 Every call raises, besides its own errors:
 
@@ -62,15 +62,34 @@ def _name(sup: Name | Hashable) -> Hashable:
 
 
 def start_child(sup: Sup, spec: ChildSpec, *, timeout: float | None = 5.0) -> Any:
-    """Start a child under ``sup``; return its ``ActorRef`` (``None``: its start said "not now").
+    """Starts a child under ``sup`` and returns its ``ActorRef`` (Elixir's ``start_child/2``).
+
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with (``name=``; a bare
+            name or a [`Name`][goth_actors.otp.Name]).
+        spec: The child's spec.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0, OTP's default call
+            timeout; ``None`` waits for ever).
+
+    Returns:
+        The child's ``ActorRef``, or ``None`` if its start function said "not now" (OTP's
+        ``ignore``).
 
     Raises:
-        ChildAlreadyStarted: A ``Supervisor`` runs a child with this id (its ``ref`` attached).
-        ChildAlreadyPresent: A ``Supervisor`` has a stopped child with this id.
-        MaxChildren: A ``DynamicSupervisor`` has its ``max_children``.
+        ChildAlreadyStarted: A [`Supervisor`][goth_actors.otp.Supervisor] runs a child with this
+            id (its ``ref`` attached).
+        ChildAlreadyPresent: A [`Supervisor`][goth_actors.otp.Supervisor] has a stopped child
+            with this id.
+        MaxChildren: A [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] has its
+            ``max_children``.
         FailedToStartChild: The child failed to start (it was not added).
+        ConfigError: ``spec`` is significant, and the supervisor's ``auto_shutdown`` is
+            ``"never"`` (a ``DynamicSupervisor`` refuses every significant child).
+        pykka.ActorDeadError: No supervisor there (dead, or no live actor has that name), or it
+            stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import DynamicSupervisor
         >>> sup = DynamicSupervisor.start()
@@ -83,52 +102,107 @@ def start_child(sup: Sup, spec: ChildSpec, *, timeout: float | None = 5.0) -> An
 
 
 def terminate_child(sup: Sup, child: Hashable, *, timeout: float | None = 5.0) -> None:
-    """Stop a child of ``sup``, given its id or its ``ActorRef``, within its ``shutdown``.
+    """Stops a child of ``sup``, given its id or its ``ActorRef``, within its ``shutdown``.
 
-    On a ``Supervisor`` the spec stays (unless temporary); a ``DynamicSupervisor`` forgets
-    the child. Either way its registry names are unregistered and its ``on_final_exit`` runs.
+    A pending retry of a failed restart is cancelled. On a
+    [`Supervisor`][goth_actors.otp.Supervisor] the spec stays (unless temporary); a
+    [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] forgets the child (given a spec id,
+    it stops every child started from a spec with that id). Either way the child's registry
+    names are unregistered and its ``on_final_exit`` runs. See
+    [`count_children`][goth_actors.otp.count_children] for an example.
+
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with.
+        child: The child's id, or its ``ActorRef``.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0; ``None`` waits for
+            ever). The supervisor waits up to the child's ``shutdown`` before it answers.
 
     Raises:
         ChildNotFound: No such child.
-
-    Example: see :func:`count_children`.
+        pykka.ActorDeadError: No supervisor there, or it stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
     """
     _call(sup, TerminateChild(child), timeout)
 
 
 def restart_child(sup: Sup, id: Hashable, *, timeout: float | None = 5.0) -> Any:
-    """Start again a stopped child of a ``Supervisor``; return its new ``ActorRef``.
+    """Starts again a stopped child of a [`Supervisor`][goth_actors.otp.Supervisor].
+
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with.
+        id: The child's id.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0; ``None`` waits for
+            ever).
+
+    Returns:
+        The child's new ``ActorRef``, or ``None`` if its start function said "not now".
 
     Raises:
         ChildNotFound: No such child.
         ChildRunning: It is running.
         FailedToStartChild: It failed to start (it stays stopped).
-        TypeError: ``sup`` is a ``DynamicSupervisor`` (it forgets stopped children).
+        TypeError: ``sup`` is a [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] (it
+            forgets stopped children).
+        pykka.ActorDeadError: No supervisor there, or it stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
     """
     return _call(sup, RestartChild(id), timeout)
 
 
 def delete_child(sup: Sup, id: Hashable, *, timeout: float | None = 5.0) -> None:
-    """Remove the spec of a stopped child of a ``Supervisor``.
+    """Removes the spec of a stopped child of a [`Supervisor`][goth_actors.otp.Supervisor].
+
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with.
+        id: The child's id.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0; ``None`` waits for
+            ever).
 
     Raises:
         ChildNotFound: No such child.
         ChildRunning: It is running.
-        TypeError: ``sup`` is a ``DynamicSupervisor``.
+        TypeError: ``sup`` is a [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor].
+        pykka.ActorDeadError: No supervisor there, or it stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
     """
     _call(sup, DeleteChild(id), timeout)
 
 
 def which_children(sup: Sup, *, timeout: float | None = 5.0) -> list[ChildInfo]:
-    """``ChildInfo(id, ref or None, type)`` for every child of ``sup``, in start order."""
+    """Returns ``ChildInfo(id, ref or None, type)`` for every child of ``sup``, in start order.
+
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0; ``None`` waits for
+            ever).
+
+    Returns:
+        One [`ChildInfo`][goth_actors.otp.ChildInfo] per child.
+
+    Raises:
+        pykka.ActorDeadError: No supervisor there, or it stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
+    """
     result: list[ChildInfo] = _call(sup, WhichChildren(), timeout)
     return result
 
 
 def count_children(sup: Sup, *, timeout: float | None = 5.0) -> ChildCounts:
-    """``ChildCounts(specs, active, supervisors, workers)`` for ``sup``.
+    """Returns ``ChildCounts(specs, active, supervisors, workers)`` for ``sup``.
 
-    Example:
+    Args:
+        sup: The supervisor's ``ActorRef``, or a name it was started with.
+        timeout: Seconds to wait for the supervisor's answer (default 5.0; ``None`` waits for
+            ever).
+
+    Returns:
+        The counts, as OTP's ``count_children/1``: a [`ChildCounts`][goth_actors.otp.ChildCounts].
+
+    Raises:
+        pykka.ActorDeadError: No supervisor there, or it stopped before answering.
+        pykka.Timeout: No answer within ``timeout``; the call is still handled later.
+
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import Supervisor
         >>> sup = Supervisor.start([ChildSpec.for_actor(pykka.ThreadingActor, id="a")])

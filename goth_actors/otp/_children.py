@@ -1,8 +1,8 @@
 """What ``Supervisor`` and ``DynamicSupervisor`` share: starting, watching, restarting, stopping.
 
-:class:`Keeper` is their common base. It starts a child inside a link (``_link.py``), learns
-of its exit from a :class:`~goth_actors.otp._link._ChildExit` message (told, never asked: a
-supervisor never waits on a child that might wait on it), decides by the child's restart type
+`Keeper` is their common base. It starts a child inside a link (``_link.py``), learns of its
+exit from a ``_ChildExit`` message (told, never asked: a supervisor never waits on a child that
+might wait on it), decides by the child's restart type
 whether to restart it, counts restarts against the intensity (more than ``max_restarts`` within
 ``max_seconds``: give up), and stops children within their ``shutdown``, killing them after.
 The subclasses say which children a restart takes along (the strategy) and what becomes of a
@@ -168,11 +168,11 @@ class Keeper(Linked):
         raise NotImplementedError
 
     def which_children(self) -> list[ChildInfo]:
-        """Return ``(id, ref or None, type)`` for every child, in start order."""
+        """Returns ``(id, ref or None, type)`` for every child, in start order."""
         return [ChildInfo(c.spec.id, c.ref, c.spec.type) for c in self._children]
 
     def count_children(self) -> ChildCounts:
-        """Count the children: specs, active, supervisors, workers (as OTP)."""
+        """Counts the children: specs, active, supervisors, workers (as OTP)."""
         supervisors = sum(1 for c in self._children if c.spec.type == "supervisor")
         return ChildCounts(
             specs=len(self._children),
@@ -206,7 +206,7 @@ class Keeper(Linked):
     # -- starting and stopping ---------------------------------------------------------------
 
     def _start(self, child: _Child, kind: SupervisorEventKind) -> pykka.ActorRef[Any] | None:
-        """Start ``child``; ``None`` if its start function said "not now" (OTP's ignore)."""
+        """Starts ``child``; ``None`` if its start function said "not now" (OTP's ignore)."""
         child.held = True
         try:
             started = _start_linked(child.spec.start, self.actor_ref, child.names)
@@ -243,7 +243,7 @@ class Keeper(Linked):
         return ref, link
 
     def _terminate(self, child: _Child) -> None:
-        """Stop ``child`` within its ``shutdown`` (kill it after); no retry stays pending."""
+        """Stops ``child`` within its ``shutdown`` (kills it after); no retry stays pending."""
         self._stop_retrying(child)
         running = self._detach(child)
         if running is None:
@@ -255,7 +255,7 @@ class Keeper(Linked):
         self._stopped(child, ref, link, stopped)
 
     def _terminate_all(self) -> None:
-        """Stop every child, newest first; at once and in parallel if ``_concurrent_shutdown``."""
+        """Stops every child, newest first; at once and in parallel if ``_concurrent_shutdown``."""
         children = list(reversed(self._children))
         for child in children:
             self._stop_retrying(child)
@@ -390,7 +390,7 @@ class Keeper(Linked):
         self._shut_down(error)
 
     def _shut_down(self, reason: BaseException | None) -> None:
-        """Stop every child (newest first), then exit with ``reason``."""
+        """Stops every child (newest first), then exits with ``reason``."""
         if self._finished:
             return
         self._finished = True

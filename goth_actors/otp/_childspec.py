@@ -50,7 +50,7 @@ _DEFAULT: Final = _Default()
 
 
 class _ActorStarter:
-    """The ``start`` function of a spec built by :meth:`ChildSpec.for_actor`."""
+    """The ``start`` function of a spec built by `ChildSpec.for_actor`."""
 
     def __init__(
         self,
@@ -95,10 +95,10 @@ class _ActorStarter:
 class ChildSpec:
     """How a supervisor starts, restarts and stops one child; OTP's child specification.
 
-    Build one with :meth:`for_actor` (the documented way: the supervisor then sees every way
-    the child can die and tells a crash from a normal stop), or with a ``start`` function of
-    your own (see "Plain start functions" in ``docs/supervision.md`` for what the supervisor
-    can and cannot see then).
+    Build one with [`for_actor`][goth_actors.otp.ChildSpec.for_actor] (the documented way: the
+    supervisor then sees every way the child can die and tells a crash from a normal stop), or
+    with a ``start`` function of your own (see [Plain start functions][otp-plain-start-functions]
+    for what the supervisor can and cannot see then).
 
     Args:
         id: Names the child within its supervisor; any hashable value.
@@ -113,12 +113,13 @@ class ChildSpec:
             its ``on_stop``, and the registry names it holds go to its successor.
         type: ``"worker"`` (default) or ``"supervisor"``.
         significant: Whether the child's exit may shut its supervisor down (OTP 24's
-            significant children; see ``auto_shutdown`` on :class:`Supervisor`). Default
-            ``False``; only a transient or temporary child can be significant.
+            significant children; see ``auto_shutdown`` in
+            [`Supervisor.start`][goth_actors.otp.Supervisor.start]). Default ``False``; only a
+            transient or temporary child can be significant.
         restart_delay: Seconds before a *failed* restart of this child is retried: a number,
             or ``delay(failures)`` called with the count of consecutive failed restarts (1, 2,
             ...). Default ``None``: the supervisor's own backoff. OTP retries at once; see
-            ``docs/supervision.md``.
+            [Strategies, restart types, intensity][otp-restarts].
         on_final_exit: Called with no arguments, in the supervisor's thread, once the child
             has stopped and will not be restarted: terminated, deleted, its supervisor
             stopped or gave up, a transient child's normal exit, a temporary child's exit, a
@@ -128,7 +129,7 @@ class ChildSpec:
     Raises:
         ConfigError: If an option is invalid, naming it.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> class Worker(pykka.ThreadingActor):
         ...     pass
@@ -217,7 +218,7 @@ class ChildSpec:
         on_final_exit: Callable[[], object] | None = None,
         **kwargs: Any,
     ) -> ChildSpec:
-        """Build the spec of a child that is ``actor_class.start(*args, **kwargs)``.
+        """Builds the spec of a child that is ``actor_class.start(*args, **kwargs)``.
 
         ``actor_class`` is any ``pykka.ThreadingActor`` subclass; it inherits nothing of ours.
         The child is started as a same-named subclass, on a daemon thread (the tree owns its
@@ -233,7 +234,8 @@ class ChildSpec:
           would otherwise produce.
 
         An exception in an ``ask``-delivered message goes back to the caller and the child
-        lives on, as with any Pykka actor. A ``Supervisor`` class gives a child of type
+        lives on, as with any Pykka actor. A [`Supervisor`][goth_actors.otp.Supervisor] or
+        [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] class gives a child of type
         ``"supervisor"`` with ``shutdown=None``; its children are copied now (a generator is
         not used up by the first start) and its options checked now. The arguments are
         checked against ``actor_class``'s signature when the spec is built, so a misspelt
@@ -245,10 +247,12 @@ class ChildSpec:
             *args: Positional arguments for ``actor_class.start``.
             id: The child's id (default: ``actor_class`` itself, as OTP defaults to the module).
             restart: ``"permanent"`` (default), ``"transient"`` or ``"temporary"``.
-            shutdown: As for :class:`ChildSpec` (default 5.0, or ``None`` for a supervisor).
-            significant: As for :class:`ChildSpec` (default ``False``).
-            restart_delay: As for :class:`ChildSpec` (default: the supervisor's backoff).
-            on_final_exit: As for :class:`ChildSpec` (default ``None``).
+            shutdown: As for [`ChildSpec`][goth_actors.otp.ChildSpec] (default 5.0, or ``None``
+                for a supervisor).
+            significant: As for [`ChildSpec`][goth_actors.otp.ChildSpec] (default ``False``).
+            restart_delay: As for [`ChildSpec`][goth_actors.otp.ChildSpec] (default: the
+                supervisor's backoff).
+            on_final_exit: As for [`ChildSpec`][goth_actors.otp.ChildSpec] (default ``None``).
             **kwargs: Keyword arguments for ``actor_class.start``.
 
         Raises:
@@ -256,7 +260,7 @@ class ChildSpec:
                 option is invalid, or the arguments do not fit ``actor_class`` (naming the
                 argument, with the option you may have meant).
 
-        Example:
+        Examples:
             >>> import pykka
             >>> class Greeter(pykka.ThreadingActor):
             ...     def __init__(self, greeting: str) -> None:

@@ -31,13 +31,22 @@ __all__ = ["DynamicSupervisor"]
 class DynamicSupervisor(Keeper):
     """A supervisor of children started at run time, found by ref (Elixir's DynamicSupervisor).
 
-    Start one with :meth:`start`; add children with
-    :func:`goth_actors.otp.start_child` (or the ``StartChild`` message, or the proxy); stop
-    one with :func:`goth_actors.otp.terminate_child` and its ref. The child-management
-    functions work as on a :class:`Supervisor`, except that ``restart_child`` and
-    ``delete_child`` do not apply (a stopped child is forgotten: start it again).
+    It starts with no children and takes them at run time: one per tenant, per connection,
+    per job. Each child is restarted alone (``one_for_one``) by its restart type; a child that
+    will not come back is forgotten, spec and all. When the supervisor stops, its children are
+    all asked to stop at once and waited for in parallel, each within its own ``shutdown``
+    (Elixir's and OTP's behaviour): stopping 10,000 children takes the time of the slowest,
+    not the sum.
 
-    Example:
+    Start one with [`start`][goth_actors.otp.DynamicSupervisor.start]; add children with
+    [`start_child`][goth_actors.otp.start_child] (or the
+    [`StartChild`][goth_actors.otp.StartChild] message, or the proxy); stop one with
+    [`terminate_child`][goth_actors.otp.terminate_child] and its ref. The child-management
+    functions work as on a [`Supervisor`][goth_actors.otp.Supervisor], except that
+    ``restart_child`` and ``delete_child`` do not apply (a stopped child is forgotten: start it
+    again).
+
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import ChildSpec, start_child, terminate_child, count_children
         >>> class Tenant(pykka.ThreadingActor):
@@ -68,19 +77,23 @@ class DynamicSupervisor(Keeper):
         name: Hashable | None = None,
         link: bool = True,
     ) -> pykka.ActorRef[DynamicSupervisor]:
-        """Start a dynamic supervisor, with no children.
+        """Starts a dynamic supervisor, with no children.
 
         Args:
             max_children: At most this many children at once (default ``None``: no limit);
-                ``start_child`` beyond it raises :class:`~goth_actors.otp.MaxChildren`.
+                ``start_child`` beyond it raises [`MaxChildren`][goth_actors.otp.MaxChildren].
+                A child waiting for a retry of its failed restart counts.
             max_restarts: Restarts allowed within ``max_seconds`` (default 3), counted over all
                 children; one more and the supervisor stops them all and exits with
                 ``MaxRestartsExceeded``.
             max_seconds: The intensity window, in seconds (default 5.0).
-            on_event: As for :meth:`Supervisor.start`.
-            time: As for :meth:`Supervisor.start`.
-            name: As for :meth:`Supervisor.start`.
-            link: As for :meth:`Supervisor.start`.
+            on_event: As for [`Supervisor.start`][goth_actors.otp.Supervisor.start].
+            time: As for [`Supervisor.start`][goth_actors.otp.Supervisor.start].
+            name: As for [`Supervisor.start`][goth_actors.otp.Supervisor.start].
+            link: As for [`Supervisor.start`][goth_actors.otp.Supervisor.start].
+
+        Returns:
+            The supervisor's ``ActorRef``.
 
         Raises:
             ConfigError: If an option is invalid, naming it.
@@ -123,7 +136,7 @@ class DynamicSupervisor(Keeper):
     def _goth_actors_prepare(
         cls, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """For ``ChildSpec.for_actor``: check the options when the spec is built."""
+        """For ``ChildSpec.for_actor``: checks the options when the spec is built."""
         _check_max_children(kwargs.get("max_children"))
         check_intensity(
             kwargs.get("max_restarts", 3),
@@ -144,13 +157,16 @@ class DynamicSupervisor(Keeper):
     # -- the child-management API ------------------------------------------------------------
 
     def start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
-        """Start a child from ``spec``; return its ref (``None`` if its start said "not now").
+        """Starts a child from ``spec``; returns its ref (``None`` if its start said "not now").
 
         The spec's ``id`` is kept (it shows in ``which_children``) but need not be unique.
 
         Raises:
-            MaxChildren: If ``max_children`` children are running.
+            MaxChildren: If the supervisor has ``max_children`` children (running, or waiting
+                for a retry of a failed restart).
             FailedToStartChild: If it failed to start (it is then not added).
+            ConfigError: If ``spec`` is significant: a ``DynamicSupervisor`` has no
+                ``auto_shutdown``.
         """
         if not isinstance(spec, ChildSpec):
             msg = f"start_child takes a ChildSpec, not {type(spec).__name__}"
@@ -172,7 +188,7 @@ class DynamicSupervisor(Keeper):
         return ref
 
     def terminate_child(self, id: Hashable) -> None:
-        """Stop a child, found by its ``ActorRef``, and forget it.
+        """Stops a child, found by its ``ActorRef``, and forgets it.
 
         Also takes a spec id: every child started from a spec with that id is terminated
         (an extension for callers that keep ids unique, as the token servers' root does).
@@ -196,7 +212,7 @@ class DynamicSupervisor(Keeper):
         raise TypeError(msg)
 
     def child_restarts(self, id: Hashable) -> int:
-        """How many times the child with this ref (or id) was restarted.
+        """Returns how many times the child with this ref (or id) was restarted.
 
         Raises:
             ChildNotFound: If no child has this ref (or id).

@@ -1,6 +1,4 @@
-"""The errors of ``goth_actors.otp``, under :class:`OtpError` (itself a ``GothError``).
-
-::
+"""The errors of ``goth_actors.otp``, under `OtpError` (itself a ``GothError``).
 
     GothError
     └── OtpError                          supervision, names and timers
@@ -60,7 +58,7 @@ class FailedToStartChild(OtpError):
     """A supervisor could not start one of its children.
 
     Attributes:
-        id: The child's id from its ``ChildSpec``.
+        id: The child's id from its [`ChildSpec`][goth_actors.otp.ChildSpec].
         reason: The exception that stopped it from starting.
     """
 

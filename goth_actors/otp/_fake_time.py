@@ -2,8 +2,8 @@
 
 One object stands for time everywhere a test needs it: token servers, supervisors and the Google
 emulator each take ``time=FakeTime(...)``, so they all agree on what time it is, and the timers
-they arm run on its own :class:`~goth_actors.otp.Scheduler`, which fires them when the test
-calls :meth:`FakeTime.advance`.
+they arm run on its own ``Scheduler``, which fires them when the test calls
+`FakeTime.advance`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ __all__ = ["FakeTime"]
 class FakeTime:
     """Wall and monotonic clocks that move only when told to, and a scheduler that runs on them.
 
-    Pass it as ``time=`` to ``Supervisor.start``, ``goth_actors.start_link`` /
-    ``child_spec`` and ``goth_actors.testing.GoogleEmulator``. :meth:`advance` moves both
-    clocks and returns once every timer now due has been told to its actor; :meth:`jump` moves
-    the wall clock alone, as NTP or a laptop's sleep does, which timers do not see.
+    Pass it as ``time=`` to [`Supervisor.start`][goth_actors.otp.Supervisor.start],
+    [`goth_actors.start_link`][goth_actors.start_link] /
+    [`child_spec`][goth_actors.child_spec] and
+    [`goth_actors.testing.GoogleEmulator`][goth_actors.testing.GoogleEmulator], so that they all
+    agree on what time it is. [`advance`][goth_actors.otp.FakeTime.advance] moves both clocks
+    and returns once every timer now due has been told to its actor;
+    [`jump`][goth_actors.otp.FakeTime.jump] moves the wall clock alone, as NTP or a laptop's
+    sleep does, which timers do not see.
 
     Args:
         wall: The wall clock's first reading, unix seconds. Default: the real time now, so
@@ -36,9 +40,13 @@ class FakeTime:
 
     Attributes:
         scheduler: The timers' scheduler, on the monotonic clock. Stop it when done
-            (:meth:`close`, or use ``FakeTime`` as a context manager).
+            ([`close`][goth_actors.otp.FakeTime.close], or use ``FakeTime`` as a context
+            manager).
 
-    Example:
+    Raises:
+        ConfigError: If ``wall`` or ``monotonic`` is not a finite number of seconds.
+
+    Examples:
         >>> import pykka
         >>> with FakeTime(wall=1_700_000_000.0) as fake:
         ...     ref = pykka.ThreadingActor.start()
@@ -81,13 +89,14 @@ class FakeTime:
         return self._monotonic
 
     def advance(self, seconds: float) -> None:
-        """Move both clocks forward; return once the timers now due have been delivered.
+        """Moves both clocks forward; returns once the timers now due have been delivered.
 
         Args:
             seconds: How far, in seconds; at least 0.
 
         Raises:
-            ConfigError: ``seconds`` is negative, infinite or NaN (a ``ValueError``).
+            ConfigError: ``seconds`` is not a number, or is negative, infinite or NaN (a
+                ``ValueError``).
         """
         step = check_seconds("seconds", seconds)
         with self._lock:
@@ -96,7 +105,7 @@ class FakeTime:
         self.scheduler.deliver_due()
 
     def jump(self, seconds: float) -> None:
-        """Move the wall clock alone, either way: an NTP step, or a laptop waking from sleep.
+        """Moves the wall clock alone, either way: an NTP step, or a laptop waking from sleep.
 
         Timers run on the monotonic clock and do not see it; token expiry does.
 
@@ -104,14 +113,14 @@ class FakeTime:
             seconds: How far, in seconds; negative goes back.
 
         Raises:
-            ConfigError: ``seconds`` is infinite or NaN.
+            ConfigError: ``seconds`` is not a number, or is infinite or NaN.
         """
         step = check_seconds("seconds", seconds, minimum=-1e12)
         with self._lock:
             self._wall += step
 
     def close(self) -> None:
-        """Stop the scheduler's thread and drop its pending timers."""
+        """Stops the scheduler's thread and drops its pending timers."""
         self.scheduler.stop()
 
 

@@ -1,6 +1,6 @@
 """The actor side of links: ``Linked``, shared by supervisors and the classes they build.
 
-Users' actors do not know the link protocol and need not: :func:`hooked_class` builds, once
+Users' actors do not know the link protocol and need not: `hooked_class` builds, once
 per class, a subclass with the same name whose hooks wrap the user's own ones (the user's
 methods are called through ``super()``). The wrappers
 
@@ -11,7 +11,7 @@ methods are called through ``super()``). The wrappers
   a ``RuntimeError`` crash of that one actor. Left alone, Pykka would leave a zombie (in
   ``on_start``) or stop every actor in the process (in a message handler).
 
-Every :class:`Linked` actor also
+Every `Linked` actor also
 
 - has a closable inbox (``_inbox.Inbox``): an ask that comes too late fails at once;
 - frees what it holds when its thread cannot start (``RuntimeError: can't start new thread``
@@ -22,7 +22,7 @@ Every :class:`Linked` actor also
   actor's thread, outside a supervisor's start, is linked to that actor, as OTP's
   ``start_link`` links to its caller. When the owner stops or crashes, what it owns is stopped
   first; when something it owns exits abnormally (a supervisor that gave up), the owner
-  crashes with :class:`~goth_actors.otp.LinkExit`, and its own supervisor decides.
+  crashes with `LinkExit`, and its own supervisor decides.
 
 The subclass also runs on a daemon thread (``use_daemon_thread = True``, whatever the user's
 class says): the tree owns the child's lifetime, and the supervisor's exit hook stops it, in
@@ -72,7 +72,7 @@ class _OwnedExit:
 
 
 def _mark_stopped(actor: pykka.Actor) -> None:
-    """Make ``actor`` dead now, as Pykka's own failure path does: unregistered, stopped flag set.
+    """Makes ``actor`` dead now, as Pykka's own failure path does: unregistered, stopped flag set.
 
     The actor's loop then ends after the current message; its queued asks get
     ``ActorDeadError`` and its queued tells are dropped, as with any Pykka stop.
@@ -95,7 +95,7 @@ class Linked(pykka.ThreadingActor):
     names to the new instance, and turns a ``BaseException`` raised in any message handler
     into a ``RuntimeError`` crash of this one actor: left alone, Pykka would report a normal
     stop and then stop every actor in the process. Subclasses say what a crash does
-    (:meth:`_goth_actors_crash`) and report their exit once (:meth:`_goth_actors_report`).
+    (`_goth_actors_crash`) and report their exit once (`_goth_actors_report`).
     """
 
     use_daemon_thread: ClassVar[bool] = True  # the tree owns the child's lifetime
@@ -199,7 +199,7 @@ class Linked(pykka.ThreadingActor):
         raise NotImplementedError
 
     def _goth_actors_report(self, reason: BaseException | None) -> None:
-        """Stop what this actor owns, then report its exit, once (later calls do nothing)."""
+        """Stops what this actor owns, then reports its exit, once (later calls do nothing)."""
         if self._goth_actors_done:
             return
         self._goth_actors_done = True
@@ -216,7 +216,7 @@ class Linked(pykka.ThreadingActor):
 
 
 class _Hooks(Linked):
-    """The wrappers :func:`hooked_class` puts in front of a user's actor class."""
+    """The wrappers `hooked_class` puts in front of a user's actor class."""
 
     def on_start(self) -> None:
         self._goth_actors_running()
@@ -275,7 +275,7 @@ class _Hooks(Linked):
 
 
 def hooked_class(actor_class: type[pykka.ThreadingActor]) -> type[pykka.ThreadingActor]:
-    """Return ``actor_class``, or a same-named subclass of it that reports to its supervisor.
+    """Returns ``actor_class``, or a same-named subclass of it that reports to its supervisor.
 
     The subclass runs on a daemon thread. Classes that speak the link protocol themselves
     (supervisors, already-hooked classes) are returned as they are. The subclass is built once

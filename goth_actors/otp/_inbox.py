@@ -3,17 +3,17 @@
 **Closing.** Pykka's ``ask`` checks ``is_alive()`` and then puts the message in the inbox; an
 actor that ends between the two (its loop has drained the inbox and returned) answers no one,
 and an ask without a timeout waits for ever. Every actor the framework starts has an
-:class:`Inbox` that is closed, under the queue's own lock, *before* its last drain: what is put
+`Inbox` that is closed, under the queue's own lock, *before* its last drain: what is put
 after that is answered at once, ``ActorDeadError`` for an ask (``None`` for a stop request, as
 Pykka answers it) and nothing for a tell. A call never hangs on a dead actor, as in OTP.
 
-**Killing** (:func:`kill`, OTP's ``kill``, for ``brutal_kill`` and a ``shutdown`` that ran
+**Killing** (`kill`, OTP's ``kill``, for ``brutal_kill`` and a ``shutdown`` that ran
 out): the actor is unregistered and marked stopped at once, so it ends after its current
 message; its queued asks fail with ``ActorDeadError`` and its ``on_stop`` does not run. A
 Python thread cannot be interrupted: a handler that never returns keeps its thread.
 
 An actor built by a plain start function of the user's has an ordinary ``queue.Queue``: the
-link module turns it into an :class:`Inbox` in place when it watches that actor.
+link module turns it into an `Inbox` in place when it watches that actor.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _WAKE = _Wake()
 
 
 def _refuse(envelope: Any) -> None:
-    """Answer a message that reached a closed inbox, as Pykka's own last drain does."""
+    """Answers a message that reached a closed inbox, as Pykka's own last drain does."""
     reply_to = getattr(envelope, "reply_to", None)
     if reply_to is None:
         return
@@ -63,25 +63,25 @@ class Inbox(queue.Queue[Any]):
         super()._put(item)
 
     def close(self) -> None:
-        """Refuse every message put from now on."""
+        """Refuses every message put from now on."""
         with self.mutex:
             self.closed = True
 
     def wait_for_message(self, timeout: float) -> None:
-        """Return once the inbox holds a message, or after ``timeout`` seconds."""
+        """Returns once the inbox holds a message, or after ``timeout`` seconds."""
         with self.not_empty:
             if not self._qsize():
                 self.not_empty.wait(timeout)
 
 
 def make_closable(inbox: object) -> None:
-    """Turn a plain Pykka inbox (a ``queue.Queue``) into an :class:`Inbox`, in place."""
+    """Turns a plain Pykka inbox (a ``queue.Queue``) into an `Inbox`, in place."""
     if type(inbox) is queue.Queue:
         inbox.__class__ = Inbox  # same layout, plus the closed flag
 
 
 def close(inbox: object) -> None:
-    """Close ``inbox`` if it is an :class:`Inbox` (the framework's actors all have one)."""
+    """Closes ``inbox`` if it is an `Inbox` (the framework's actors all have one)."""
     if isinstance(inbox, Inbox):
         inbox.close()
 
@@ -94,7 +94,7 @@ def actor_of(ref: pykka.ActorRef[Any]) -> pykka.Actor | None:
 
 
 def kill(actor: pykka.Actor) -> None:
-    """End ``actor`` after its current message, without its ``on_stop`` (OTP's ``kill``)."""
+    """Ends ``actor`` after its current message, without its ``on_stop`` (OTP's ``kill``)."""
     pykka.ActorRegistry.unregister(actor.actor_ref)
     actor.actor_stopped.set()
     with contextlib.suppress(Exception):

@@ -1,17 +1,17 @@
 """Links: how a supervisor learns that a child started, and how and when it died.
 
 Pykka has no links or monitors (pykka issue 42), so this module installs them. A supervisor
-starts each child inside an *offer*: it puts a :class:`_Link` in a thread-local slot and calls
+starts each child inside an *offer*: it puts a `_Link` in a thread-local slot and calls
 the child's start function. An actor class that knows the protocol (``_hooks.py``: supervisors
 and the classes ``ChildSpec.for_actor`` builds) takes the offered link in its ``__init__``
 (which Pykka runs in the starter's thread) and from then on reports through it:
 
 - ``started``, once ``on_start`` returned (or failed: ``start_error``);
 - ``exited``, exactly once, with the exit reason: ``None`` for a normal stop, otherwise the
-  exception. It then tells its supervisor a :class:`_ChildExit` message.
+  exception. It then tells its supervisor a `_ChildExit` message.
 
 An actor that did not take the link (built by a plain start function) is watched instead
-(:func:`watch`): it has none of the framework's hooks, so its supervisor installs them on the
+(`watch`): it has none of the framework's hooks, so its supervisor installs them on the
 instance (Pykka's ``_actor_loop_teardown`` and ``_handle_failure``, private names stable since
 Pykka 2, pinned by the tests). Its inbox becomes closable, and its exit is reported as soon as
 its loop ends, with the exception when Pykka saw one. Waiting for its ``on_start`` uses a
@@ -20,10 +20,10 @@ its loop ends, with the exception when Pykka saw one. Waiting for its ``on_start
 exit at once; nothing is polled.
 
 A supervisor waits for a child's ``on_start`` with no time limit, as OTP does. At interpreter
-exit :func:`abandon_starts` ends every such wait (and refuses new starts), so that a child
+exit `abandon_starts` ends every such wait (and refuses new starts), so that a child
 stuck in ``on_start`` cannot keep its supervisor from stopping.
 
-:func:`request_stop` and :func:`await_stop` stop a child as OTP's ``shutdown`` option says:
+`request_stop` and `await_stop` stop a child as OTP's ``shutdown`` option says:
 ask, wait, then kill (``_inbox.kill``: the child ends after its current message, its queued
 asks fail with ``ActorDeadError``, its ``on_stop`` does not run; a Python thread cannot be
 interrupted, so a handler that never returns keeps its thread); ``"brutal_kill"`` kills at
@@ -140,7 +140,7 @@ class _Link:
             self.started.set()
 
     def abandon_start(self, error: BaseException) -> bool:
-        """Make the wait for ``on_start`` end with ``error``, unless it has already ended."""
+        """Makes the wait for ``on_start`` end with ``error``, unless it has already ended."""
         with self._lock:
             if self.started.is_set():
                 return False
@@ -150,7 +150,7 @@ class _Link:
             return True
 
     def report_exit(self, reason: BaseException | None) -> None:
-        """Record the exit (first call only), wake waiters, tell the supervisor."""
+        """Records the exit (first call only), wakes waiters, tells the supervisor."""
         with self._lock:
             if self.exited.is_set():
                 return
@@ -173,7 +173,7 @@ class _ChildExit:
 
 
 def _claim_link() -> _Link | None:
-    """Take the link offered in this thread, if any (each offer is taken at most once)."""
+    """Takes the link offered in this thread, if any (each offer is taken at most once)."""
     link: _Link | None = getattr(_local, "link", None)
     _local.link = None
     return link
@@ -184,9 +184,9 @@ def start_linked(
     parent: pykka.ActorRef[Any],
     names: tuple[Hashable, ...] = (),
 ) -> tuple[pykka.ActorRef[Any], _Link] | None:
-    """Call ``start`` with a link on offer; wait for the child's ``on_start``.
+    """Calls ``start`` with a link on offer; waits for the child's ``on_start``.
 
-    The wait has no time limit (as in OTP), except that :func:`abandon_starts` ends it at
+    The wait has no time limit (as in OTP), except that `abandon_starts` ends it at
     interpreter exit; the child is then asked to stop, and no longer reports to ``parent``.
 
     Returns:
@@ -196,7 +196,7 @@ def start_linked(
     Raises:
         BaseException: Whatever ``start`` raised, or the child's ``on_start`` failure.
         TypeError: If ``start`` returned something other than an ``ActorRef`` or ``None``.
-        RuntimeError: If the interpreter is exiting (see :func:`abandon_starts`).
+        RuntimeError: If the interpreter is exiting (see `abandon_starts`).
     """
     if _exiting:
         raise RuntimeError(_EXITING)
@@ -247,7 +247,7 @@ _EXITING = "the program is exiting: child starts are abandoned"
 
 
 def abandon_starts() -> None:
-    """At interpreter exit: end every wait for a child's ``on_start``; refuse new starts.
+    """At interpreter exit: ends every wait for a child's ``on_start``; refuses new starts.
 
     A supervisor blocked on a child whose ``on_start`` never returns would otherwise never
     handle the stop that the exit hook sends it. Each abandoned start fails with a
@@ -274,7 +274,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def request_stop(ref: pykka.ActorRef[Any], link: _Link, shutdown: Shutdown) -> None:
-    """Ask the child to stop (kill it at once for ``brutal_kill``); its exit is no news now."""
+    """Asks the child to stop (kills it at once for ``brutal_kill``); its exit is no news now."""
     link.parent = None  # its exit report is expected now, not news
     if shutdown == "brutal_kill":
         _kill(link)
@@ -283,7 +283,7 @@ def request_stop(ref: pykka.ActorRef[Any], link: _Link, shutdown: Shutdown) -> N
 
 
 def await_stop(link: _Link, shutdown: Shutdown, deadline: float | None) -> bool:
-    """Wait for the exit of a child asked to stop until ``deadline``, then kill it.
+    """Waits for the exit of a child asked to stop until ``deadline``, then kills it.
 
     Returns:
         ``False`` if the child did not stop in time (it was killed: it ends after its current
@@ -314,7 +314,7 @@ def _kill(link: _Link) -> None:
 
 
 def watch(ref: pykka.ActorRef[Any], link: _Link) -> bool:
-    """Hook the actor behind ``ref`` (started by a plain start function) to ``link``.
+    """Hooks the actor behind ``ref`` (started by a plain start function) to ``link``.
 
     Returns ``False`` if the actor is already gone. Otherwise ``link.started`` is set once the
     actor's ``on_start`` has returned, and its exit is reported on ``link`` when its loop ends

@@ -1,10 +1,10 @@
 """What goes in and out of a supervisor: child info, counts, events, and its plain messages.
 
-- :class:`ChildInfo` and :class:`ChildCounts` are what ``which_children()`` and
-  ``count_children()`` return.
-- :class:`SupervisorEvent` is what a supervisor tells its ``on_event`` observer.
-- :class:`StartChild`, :class:`TerminateChild`... are the plain messages of the
-  child-management API, for callers that ``ask`` instead of using the supervisor's proxy.
+- `ChildInfo` and `ChildCounts` are what ``which_children()`` and ``count_children()``
+  return.
+- `SupervisorEvent` is what a supervisor tells its ``on_event`` observer.
+- `StartChild`, `TerminateChild`... are the plain messages of the child-management API, for
+  callers that ``ask`` instead of using the functions or the supervisor's proxy.
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ __all__ = [
 
 
 class ChildInfo(NamedTuple):
-    """One row of ``which_children()``: ``(id, ref, type)``.
+    """One row of [`which_children`][goth_actors.otp.which_children]: ``(id, ref, type)``.
 
     Attributes:
-        id: The child's id (from its spec; a ``DynamicSupervisor`` does not require ids to be
+        id: The child's id (from its spec; a
+            [`DynamicSupervisor`][goth_actors.otp.DynamicSupervisor] does not require ids to be
             unique and finds its children by ``ref``).
         ref: The running child's ``ActorRef``, or ``None`` if it is not running.
         type: ``"worker"`` or ``"supervisor"``.
 
-    Example:
+    Examples:
         >>> ChildInfo("db", None, "worker")
         ChildInfo(id='db', ref=None, type='worker')
     """
@@ -53,7 +54,7 @@ class ChildInfo(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ChildCounts:
-    """What ``count_children()`` returns, as OTP's ``count_children/1``.
+    """What [`count_children`][goth_actors.otp.count_children] returns (OTP's ``count_children/1``).
 
     Attributes:
         specs: All children, running or not.
@@ -61,7 +62,7 @@ class ChildCounts:
         supervisors: Children of type supervisor, running or not.
         workers: Children of type worker, running or not.
 
-    Example:
+    Examples:
         >>> ChildCounts(specs=2, active=1, supervisors=0, workers=2).active
         1
     """
@@ -81,14 +82,14 @@ SupervisorEventKind = Literal[
     "supervisor_gave_up",
     "supervisor_exited",
 ]
-"""The kinds of :class:`SupervisorEvent`."""
+"""The kinds of [`SupervisorEvent`][goth_actors.otp.SupervisorEvent]."""
 
 
 @dataclass(frozen=True, slots=True)
 class SupervisorEvent:
     """What a supervisor tells its ``on_event`` observer.
 
-    Kinds:
+    Its ``kind`` is one of:
 
     - ``child_started``: a child started (at supervisor start, ``start_child``,
       ``restart_child``);
@@ -100,11 +101,13 @@ class SupervisorEvent:
     - ``shutdown_error``: a child the supervisor stopped (``terminate_child``, a restart of
       its siblings, the supervisor's own exit) crashed on its way out, in ``on_stop``, or
       just before (OTP's ``shutdown_error``); it is not restarted;
-    - ``supervisor_gave_up``: too many restarts; ``reason`` is the ``MaxRestartsExceeded``;
+    - ``supervisor_gave_up``: too many restarts; ``reason`` is the
+      [`MaxRestartsExceeded`][goth_actors.otp.MaxRestartsExceeded];
     - ``supervisor_exited``: always the last event; ``reason`` is ``None`` after a normal
-      stop, ``MaxRestartsExceeded`` after giving up, ``FailedToStartChild`` if it never
-      started, or the internal error it crashed with (a ``BaseException`` raised in the
-      supervisor, such as ``KeyboardInterrupt``, arrives as a ``RuntimeError`` caused by it).
+      stop (an ``auto_shutdown`` included), ``MaxRestartsExceeded`` after giving up,
+      [`FailedToStartChild`][goth_actors.otp.FailedToStartChild] if it never started, or the
+      internal error it crashed with (a ``BaseException`` raised in the supervisor, such as
+      ``KeyboardInterrupt``, arrives as a ``RuntimeError`` caused by it).
       A parent supervisor sees the same reason in its ``child_exited``.
 
     An observer that raises (anything, ``KeyboardInterrupt`` included) is logged and ignored.
@@ -117,7 +120,7 @@ class SupervisorEvent:
         reason: The exit or failure reason, when there is one.
         restarts: How many times the supervisor has restarted this child.
 
-    Example:
+    Examples:
         >>> from goth_actors.otp import Supervisor
         >>> events = []
         >>> sup = Supervisor.start(on_event=events.append)
@@ -136,9 +139,15 @@ class SupervisorEvent:
 
 @dataclass(frozen=True, slots=True)
 class StartChild:
-    """Ask a supervisor to ``start_child(spec)``; the reply is the child's ``ActorRef``.
+    """Asks a supervisor to ``start_child(spec)``; the reply is the child's ``ActorRef``.
 
-    Example:
+    The same as [`start_child`][goth_actors.otp.start_child], as a plain message, for callers
+    that ``ask`` themselves. The example shows every such message.
+
+    Attributes:
+        spec: The child's spec.
+
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import Supervisor
         >>> sup = Supervisor.start()
@@ -163,9 +172,14 @@ class StartChild:
 
 @dataclass(frozen=True, slots=True)
 class TerminateChild:
-    """Ask a supervisor to ``terminate_child(id)`` (the child's id, or its ``ActorRef``).
+    """Asks a supervisor to ``terminate_child(id)`` (the child's id, or its ``ActorRef``).
 
-    Example: ``sup.ask(TerminateChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    ``sup.ask(TerminateChild("db"), timeout=5.0)``: see
+    [`terminate_child`][goth_actors.otp.terminate_child], and
+    [`StartChild`][goth_actors.otp.StartChild] for an example.
+
+    Attributes:
+        id: The child's id, or its ``ActorRef``.
     """
 
     id: Hashable
@@ -173,9 +187,14 @@ class TerminateChild:
 
 @dataclass(frozen=True, slots=True)
 class RestartChild:
-    """Ask a supervisor to ``restart_child(id)``; the reply is the new ``ActorRef``.
+    """Asks a supervisor to ``restart_child(id)``; the reply is the new ``ActorRef``.
 
-    Example: ``ref = sup.ask(RestartChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    ``ref = sup.ask(RestartChild("db"), timeout=5.0)``: see
+    [`restart_child`][goth_actors.otp.restart_child], and
+    [`StartChild`][goth_actors.otp.StartChild] for an example.
+
+    Attributes:
+        id: The child's id.
     """
 
     id: Hashable
@@ -183,9 +202,14 @@ class RestartChild:
 
 @dataclass(frozen=True, slots=True)
 class DeleteChild:
-    """Ask a supervisor to ``delete_child(id)``.
+    """Asks a supervisor to ``delete_child(id)``.
 
-    Example: ``sup.ask(DeleteChild("db"), timeout=5.0)``; see :class:`StartChild`.
+    ``sup.ask(DeleteChild("db"), timeout=5.0)``: see
+    [`delete_child`][goth_actors.otp.delete_child], and [`StartChild`][goth_actors.otp.StartChild]
+    for an example.
+
+    Attributes:
+        id: The child's id.
     """
 
     id: Hashable
@@ -193,25 +217,33 @@ class DeleteChild:
 
 @dataclass(frozen=True, slots=True)
 class WhichChildren:
-    """Ask a supervisor for ``which_children()``.
+    """Asks a supervisor for ``which_children()``.
 
-    Example: ``for id, ref, type in sup.ask(WhichChildren(), timeout=5.0): ...``
+    ``for id, ref, type in sup.ask(WhichChildren(), timeout=5.0): ...``: see
+    [`which_children`][goth_actors.otp.which_children], and
+    [`StartChild`][goth_actors.otp.StartChild] for an example.
     """
 
 
 @dataclass(frozen=True, slots=True)
 class CountChildren:
-    """Ask a supervisor for ``count_children()``.
+    """Asks a supervisor for ``count_children()``.
 
-    Example: ``sup.ask(CountChildren(), timeout=5.0).active``; see :class:`StartChild`.
+    ``sup.ask(CountChildren(), timeout=5.0).active``: see
+    [`count_children`][goth_actors.otp.count_children], and
+    [`StartChild`][goth_actors.otp.StartChild] for an example.
     """
 
 
 @dataclass(frozen=True, slots=True)
 class ChildRestarts:
-    """Ask a supervisor for ``child_restarts(id)``, how often it restarted that child.
+    """Asks a supervisor how many times it restarted a child (its ``child_restarts(id)``).
 
-    Example: ``sup.ask(ChildRestarts("db"), timeout=5.0)``; see :class:`StartChild`.
+    ``sup.ask(ChildRestarts("db"), timeout=5.0)``: see
+    [`StartChild`][goth_actors.otp.StartChild] for an example.
+
+    Attributes:
+        id: The child's id (or, for a ``DynamicSupervisor``, its ``ActorRef``).
     """
 
     id: Hashable

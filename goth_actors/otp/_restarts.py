@@ -1,20 +1,20 @@
 """A supervisor's record of each child, and its restarts: intensity, backoff, retries.
 
-**Intensity** (:class:`Intensity`): more than ``max_restarts`` restarts within
+**Intensity** (`Intensity`): more than ``max_restarts`` restarts within
 ``max_seconds`` (a restart exactly ``max_seconds`` old still counts, as in OTP) and the
 supervisor gives up.
 
 **Failed restarts** are retried, and each retry counts towards the intensity, as in OTP.
-Where OTP retries at once, a retry here waits (:func:`retry_delay`): ``spec.restart_delay``
+Where OTP retries at once, a retry here waits (`retry_delay`): ``spec.restart_delay``
 if given, else a backoff that starts at ``min(0.1, max_seconds / (2 * (max_restarts + 1)))``
 (at least 1 ms) and doubles with each consecutive failure, up to 1 s. A start that keeps
 failing therefore reaches the intensity limit of an ordinary supervisor within a second or so,
 while one that fails for a while (no thread at a pids limit, a name not yet released) is
 retried at a bounded rate instead of in a hot loop. A failure is logged at ERROR at most once
-per child every 10 s (:func:`log_failure`; the others at DEBUG, counted in the next ERROR).
+per child every 10 s (`log_failure`; the others at DEBUG, counted in the next ERROR).
 
-**Retries that cannot be lost** (:class:`Retries`): with real time, the supervisor keeps one
-``_RetryTick`` message in its own inbox and, between ticks, waits on that inbox for the next
+**Retries that cannot be lost** (`Retries`): with real time, the supervisor keeps one
+``RetryTick`` message in its own inbox and, between ticks, waits on that inbox for the next
 message or the next retry, whichever comes first. No scheduler thread is involved, so stopping
 a scheduler (or a thread limit that keeps one from starting) cannot lose a retry. With a
 ``FakeTime``, the tick is a timer on its scheduler instead, fired by ``advance``.
@@ -110,7 +110,7 @@ class Intensity:
         self._times: deque[float] = deque()
 
     def exceeded_by_one_more(self, now: float) -> bool:
-        """Count a restart at ``now``; whether that is one too many."""
+        """Counts a restart at ``now``; returns whether that is one too many."""
         self._times.append(now)
         while self._times[0] < now - self.max_seconds:
             self._times.popleft()
@@ -120,7 +120,7 @@ class Intensity:
 def check_intensity(
     max_restarts: object, max_seconds: object, on_event: object, time: object
 ) -> None:
-    """Validate the options both supervisors take, naming the first wrong one."""
+    """Validates the options both supervisors take, naming the first wrong one."""
     if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
         raise ConfigError("max_restarts", f"must be an int >= 0, not {max_restarts!r}")
     check_seconds("max_seconds", max_seconds, allow_minimum=False)
@@ -152,7 +152,7 @@ def retry_delay(child: Child, intensity: Intensity, owner: object) -> float:
 def log_failure(
     child: Child, reason: BaseException, delay: float, now: float, owner: object
 ) -> None:
-    """Log a failed restart: at ERROR at most every 10 s per child, otherwise at DEBUG."""
+    """Logs a failed restart: at ERROR at most every 10 s per child, otherwise at DEBUG."""
     if child.logged_at is None or now - child.logged_at >= _LOG_EVERY:
         more = f" ({child.quiet} more failures since the last report)" if child.quiet else ""
         logger.error(
@@ -185,7 +185,7 @@ class Retries:
         self._fake_tick: TimerHandle | None = None
 
     def add(self, child: Child, delay: float, is_current: Callable[[Child], bool]) -> None:
-        """Retry ``child``'s restart in ``delay`` seconds."""
+        """Retries ``child``'s restart in ``delay`` seconds."""
         child.restarting = True
         self._seq += 1
         child.retry_seq = self._seq
@@ -207,7 +207,7 @@ class Retries:
         self._fake_tick = None
 
     def wait_and_rearm(self, inbox: object, is_current: Callable[[Child], bool]) -> None:
-        """After a tick: idle until the next message or the next retry; arm the next tick."""
+        """After a tick: idles until the next message or the next retry; arms the next tick."""
         if self._tick_pending:
             return  # a tick is queued already (a retry armed during this one)
         due = self._next(is_current)

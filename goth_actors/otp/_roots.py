@@ -3,13 +3,19 @@
 Supervisors, and the children ``ChildSpec.for_actor`` builds, run on daemon threads, and the
 first root supervisor registers a ``threading._register_atexit`` hook. Python runs such hooks
 when the main thread finishes, *before* it joins non-daemon threads (plain ``atexit`` hooks run
-after). The hook (:func:`stop_roots`) abandons every child start still waiting for an
+after). The hook (`stop_roots`) abandons every child start still waiting for an
 ``on_start``, then stops every live root tree, newest first, each in order and every child
-within its ``shutdown``, and waits for that at most :data:`EXIT_TIMEOUT` seconds in all. It logs
+within its ``shutdown``, and waits for that at most `EXIT_TIMEOUT` seconds in all. It logs
 at WARNING whatever it stopped waiting for; that dies with the process. An actor on a
 non-daemon thread (a child built by a plain ``start`` function, say) is still joined by the
 interpreter, as any non-daemon thread is: if it does not stop when asked, the program waits for
 it.
+
+``pykka.ActorRegistry.stop_all`` is replaced, on import, by a tree-aware `stop_all`: Pykka's
+stops every actor newest first, children before their supervisor, which sees each exit as a
+normal stop and restarts the child. This one stops only the actors that no other actor being
+stopped will stop (their supervisor or owner), newest first; each supervisor then stops its
+own children, in order. Actors outside any tree are stopped as before.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ _hook_installed = False
 
 
 def remember_root(ref: pykka.ActorRef[Any], done: threading.Event) -> None:
-    """Stop the tree of ``ref`` at interpreter exit; ``done`` is set once it has stopped."""
+    """Stops the tree of ``ref`` at interpreter exit; ``done`` is set once it has stopped."""
     global _hook_installed
     with _lock:
         _roots[ref.actor_urn] = (ref, done)
@@ -58,12 +64,12 @@ def forget_root(ref: pykka.ActorRef[Any]) -> None:
 
 
 def stop_roots(timeout: float | None = None) -> None:
-    """At interpreter exit: stop every live root supervisor, newest first, each tree in order.
+    """At interpreter exit: stops every live root supervisor, newest first, each tree in order.
 
     Runs before non-daemon threads are joined. First it abandons every child start still
-    waiting for an ``on_start`` (and refuses new ones: see :func:`abandon_starts`), so that no
+    waiting for an ``on_start`` (and refuses new ones: see ``abandon_starts``), so that no
     supervisor stays blocked in a start; then it stops the trees, and waits for them
-    ``timeout`` seconds in all (default: :data:`EXIT_TIMEOUT`, read at exit).
+    ``timeout`` seconds in all (default: `EXIT_TIMEOUT`, read at exit).
     """
     if timeout is None:
         timeout = EXIT_TIMEOUT
@@ -103,7 +109,7 @@ def stop_all(
 ) -> list[Any]:
     """``pykka.ActorRegistry.stop_all``, made tree-aware (see the module docstring).
 
-    Example:
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import ChildSpec, Supervisor
         >>> events = []

@@ -1,6 +1,6 @@
 """``send_after``: the process-wide scheduler, which every timer uses unless told otherwise.
 
-One :class:`~goth_actors.otp.Scheduler` serves the whole process on the real monotonic clock:
+One `Scheduler` serves the whole process on the real monotonic clock:
 its thread starts on the first timer and ends once none has been pending for a second.
 Supervisors do not use it for their own retries (``_restarts.py``): stopping it loses only the
 timers of those who armed them.
@@ -21,9 +21,13 @@ _default = Scheduler()
 
 
 def default_scheduler() -> Scheduler:
-    """Return the process-wide scheduler that :func:`send_after` uses.
+    """Returns the process-wide scheduler that [`send_after`][goth_actors.otp.send_after] uses.
 
-    Example:
+    It runs on the real monotonic clock; its thread starts on the first timer and ends once
+    none has been pending for a second. Supervisors do not use it for their own retries, so
+    stopping it loses only the timers of those who armed them.
+
+    Examples:
         >>> import time
         >>> default_scheduler().clock is time.monotonic
         True
@@ -38,23 +42,28 @@ def send_after(
     *,
     scheduler: Scheduler | None = None,
 ) -> TimerHandle:
-    """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
+    """Tells ``message`` to the actor behind ``ref`` after ``delay`` seconds.
+
+    Erlang's ``erlang:send_after/3``, on one scheduler thread for every timer of the process.
 
     Args:
-        ref: The actor to tell, or a :class:`~goth_actors.otp.Name` looked up when the
+        ref: The actor to tell, or a [`Name`][goth_actors.otp.Name] looked up when the
             timer is due. If no live actor is there by then, the message is dropped quietly.
         message: Any object (not copied: send something immutable).
         delay: Seconds on the scheduler's monotonic clock; negative counts as 0.
-        scheduler: The scheduler to use (default: :func:`default_scheduler`).
+        scheduler: The scheduler to use (default:
+            [`default_scheduler()`][goth_actors.otp.default_scheduler]).
 
     Returns:
-        A :class:`TimerHandle`; ``handle.cancel()`` cancels the timer.
+        A [`TimerHandle`][goth_actors.otp.TimerHandle]; ``handle.cancel()`` cancels the timer.
 
     Raises:
         TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name``.
         ValueError: If ``delay`` is NaN or infinite.
+        RuntimeError: If the scheduler's thread cannot be started (a pids limit); no timer is
+            armed.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import Name, register, unregister
         >>> ref = pykka.ThreadingActor.start()
@@ -70,14 +79,14 @@ def send_after(
 
 
 def stop_default_scheduler(timeout: float | None = 5.0) -> None:
-    """Drop the default scheduler's pending timers and end its thread.
+    """Drops the default scheduler's pending timers and ends its thread.
 
-    A later :func:`send_after` starts the thread again.
+    A later [`send_after`][goth_actors.otp.send_after] starts the thread again.
 
     Args:
-        timeout: Seconds to wait for the thread to end (``None``: forever).
+        timeout: Seconds to wait for the thread to end (default 5.0; ``None``: forever).
 
-    Example:
+    Examples:
         >>> stop_default_scheduler()
     """
     _default.stop(timeout)

@@ -8,8 +8,8 @@ Children have ids, unique within the supervisor. What it shares with ``DynamicSu
 
 A supervisor crashes, and is reported as crashed, on any error of its own; a
 ``BaseException`` raised in it (say, a ``KeyboardInterrupt`` from a ``clock``) is turned into a
-``RuntimeError`` crash of that one supervisor (the :class:`~goth_actors.otp._hooks.Linked`
-base it shares with hooked workers). An ``on_event`` observer that raises anything is logged
+``RuntimeError`` crash of that one supervisor (the ``Linked`` base, in ``_hooks.py``, that it
+shares with hooked workers). An ``on_event`` observer that raises anything is logged
 and ignored. Root supervisors stop, in order, at interpreter exit (``_roots.py``).
 """
 
@@ -58,13 +58,13 @@ class _StartSignal:
 class Supervisor(Keeper):
     """A Pykka actor that starts children, restarts them when they die, and stops them in order.
 
-    Start one with :meth:`start`. Talk to it with the module's functions
-    (``goth_actors.otp.start_child(sup, spec)``), through its proxy
+    Start one with [`start`][goth_actors.otp.Supervisor.start]. Talk to it with the package's
+    functions ([`start_child(sup, spec)`][goth_actors.otp.start_child]...), through its proxy
     (``sup.proxy().start_child(spec).get()``) or with plain messages
     (``sup.ask(StartChild(spec), timeout=5)``). Stop it with ``sup.stop()``: children stop in
     reverse start order, each within its ``shutdown``.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> class Worker(pykka.ThreadingActor):
         ...     def on_receive(self, message):
@@ -90,7 +90,7 @@ class Supervisor(Keeper):
         name: Hashable | None = None,
         link: bool = True,
     ) -> pykka.ActorRef[Self]:
-        """Start a supervisor and its children, in order; return once all have started.
+        """Starts a supervisor and its children, in order; returns once all have started.
 
         Args:
             children: The children's specs, started in this order (copied: a generator is
@@ -99,22 +99,23 @@ class Supervisor(Keeper):
                 stops the others in reverse start order and restarts all in start order;
                 ``"rest_for_one"`` does that for the dead child and those started after it.
             max_restarts: Restarts allowed within ``max_seconds`` (default 3); one more and
-                the supervisor stops its children and exits with ``MaxRestartsExceeded``.
+                the supervisor stops its children and exits with
+                [`MaxRestartsExceeded`][goth_actors.otp.MaxRestartsExceeded].
             max_seconds: The intensity window, in seconds (default 5.0).
             auto_shutdown: ``"never"`` (default), ``"any_significant"`` (shut down, normally,
                 once a significant child exits on its own and is not restarted) or
                 ``"all_significant"`` (once every significant child has). Significant
                 children are refused with ``"never"``, as in OTP.
-            on_event: Called with a :class:`SupervisorEvent`, in the supervisor's thread, for
-                every child start, exit and restart and for the supervisor's own exit. Keep it
-                quick and never wait on the supervisor in it; whatever it raises (even
-                ``KeyboardInterrupt`` or ``SystemExit``) is logged and ignored. This is how
-                whoever starts a root supervisor learns why it exited.
-            time: A :class:`~goth_actors.otp.FakeTime` for tests: its monotonic clock times
+            on_event: Called with a [`SupervisorEvent`][goth_actors.otp.SupervisorEvent], in the
+                supervisor's thread, for every child start, exit and restart and for the
+                supervisor's own exit. Keep it quick and never wait on the supervisor in it;
+                whatever it raises (even ``KeyboardInterrupt`` or ``SystemExit``) is logged and
+                ignored. This is how whoever starts a root supervisor learns why it exited.
+            time: A [`FakeTime`][goth_actors.otp.FakeTime] for tests: its monotonic clock times
                 the intensity window and its scheduler the retries of failed restarts.
                 Default: real time.
             name: Register the supervisor under this name (any hashable), for
-                :func:`~goth_actors.otp.whereis` and the module's functions. Default: none.
+                [`whereis`][goth_actors.otp.whereis] and the package's functions. Default: none.
             link: Started on the thread of an actor the framework started (say in a
                 supervised worker's ``on_start``), the supervisor is linked to that actor
                 and stops with it (default ``True``, as OTP's ``start_link``); ``False``
@@ -129,7 +130,7 @@ class Supervisor(Keeper):
             ConfigError: If an option is invalid, naming it.
             AlreadyRegistered: If ``name`` is held by another live actor.
 
-        Example:
+        Examples:
             >>> import pykka
             >>> sup = Supervisor.start(
             ...     [ChildSpec.for_actor(pykka.ThreadingActor, id="a")],
@@ -195,7 +196,7 @@ class Supervisor(Keeper):
     def _goth_actors_prepare(
         cls, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """For ``ChildSpec.for_actor``: copy the children, check the options, when built."""
+        """For ``ChildSpec.for_actor``: copies the children, checks the options, when built."""
         bound = inspect.signature(cls.start).bind(*args, **kwargs)
         options = bound.arguments
         if "children" in options:
@@ -238,7 +239,7 @@ class Supervisor(Keeper):
     # -- the child-management API (module functions, the proxy, or the messages) ------------
 
     def start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
-        """Add a child and start it; return its ref (``None`` if its start said "not now").
+        """Adds a child and starts it; returns its ref (``None`` if its start said "not now").
 
         Raises:
             ChildAlreadyStarted: If a child with ``spec.id`` is running (its ``ref`` attached).
@@ -247,7 +248,7 @@ class Supervisor(Keeper):
             FailedToStartChild: If it failed to start (it is then not added).
             ConfigError: If ``spec`` is significant and ``auto_shutdown`` is ``"never"``.
 
-        Example:
+        Examples:
             >>> import pykka
             >>> sup = Supervisor.start()
             >>> spec = ChildSpec.for_actor(pykka.ThreadingActor, id="late")
@@ -276,11 +277,12 @@ class Supervisor(Keeper):
         return ref
 
     def terminate_child(self, id: Hashable) -> None:
-        """Stop a child (by id, or by its ``ActorRef``), within its ``shutdown``.
+        """Stops a child (by id, or by its ``ActorRef``), within its ``shutdown``.
 
         Its spec stays (unless it is temporary), and it is not restarted until
-        :meth:`restart_child`; its names and ``on_final_exit`` go as for any final exit.
-        Terminating a stopped child does nothing.
+        [`restart_child`][goth_actors.otp.Supervisor.restart_child]; its names and
+        ``on_final_exit`` go as for any final exit. A pending retry of a failed restart is
+        cancelled. Terminating a child that was already terminated does nothing.
 
         Raises:
             ChildNotFound: If there is no such child (a ``LookupError``).
@@ -292,7 +294,7 @@ class Supervisor(Keeper):
         self._final(child)
 
     def restart_child(self, id: Hashable) -> pykka.ActorRef[Any] | None:
-        """Start again a child that is not running; return its new ref (``None``: ignored).
+        """Starts again a child that is not running; returns its new ref (``None``: ignored).
 
         Raises:
             ChildNotFound: If there is no child with this id (a ``LookupError``).
@@ -311,7 +313,7 @@ class Supervisor(Keeper):
             raise
 
     def delete_child(self, id: Hashable) -> None:
-        """Remove the spec of a child that is not running.
+        """Removes the spec of a child that is not running.
 
         Raises:
             ChildNotFound: If there is no child with this id (a ``LookupError``).
@@ -326,7 +328,7 @@ class Supervisor(Keeper):
         self._final(child)
 
     def child_restarts(self, id: Hashable) -> int:
-        """Return how many times this supervisor has restarted the child.
+        """Returns how many times this supervisor has restarted the child.
 
         Raises:
             ChildNotFound: If there is no child with this id (a ``LookupError``).

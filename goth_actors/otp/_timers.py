@@ -1,29 +1,17 @@
-"""Timers: the :class:`Scheduler`, one thread that delivers every timer from a heap.
+"""Timers: the `Scheduler`, one thread that delivers every timer from a heap.
 
-Erlang's ``erlang:send_after/3`` for Pykka (the process-wide one and ``send_after`` itself are
-in ``_send_after.py``). A :class:`Scheduler` keeps every pending timer in
-one heap behind a :class:`threading.Condition` and runs a single daemon thread that sleeps until
-the earliest one is due, pops it, releases the lock and only then calls ``ref.tell(message)``.
-10,000 pending timers cost no extra thread and a couple of hundred bytes each (see
-``benchmarks/timers.py``).
+Erlang's ``erlang:send_after/3`` for Pykka (``send_after`` itself is in ``_send_after.py``).
+`Scheduler`'s docstring says how its thread lives (``benchmarks/timers.py`` measures it). Also:
 
-- The thread starts lazily, on the first ``send_after``, and ends by itself once no timer has
-  been pending for ``idle_timeout`` seconds; :meth:`Scheduler.stop` ends it at once (and drops
-  the pending timers). A later ``send_after`` starts a new thread.
-- Delays run on a monotonic clock, injectable: tests pass a
-  :class:`~goth_actors.otp.FakeTime` and advance time instead of sleeping. Any finite delay is
+- Delays run on an injectable monotonic clock (tests pass a ``FakeTime``). Any finite delay is
   accepted (the thread waits at most an hour at a time, well under ``threading.TIMEOUT_MAX``);
   NaN and infinity are refused.
-- If the thread dies of an error (a clock that raises), the scheduler forgets it, and the next
-  ``send_after`` starts a new one.
-- The destination is an ``ActorRef``, or a :class:`~goth_actors.otp.Name` looked up when the
-  timer is due (Erlang's ``send_after`` to a registered name); anything else is refused at
-  the call. A timer whose actor has died (or whose name no live actor holds) by the time it
-  is due is dropped quietly, like a message sent to a dead pid.
-- After ``os.fork()``, every scheduler of the process starts afresh in the child, with no
-  timer and no thread (the parent's actors are not there), and a lock no thread holds.
-- Cancelling is lazy (the heap entry becomes a tombstone, swept when tombstones are the
-  majority), so it costs about as much as arming.
+- The destination is an ``ActorRef``, or a ``Name`` looked up when the timer is due (Erlang's
+  ``send_after`` to a registered name); anything else is refused at the call. A timer whose
+  actor has died (or whose name no live actor holds) by then is dropped quietly, like a
+  message sent to a dead pid.
+- After ``os.fork()``, every scheduler starts afresh in the child: no timer, no thread, a new
+  lock. A cancelled timer is a tombstone in the heap, swept when tombstones are the majority.
 """
 
 from __future__ import annotations
@@ -55,12 +43,12 @@ _MAX_WAIT: Final = 3600.0  # longest single wait: one past threading.TIMEOUT_MAX
 
 
 class TimerHandle:
-    """A pending ``send_after``; keep it to cancel the timer.
+    """A pending [`send_after`][goth_actors.otp.send_after]; keep it to cancel the timer.
 
     Attributes:
         due: When the timer fires, as a reading of the scheduler's clock.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import send_after
         >>> ref = pykka.ThreadingActor.start()
@@ -95,7 +83,7 @@ class TimerHandle:
         return self._state == _PENDING
 
     def cancel(self) -> bool:
-        """Cancel the timer.
+        """Cancels the timer.
 
         Returns:
             ``True`` if the timer was pending and will now never fire; ``False`` if it had
@@ -108,19 +96,29 @@ class TimerHandle:
 class Scheduler:
     """One thread that delivers every timer of the process, from a heap.
 
+    Every pending timer is kept in one heap; a single daemon thread sleeps until the earliest is
+    due, pops it, and only then, without holding its lock, calls ``ref.tell(message)``. 10,000
+    pending timers cost no extra thread and a couple of hundred bytes each. The thread starts
+    on the first [`send_after`][goth_actors.otp.Scheduler.send_after] and ends by itself once
+    no timer has been pending for ``idle_timeout`` seconds (or if it dies of an error, such as a
+    clock that raises); the next ``send_after`` starts a new one. It never keeps a program
+    alive. After ``os.fork()``, the child's schedulers start afresh, with no timer and no
+    thread. Cancelling is lazy, so it costs about as much as arming.
+
     Args:
         clock: A monotonic clock in seconds (default ``time.monotonic``).
         manual: Whether ``clock`` moves only when told to (a fake clock): the thread then
-            waits for :meth:`deliver_due` instead of timing its own waits. ``FakeTime`` builds
-            such a scheduler; you rarely need this.
+            waits for [`deliver_due`][goth_actors.otp.Scheduler.deliver_due] instead of timing
+            its own waits. [`FakeTime`][goth_actors.otp.FakeTime] builds such a scheduler; you
+            rarely need this.
         idle_timeout: Real seconds the thread waits with no pending timer before it ends
             (default 1.0). The next ``send_after`` starts a new one.
         name: The thread's name (default ``"goth-actors-timers"``).
 
-    The thread is a daemon thread: it never keeps a program alive. It never holds its lock
-    while calling ``ref.tell``.
+    Raises:
+        ValueError: If ``idle_timeout`` is negative or NaN.
 
-    Example:
+    Examples:
         >>> import pykka
         >>> from goth_actors.otp import FakeTime
         >>> fake = FakeTime()
@@ -187,17 +185,17 @@ class Scheduler:
     def send_after(
         self, ref: pykka.ActorRef[Any] | Name, message: Any, delay: float
     ) -> TimerHandle:
-        """Tell ``message`` to the actor behind ``ref`` after ``delay`` seconds.
+        """Tells ``message`` to the actor behind ``ref`` after ``delay`` seconds.
 
         Args:
-            ref: The actor to tell, or a :class:`~goth_actors.otp.Name` to look up when the
+            ref: The actor to tell, or a [`Name`][goth_actors.otp.Name] to look up when the
                 timer is due. If no live actor is there then, the message is dropped quietly.
             message: Any object; it is not copied, so send something immutable.
             delay: Seconds from now on this scheduler's clock; a negative delay counts as 0.
                 Any finite delay is allowed, however long.
 
         Returns:
-            A handle whose :meth:`~TimerHandle.cancel` cancels the timer.
+            A handle whose [`cancel`][goth_actors.otp.TimerHandle.cancel] cancels the timer.
 
         Raises:
             TypeError: If ``ref`` is neither an ``ActorRef`` nor a ``Name`` (a proxy, an
@@ -206,7 +204,7 @@ class Scheduler:
                 timer: do not arm one).
             RuntimeError: If the thread cannot be started (a pids limit); no timer is armed.
 
-        Example:
+        Examples:
             >>> import pykka
             >>> scheduler = Scheduler()
             >>> ref = pykka.ThreadingActor.start()
@@ -247,16 +245,17 @@ class Scheduler:
         return handle
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Drop every pending timer and end the scheduler thread, waiting for it to finish.
+        """Drops every pending timer and ends the scheduler thread, waiting for it to finish.
 
-        The scheduler stays usable: a later :meth:`send_after` starts a new thread.
+        The scheduler stays usable: a later
+        [`send_after`][goth_actors.otp.Scheduler.send_after] starts a new thread.
 
         Args:
             timeout: Seconds to wait for the thread to end (default 5.0; ``None`` waits
                 forever). The thread only ever waits on its condition or tells, so it ends
                 promptly.
 
-        Example:
+        Examples:
             >>> Scheduler().stop()   # stopping an idle scheduler is a no-op
         """
         with self._cond:
@@ -294,10 +293,11 @@ class Scheduler:
             return True
 
     def deliver_due(self, timeout: float = 5.0) -> None:
-        """Wake the thread and wait until it has told every timer due at the clock's reading.
+        """Wakes the thread and waits until it has told every timer due at the clock's reading.
 
-        For a ``manual`` clock, after moving it (``FakeTime.advance`` calls this). Returns at
-        once when no thread runs (no timer is pending).
+        For a ``manual`` clock, after moving it
+        ([`FakeTime.advance`][goth_actors.otp.FakeTime.advance] calls this). Returns at once
+        when no thread runs (no timer is pending).
 
         Args:
             timeout: Real seconds to wait at most; a WARNING is logged past it.
@@ -319,7 +319,7 @@ class Scheduler:
     def _take_due(
         self, me: threading.Thread
     ) -> list[tuple[pykka.ActorRef[Any] | Name, Any]] | None:
-        """Wait until timers are due and pop them; ``None`` means the thread should end."""
+        """Waits until timers are due and pops them; ``None`` means the thread should end."""
         heap = self._heap
         idle_since: float | None = None
         with self._cond:
