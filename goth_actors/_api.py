@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import time as _time
 from collections.abc import Callable, Hashable
 from dataclasses import replace
@@ -357,7 +358,7 @@ def _fetch_slow(name: Hashable, timeout: float) -> Token:
                 pass  # crashed or restarting: look the name up again
             else:
                 if isinstance(outcome, BaseException):
-                    raise outcome
+                    raise _own_copy(outcome)
                 return cast(Token, outcome)
         # Between a crash and the restart: serve a still-valid token, or wait for the new actor.
         value = _table.published(name)
@@ -431,7 +432,7 @@ def refresh(
             pass  # stopped meanwhile: fall back on what fetch finds
         else:
             if isinstance(outcome, BaseException):
-                raise outcome
+                raise _own_copy(outcome)
             return cast(Token, outcome)
     return fetch(name, max(deadline - _time.monotonic(), 0.0))
 
@@ -533,4 +534,18 @@ def shutdown(timeout: float = 10.0) -> None:
     close_default_client()
 
 
+def _own_copy(error: BaseException) -> BaseException:
+    """A copy of an error a server answered with, for this caller to raise.
+
+    The server's thread holds on to its last answer until its next message; raised as it is,
+    the error would carry this caller's frames in its traceback and keep them (and all they
+    hold) alive that long.
+    """
+    try:
+        return copy.copy(error)
+    except Exception:  # an error that cannot be copied is raised as it is
+        return error
+
+
 atexit.register(shutdown)
+

@@ -89,7 +89,9 @@ class Fetch:
     waits to retry. The server lives on, unless that failure was its last retry: it then
     crashes, and its supervisor restarts it. [`fetch`][goth_actors.fetch] does all this for
     you, without a message at all when a token is cached; the message is for code that talks
-    to actors with ``ask``.
+    to actors with ``ask``. Do not ``tell`` it: Pykka stops an actor when a told message
+    raises, so a told ``Fetch`` or ``Refresh`` whose exchange fails crashes the server (its
+    supervisor restarts it, with its token kept).
     """
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 
 import pytest
@@ -325,3 +327,30 @@ def test_concurrent_rejections_of_a_token_the_metadata_server_hands_out_again_co
         thread.join()
     assert results == [same["access_token"]] * 20
     assert len(emulator.requests_to("metadata")) == 2  # the prefetch, then one refresh
+
+
+class _Held:
+    """Something a caller's frame holds while its fetch fails."""
+
+
+def test_a_failed_fetch_leaves_nothing_of_the_callers_frames_with_the_server(
+    emulator: GoogleEmulator,
+) -> None:
+    emulator.down()
+    goth_actors.start_link(
+        name="app",
+        source=RefreshToken(emulator.authorized_user()),
+        backoff_min=60.0,
+        backoff_max=60.0,
+    )
+
+    def call() -> weakref.ref[_Held]:
+        held = _Held()
+        with pytest.raises(TransportError):
+            goth_actors.fetch("app", timeout=WAIT)
+        return weakref.ref(held)
+
+    gone = call()  # the server is now idle until its retry, a minute away
+    gc.collect()
+    assert gone() is None  # its last answer's traceback does not hold the caller's frame
+    emulator.up()
