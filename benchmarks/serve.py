@@ -455,7 +455,7 @@ def _section(run: dict[str, Any]) -> Section:
     rps = {k: v for k, v in rps.items() if k not in ("output", "sequential")}
     return Section(
         key="serve",
-        title="8. `goth-actors serve`: one token cache for many processes",
+        title="9. `goth-actors serve`: one token cache for many processes",
         headers=["setup", "upstream token requests", "per refresh cycle"],
         rows=rows,
         more_tables=[(["token answer from serve", "p50", "p99", "max"], latency_rows)],

@@ -376,7 +376,7 @@ def _fetch_slow(name: Hashable, timeout: float) -> Token:
 def refresh(
     name: Hashable,
     *,
-    unless_changed_from: str | None = None,
+    unless_changed_from: str | Token | None = None,
     unless_attempted_since: float | None = None,
     timeout: float = 5.0,
 ) -> Token:
@@ -393,8 +393,9 @@ def refresh(
 
     Args:
         name: The server's name.
-        unless_changed_from: The token the API rejected: no exchange if the server already
-            holds a different valid token (returned instead).
+        unless_changed_from: The token the API rejected (the `Token`, or its ``token``
+            string): no exchange if the server already holds a different valid token
+            (returned instead).
         unless_attempted_since: A ``time.monotonic()`` reading: no exchange if one started
             since then (the server's valid token is returned instead).
         timeout: Seconds to wait for the new token (default 5).
@@ -416,6 +417,13 @@ def refresh(
         token = refresh("my_app", unless_changed_from=rejected.token)
         ```
     """
+    if isinstance(unless_changed_from, Token):
+        unless_changed_from = unless_changed_from.token
+    elif unless_changed_from is not None and not isinstance(unless_changed_from, str):
+        raise TypeError(
+            "unless_changed_from must be the rejected Token or its token string, not "
+            f"{type(unless_changed_from).__name__}"
+        )
     timeout = check_seconds("timeout", timeout, error=ValueError)
     deadline = _time.monotonic() + timeout
     ref = whereis(name)
@@ -548,4 +556,3 @@ def _own_copy(error: BaseException) -> BaseException:
 
 
 atexit.register(shutdown)
-

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 import pykka
+import pytest
 
 import goth_actors
 from goth_actors.testing import run_soak
 
 
+@pytest.mark.slow  # an 8-second soak
 def test_callers_never_see_an_error_while_a_valid_token_exists_under_chaos() -> None:
     before = {t for t in threading.enumerate() if t.name != "goth-actors-timers"}
     report = run_soak(8.0, servers=20, callers=16, seed=2026, recovery_bound=10.0)

@@ -211,13 +211,23 @@ def _fails(argv: list[str], status: int, capsys: pytest.CaptureFixture[str], *ne
         (["emulator", "--port", "70000"], ["--port", "65535"]),
         (["emulator", "--port", "-1"], ["--port"]),
         (["emulator", "--port", "http"], ["--port"]),
+        (["token", "--scope", "a b"], ["--scope", "one OAuth scope"]),
+        (["token", "--scope", ""], ["--scope", "not empty"]),
+        (["token", "--audience", ""], ["--audience", "not empty"]),
+        (["serve", "--scope", "bad scope"], ["--scope", "one OAuth scope"]),
+        (["serve", "--scope", ""], ["--scope"]),
+        (["serve", "--audience", ""], ["--audience", "not empty"]),
+        (["serve", "--audience", "two words"], ["--audience", "without spaces"]),
+        (["serve", "--allow-host", "http://x"], ["--allow-host", "host name"]),
+        (["serve", "--allow-host", "a..b"], ["--allow-host"]),
+        (["serve", "--idle", "86401"], ["--idle", "at most 86400"]),
     ],
 )
 def test_a_usage_error_is_one_line_with_the_subcommands_usage_and_status_2(
     argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     message = _fails(argv, 2, capsys, "(usage: goth-actors", *needles)
-    command = argv[0] if argv and argv[0] in ("token", "demo", "emulator") else ""
+    command = argv[0] if argv and argv[0] in ("token", "demo", "emulator", "serve") else ""
     assert message.startswith(f"goth-actors {command}".strip() + ":")
 
 

@@ -39,8 +39,6 @@ PUBLIC_MODULES = (
     "goth_actors.integrations.opentelemetry",
     "goth_actors.integrations.requests",
 )
-SLOW_SNIPPETS = {"deploying"}
-"""Guide programs that start processes of their own (``goth-actors serve``, ``os.fork()``)."""
 
 PRIVATE_PATH = re.compile(r"\bgoth_actors(?:\.\w+)*\._[a-z]\w*")
 SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj):`")
@@ -89,14 +87,8 @@ def test_each_guide_shows_examples_the_tests_run(guide: Path) -> None:
         assert (ROOT / path).is_file()
 
 
-@pytest.mark.parametrize(
-    "snippet",
-    [
-        pytest.param(path, marks=pytest.mark.slow) if path.stem in SLOW_SNIPPETS else path
-        for path in SNIPPETS
-    ],
-    ids=[path.stem for path in SNIPPETS],
-)
+@pytest.mark.slow  # each guide's program is a process of its own
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[path.stem for path in SNIPPETS])
 def test_the_guide_examples_run_against_the_emulator(snippet: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "GCE_"))}
     bin_dir = str(Path(sys.executable).parent)  # where `goth-actors` is installed
@@ -162,6 +154,7 @@ def test_the_guides_name_no_private_module(page: Path) -> None:
     assert not found, f"{page.relative_to(ROOT)} names private modules: {found}"
 
 
+@pytest.mark.slow  # draws every chart with matplotlib
 def test_every_chart_figure_is_the_readmes() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     charts = _load(DOCS / "benchmark_charts.py")
@@ -170,6 +163,7 @@ def test_every_chart_figure_is_the_readmes() -> None:
             assert bar.source in readme, f"{chart.name}: {bar.source!r} is not in README.md"
 
 
+@pytest.mark.slow  # draws every chart with matplotlib
 def test_the_committed_charts_are_what_the_script_draws(tmp_path: Path) -> None:
     charts = _load(DOCS / "benchmark_charts.py")
     assert charts.main([str(tmp_path)]) == 0

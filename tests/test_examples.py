@@ -16,18 +16,8 @@ EXAMPLES = sorted(
 )
 
 
-SERVER_PROCESSES = {"celery_worker", "gunicorn_preload"}
-"""Examples that start server processes of their own: slow."""
-
-
-@pytest.mark.parametrize(
-    "example",
-    [
-        pytest.param(path, marks=pytest.mark.slow) if path.stem in SERVER_PROCESSES else path
-        for path in EXAMPLES
-    ],
-    ids=[path.stem for path in EXAMPLES],
-)
+@pytest.mark.slow  # each example is a process of its own
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_the_example_runs_against_the_emulator(example: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
     result = subprocess.run(

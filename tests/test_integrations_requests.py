@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
 import requests
 from _api_server import WAIT, ApiServer, start_app, token_requests
 
-from goth_actors import ConfigError, fetch
-from goth_actors.integrations import refresh_rejected
+from goth_actors import ConfigError, fetch, refresh
+from goth_actors.integrations import refresh_rejected, refresh_rejected_async
 from goth_actors.integrations.requests import GothAuth
 from goth_actors.testing import GoogleEmulator
 
@@ -104,3 +105,25 @@ def test_a_generator_body_is_not_retried_but_the_next_request_has_a_new_token(
     assert second != first
     assert requests.get(api.url, auth=GothAuth("app"), timeout=WAIT).status_code == 200
     assert api.tokens == [first, second]
+
+
+def test_the_rejected_token_may_be_given_as_the_token_itself(emulator: GoogleEmulator) -> None:
+    start_app(emulator)
+    rejected = fetch("app")
+    replacement = refresh_rejected("app", rejected, timeout=WAIT)
+    assert replacement.token != rejected.token
+    assert token_requests(emulator) == 2
+    again = asyncio.run(refresh_rejected_async("app", replacement, timeout=WAIT))
+    assert again.token != replacement.token
+    newest = refresh("app", unless_changed_from=again, timeout=WAIT)
+    assert newest.token != again.token
+    assert token_requests(emulator) == 4
+
+
+def test_a_rejected_token_of_another_type_is_a_type_error(emulator: GoogleEmulator) -> None:
+    start_app(emulator)
+    with pytest.raises(TypeError, match="rejected Token or its token string"):
+        refresh_rejected("app", 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rejected Token or its token string"):
+        refresh("app", unless_changed_from=b"bytes")  # type: ignore[arg-type]
+    assert token_requests(emulator) == 1

@@ -126,6 +126,7 @@ def test_an_idle_keep_alive_connection_is_closed(serve: InThread) -> None:
         assert closed_by_peer(sock)
 
 
+@pytest.mark.slow  # waits out the write deadline
 def test_a_client_that_never_reads_its_answers_is_cut_off(serve: InThread) -> None:
     with connect(serve) as sock:
         sock.setblocking(False)

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import re
+import socket
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 from goth_actors import GothError
 
-__all__ = ["FAILED", "USAGE", "Fail", "Parser", "port", "seconds", "warn"]
+__all__ = [
+    "FAILED",
+    "USAGE",
+    "Fail",
+    "Parser",
+    "audience",
+    "cannot_listen",
+    "host_name",
+    "port",
+    "scope",
+    "seconds",
+    "warn",
+]
 
 FAILED, USAGE = 1, 2
 
@@ -64,6 +79,54 @@ def port(text: str) -> int:
             f"must be a port from 0 (any free one) to 65535, not {text!r}"
         )
     return value
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def scope(text: str) -> str:
+    """An argparse type: one OAuth scope (not empty, no spaces or control characters)."""
+    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"must be one OAuth scope, not empty, without spaces: {text[:80]!r}"
+        )
+    return text
+
+
+def audience(text: str) -> str:
+    """An argparse type: an ID-token audience (a URL or client id: not empty, no spaces)."""
+    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"must be an audience (a URL or a client id), not empty, without spaces: {text[:80]!r}"
+        )
+    return text
+
+
+def host_name(text: str) -> str:
+    """An argparse type: a DNS host name (no scheme, port or path), as clients send in Host."""
+    if not _HOST_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be a host name such as metadata-cache or tokens.internal, not {text[:80]!r}"
+        )
+    return text.rstrip(".").lower()
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> str:
+    """The one line for a server that cannot listen: which option to change, and how."""
+    where = f"{host}:{port}"
+    if isinstance(error, socket.gaierror):
+        return f"--host {host}: not an address (cannot resolve it); try 127.0.0.1"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"--port {port}: {where} is already in use; choose another port "
+            "(--port 0 picks a free one)"
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host}: this machine has no such address; try 127.0.0.1"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"--port {port}: not allowed to listen on {where}; choose a port above 1023"
+    return f"cannot listen on {where}: {error.strerror or type(error).__name__}"
 
 
 def warn(args: argparse.Namespace, message: str) -> None:

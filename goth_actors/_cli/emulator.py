@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import signal
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from goth_actors._cli._common import Fail, port
+from goth_actors._cli._common import Fail, cannot_listen, port
 
 __all__ = ["KEY_FILES", "add", "run", "write_private"]
 
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         emulator.start()
     except OSError as exc:
         _remove(folder, [], created)
-        raise Fail(_cannot_listen(args.host, args.port, exc)) from None
+        raise Fail(cannot_listen(args.host, args.port, exc)) from None
     written: list[Path] = []
     try:
         lines = [
@@ -125,22 +123,6 @@ def _remove(folder: Path | None, written: list[Path], created: bool) -> None:
     if folder is not None and created:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only if empty: never anything the user put there
-
-
-def _cannot_listen(host: str, port: int, error: OSError) -> str:
-    where = f"{host}:{port}"
-    if isinstance(error, socket.gaierror):
-        return f"--host {host}: not an address (cannot resolve it); try 127.0.0.1"
-    if error.errno == errno.EADDRINUSE:
-        return (
-            f"--port {port}: {where} is already in use; choose another port "
-            "(--port 0 picks a free one)"
-        )
-    if error.errno == errno.EADDRNOTAVAIL:
-        return f"--host {host}: this machine has no such address; try 127.0.0.1"
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return f"--port {port}: not allowed to listen on {where}; choose a port above 1023"
-    return f"cannot listen on {where}: {error.strerror or type(error).__name__}"
 
 
 @contextlib.contextmanager

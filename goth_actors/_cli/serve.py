@@ -18,8 +18,16 @@ from typing import Any
 import requests
 
 from goth_actors import ConfigError, Metadata, Source, default_source
-from goth_actors._cli._common import Fail, port, seconds, warn
-from goth_actors._cli.emulator import _cannot_listen
+from goth_actors._cli._common import (
+    Fail,
+    audience,
+    cannot_listen,
+    host_name,
+    port,
+    scope,
+    seconds,
+    warn,
+)
 from goth_actors._cli.token import ADC_HELP
 from goth_actors._serve import MetadataServer, ServeOptions
 
@@ -71,6 +79,7 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--scope",
         metavar="S",
+        type=scope,
         action="append",
         dest="scopes",
         help="a scope of the default scope set, served when a client names none (repeat; "
@@ -79,6 +88,7 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--audience",
         metavar="A",
+        type=audience,
         action="append",
         dest="audiences",
         default=[],
@@ -87,31 +97,34 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--allow-host",
         metavar="NAME",
+        type=host_name,
         action="append",
         default=[],
-        help="a host name clients reach this server by, besides IP addresses, localhost and "
-        "metadata.google.internal (repeat; e.g. a docker-compose service name)",
+        help="a host name clients reach this server by, besides IP addresses, localhost, "
+        "metadata and metadata.google.internal (repeat; e.g. a docker-compose service name)",
     )
     parser.add_argument(
         "--idle",
         metavar="SECONDS",
         type=seconds(0.0, 86_400.0, low_allowed=False),
         default=_DEFAULTS.idle,
-        help=f"stop a server started on demand after this long unused ({_DEFAULTS.idle:g})",
+        help=f"stop a server started on demand after this long unused, at most 86400 "
+        f"({_DEFAULTS.idle:g})",
     )
     parser.add_argument(
         "--max-servers",
         metavar="N",
         type=_count(1, 10_000),
         default=_DEFAULTS.max_servers,
-        help=f"distinct scope sets and audiences served at once ({_DEFAULTS.max_servers})",
+        help=f"distinct scope sets and audiences served at once, 1 to 10000 "
+        f"({_DEFAULTS.max_servers})",
     )
     parser.add_argument(
         "--max-connections",
         metavar="N",
         type=_count(1, 100_000),
         default=_DEFAULTS.max_connections,
-        help=f"open connections at once ({_DEFAULTS.max_connections})",
+        help=f"open connections at once, 1 to 100000 ({_DEFAULTS.max_connections})",
     )
     parser.set_defaults(run=run, parser=parser)
 
@@ -162,7 +175,7 @@ async def _serve(server: MetadataServer, args: argparse.Namespace) -> None:
     try:
         await server.start()
     except OSError as exc:
-        raise Fail(_cannot_listen(args.host, args.port, exc)) from None
+        raise Fail(cannot_listen(args.host, args.port, exc)) from None
     loop = asyncio.get_running_loop()
     names = [name for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)]
     for name in names:

@@ -17,7 +17,7 @@ from goth_actors import (
     TransportError,
     default_source,
 )
-from goth_actors._cli._common import Fail, seconds, warn
+from goth_actors._cli._common import Fail, audience, scope, seconds, warn
 
 __all__ = ["ADC_HELP", "add", "run"]
 
@@ -40,12 +40,15 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--scope",
         metavar="S",
+        type=scope,
         action="append",
         dest="scopes",
         help="an OAuth scope (repeat for several; default: cloud-platform)",
     )
     parser.add_argument("--metadata", action="store_true", help="use the metadata server")
-    parser.add_argument("--audience", metavar="A", help="print an ID token for this audience")
+    parser.add_argument(
+        "--audience", metavar="A", type=audience, help="print an ID token for this audience"
+    )
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",

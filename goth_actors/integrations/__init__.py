@@ -67,7 +67,7 @@ __all__ = ["refresh_rejected", "refresh_rejected_async"]
 
 
 def refresh_rejected(
-    name: Hashable, rejected: str, *, timeout: float = 5.0, sent_at: float | None = None
+    name: Hashable, rejected: str | Token, *, timeout: float = 5.0, sent_at: float | None = None
 ) -> Token:
     """A replacement for a token an API rejected (401): newer, and shared by every caller.
 
@@ -79,7 +79,7 @@ def refresh_rejected(
 
     Args:
         name: The token server's name.
-        rejected: The token string the API answered 401 to.
+        rejected: The token the API answered 401 to: the `Token`, or its ``token`` string.
         timeout: Seconds to wait in all (fetch and refresh). Default 5.
         sent_at: ``time.monotonic()`` when the rejected token was put on the request. An
             exchange the server started since then counts as the refresh (a metadata server
@@ -101,6 +101,7 @@ def refresh_rejected(
             token = refresh_rejected("my_app", token.token)
         ```
     """
+    rejected = _token_text(rejected)
     deadline = time.monotonic() + timeout
     since = deadline - timeout if sent_at is None else sent_at
     current = fetch(name, timeout)
@@ -115,7 +116,7 @@ def refresh_rejected(
 
 
 async def refresh_rejected_async(
-    name: Hashable, rejected: str, *, timeout: float = 5.0, sent_at: float | None = None
+    name: Hashable, rejected: str | Token, *, timeout: float = 5.0, sent_at: float | None = None
 ) -> Token:
     """``refresh_rejected`` for asyncio: the same replacement, without blocking the loop.
 
@@ -128,7 +129,7 @@ async def refresh_rejected_async(
 
     Args:
         name: The token server's name.
-        rejected: The token string the API refused.
+        rejected: The token the API refused: the `Token`, or its ``token`` string.
         timeout: Seconds to wait in all. Default 5.
         sent_at: ``time.monotonic()`` when the rejected token was sent. Default: now.
 
@@ -143,6 +144,7 @@ async def refresh_rejected_async(
             token = await refresh_rejected_async("my_app", token.token)
         ```
     """
+    rejected = _token_text(rejected)
     current = cached(name)
     if current is not None and current.token != rejected:
         return current  # already replaced: no refresh, no thread
@@ -191,6 +193,16 @@ def _quota_project(name: Hashable) -> str | None:
         return status(name).quota_project_id
     except ServerNotFound:
         return None
+
+
+def _token_text(rejected: object) -> str:
+    """The rejected token's string, from a `Token` or the string itself."""
+    if isinstance(rejected, Token):
+        return rejected.token
+    if isinstance(rejected, str):
+        return rejected
+    msg = f"rejected must be the rejected Token or its token string, not {type(rejected).__name__}"
+    raise TypeError(msg)
 
 
 def _authorization(token: Token) -> str:
