@@ -9,8 +9,12 @@ library defines derives from `GothError` through one of them; the whole tree is 
 from __future__ import annotations
 
 import math
+import threading
 
-__all__ = ["ConfigError", "GothError", "check_seconds"]
+__all__ = ["MAX_SECONDS", "ConfigError", "GothError", "check_seconds"]
+
+MAX_SECONDS = threading.TIMEOUT_MAX
+"""The longest wait a thread can make (about 292 years): longer ones are refused, not crashed on."""
 
 
 class GothError(Exception):
@@ -44,7 +48,7 @@ def check_seconds(
     value: object,
     *,
     minimum: float = 0.0,
-    maximum: float = math.inf,
+    maximum: float = MAX_SECONDS,
     allow_minimum: bool = True,
     error: type[Exception] = ConfigError,
 ) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pykka
@@ -141,10 +140,8 @@ def test_children_are_stopped_in_parallel_when_the_supervisor_stops() -> None:
     sup = DynamicSupervisor.start()
     for _ in range(5):
         start_child(sup, ChildSpec.for_actor(SlowToStop, stopping, shutdown=10.0))
-    started = time.monotonic()
     sup.stop()
-    assert time.monotonic() - started < 4.0  # one after another, they would wait for ever
-    assert not stopping.broken
+    assert not stopping.broken  # one after another, the barrier would have broken
 
 
 def test_a_dynamic_supervisor_fits_in_a_tree_and_comes_back_empty(journal: Journal) -> None:
@@ -154,10 +151,16 @@ def test_a_dynamic_supervisor_fits_in_a_tree_and_comes_back_empty(journal: Journ
     )
     try:
         tenants = which_children(root)[0].ref
+        assert tenants is not None
         assert which_children(root)[0].type == "supervisor"
-        start_child(tenants, tenant(1, journal)).tell(Crash())
+        first = start_child(tenants, tenant(1, journal))
+        first.tell(Crash())
         events.wait_for("child_restarted", "tenants")  # it gave up; its parent restarted it
-        assert count_children(which_children(root)[0].ref).specs == 0  # as in OTP
+        wait_dead(first)
+        again = which_children(root)[0].ref
+        assert again is not None
+        assert again.actor_urn != tenants.actor_urn
+        assert count_children(again).specs == 0  # a new instance, empty, as in OTP
     finally:
         root.stop()
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pykka
 import pytest
@@ -545,8 +545,17 @@ class Named(pykka.ThreadingActor):  # a plain actor that registers a name in __i
     def on_receive(self, message):
         return "pong"
 
+failed = []
+three_failed = threading.Event()
+
+def observe(event):
+    if event.kind == "child_start_failed":
+        failed.append(event)
+        if len(failed) >= 3:
+            three_failed.set()
+
 sup = Supervisor.start([ChildSpec.for_actor(Named, id="n", restart_delay=0.05)],
-                       max_restarts=1_000_000, max_seconds=1.0)
+                       max_restarts=1_000_000, max_seconds=1.0, on_event=observe)
 old = whereis("named")
 real = os.geteuid() == 0 and hasattr(resource, "RLIMIT_NPROC")
 start = threading.Thread.start
@@ -565,7 +574,7 @@ blocked[0] = True
 if real:
     resource.setrlimit(resource.RLIMIT_NPROC, (1, hard))
 old.stop()
-time.sleep(0.5)  # failed restarts, retried every 0.05 s
+assert three_failed.wait(10.0)  # failed restarts, retried every 0.05 s
 blocked[0] = False
 if real:
     resource.setrlimit(resource.RLIMIT_NPROC, (hard, hard))
@@ -615,3 +624,149 @@ def test_a_supervisor_whose_name_is_taken_is_not_left_behind_in_its_owner(
     assert journal.lines == ["refused"]
     terminate_child(sup, "owner")  # stopping the owner stops its tree, and nothing hangs
     assert whereis("the-tree") is None
+
+
+# ---------------------------------------------------------------- review: edges of the edges
+
+
+class HoldsItsThread(pykka.ThreadingActor):
+    """Holds its thread in a message until told to let go."""
+
+    def __init__(self, working: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self.working = working
+        self.release = release
+
+    def on_receive(self, message: Any) -> None:
+        self.working.set()
+        self.release.wait(5.0)
+
+
+def test_a_killed_sub_supervisor_takes_its_children_with_it(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    sub = ChildSpec.for_actor(Supervisor, [worker("w", journal)], id="sub", shutdown="brutal_kill")
+    root, _ = start_supervisor([sub])
+    inner = child(root, "sub")
+    w = child(inner, "w")
+    terminate_child(root, "sub")
+    wait_dead(inner)
+    wait_dead(w)  # OTP: the killed supervisor's links take its children down
+    assert "stop w" in journal.lines
+
+
+def test_a_sub_supervisor_killed_past_its_shutdown_while_busy_stops_its_children(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    working, release = threading.Event(), threading.Event()
+    sub = ChildSpec.for_actor(Supervisor, [worker("w", journal)], id="sub", shutdown=0.05)
+    root, _ = start_supervisor([sub])
+    inner = child(root, "sub")
+    w = child(inner, "w")
+    start_child(
+        inner, ChildSpec.for_actor(HoldsItsThread, working, release, id="busy", shutdown=5.0)
+    )
+    try:
+        child(inner, "busy").tell("work")
+        assert working.wait(5.0)
+        terminate_child(root, "sub")  # the sub-supervisor is killed past its 0.05 s
+    finally:
+        release.set()
+    wait_dead(inner)
+    wait_dead(w)
+
+
+def test_a_shutdown_too_long_to_wait_for_is_refused_when_the_spec_is_built() -> None:
+    for shutdown in (float("inf"), 1e10):
+        with pytest.raises(ConfigError, match="shutdown"):
+            ChildSpec.for_actor(Plain, id="p", shutdown=shutdown)
+    plain = pykka.ThreadingActor.start()
+    try:
+        with pytest.raises(ValueError, match="timeout"):
+            count_children(plain, timeout=1e10)
+    finally:
+        plain.stop()
+
+
+def test_all_significant_waits_for_a_significant_child_whose_restart_is_being_retried(
+    journal: Journal,
+) -> None:
+    events = Events()
+    a_failures: list[BaseException] = []
+    with FakeTime() as fake:
+        sup = Supervisor.start(
+            [
+                worker(
+                    "a",
+                    journal,
+                    restart="transient",
+                    significant=True,
+                    start_failures=a_failures,
+                    restart_delay=60.0,
+                ),
+                worker("b", journal, restart="transient", significant=True),
+            ],
+            auto_shutdown="all_significant",
+            on_event=events,
+            time=fake,
+        )
+        try:
+            a_failures.append(RuntimeError("not yet"))  # a's restart fails and waits a minute
+            child(sup, "a").tell(Crash())
+            events.wait_for("child_start_failed", "a")
+            child(sup, "b").stop()  # b exits normally: a is still significant and restarting
+            events.wait_for("child_exited", "b")
+            assert sup.is_alive()
+            assert ("supervisor_exited", None) not in events.drain()
+        finally:
+            sup.stop()
+
+
+class CatchesAFailedTree(pykka.ThreadingActor):
+    """Starts a tree in on_start that fails to start, and carries on."""
+
+    def __init__(self, caught: threading.Event) -> None:
+        super().__init__()
+        self.caught = caught
+
+    def on_start(self) -> None:
+        bad = ChildSpec.for_actor(
+            Worker, "bad", Journal(), id="bad", start_failures=[RuntimeError("no")]
+        )
+        try:
+            Supervisor.start([bad])
+        except FailedToStartChild:
+            self.caught.set()
+
+
+def test_an_actor_that_catches_its_trees_failed_start_lives_on(
+    start_supervisor: StartSupervisor,
+) -> None:
+    caught = threading.Event()
+    root, events = start_supervisor([ChildSpec.for_actor(CatchesAFailedTree, caught, id="o")])
+    assert caught.wait(5.0)
+    owner = child(root, "o")
+    assert owner.ask("still there?", timeout=5.0) is None
+    assert ("child_exited", "o") not in events.drain()
+
+
+class BuildsAHelperTree(pykka.ThreadingActor):
+    """Starts a helper supervisor from its own __init__ (on its supervisor's thread)."""
+
+    helpers: ClassVar[list[pykka.ActorRef[Any]]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        BuildsAHelperTree.helpers.append(Supervisor.start([ChildSpec.for_actor(Plain, id="p")]))
+
+
+def test_a_tree_started_in_a_childs_init_belongs_to_the_child_not_its_supervisor(
+    start_supervisor: StartSupervisor,
+) -> None:
+    BuildsAHelperTree.helpers.clear()
+    root, events = start_supervisor([ChildSpec.for_actor(BuildsAHelperTree, id="b")])
+    first = BuildsAHelperTree.helpers[0]
+    child(root, "b").stop()  # a normal exit of a permanent child: restarted
+    events.wait_for("child_restarted", "b")
+    wait_dead(first)  # the old instance's helper tree went with it
+    assert [h.is_alive() for h in BuildsAHelperTree.helpers] == [False, True]

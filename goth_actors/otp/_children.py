@@ -34,6 +34,7 @@ from goth_actors.otp._childspec import ChildSpec
 from goth_actors.otp._errors import FailedToStartChild, MaxRestartsExceeded
 from goth_actors.otp._fake_time import FakeTime
 from goth_actors.otp._hooks import Linked, _mark_stopped
+from goth_actors.otp._inbox import Inbox
 from goth_actors.otp._link import _ChildExit, _Link, await_stop, deadline_of, request_stop
 from goth_actors.otp._link import start_linked as _start_linked
 from goth_actors.otp._messages import (
@@ -111,6 +112,13 @@ class Keeper(Linked):
         self._done = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def _actor_loop_teardown(self) -> None:
+        # Killed (brutal_kill, or past its shutdown): no hook of ours ran, but a supervisor's
+        # children are linked to it and die with it, as in OTP, newest first.
+        if not self._finished:
+            self._shut_down(RuntimeError(f"{self} was killed"))
+        super()._actor_loop_teardown()
 
     def on_stop(self) -> None:
         self._shut_down(None)
@@ -378,7 +386,9 @@ class Keeper(Linked):
                 break
             self._restart(child, child.last_reason)
         if not self._finished:
-            self._retries.wait_and_rearm(self.actor_inbox, self._is_current)
+            inbox = self.actor_inbox
+            assert isinstance(inbox, Inbox)  # Linked actors always get one
+            self._retries.wait_and_rearm(inbox, self._is_current)
 
     def _give_up(self, child: _Child, reason: BaseException | None) -> None:
         intensity = self._intensity

@@ -6,14 +6,13 @@ import builtins
 import difflib
 import functools
 import inspect
-import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 import pykka
 
-from goth_actors._base import ConfigError, check_seconds
+from goth_actors._base import MAX_SECONDS, ConfigError, check_seconds
 from goth_actors.otp._hooks import hooked_class
 from goth_actors.otp._link import Shutdown
 
@@ -172,21 +171,15 @@ class ChildSpec:
             raise ConfigError("type", f"must be worker or supervisor, not {type!r}")
         if isinstance(shutdown, _Default):
             shutdown = None if type == "supervisor" else DEFAULT_WORKER_SHUTDOWN
-        elif not (
-            shutdown is None
-            or shutdown == "brutal_kill"
-            or (
-                isinstance(shutdown, int | float)
-                and not isinstance(shutdown, bool)
-                and not math.isnan(shutdown)
-                and shutdown >= 0
-            )
-        ):
-            raise ConfigError(
-                "shutdown", f'must be seconds >= 0, None or "brutal_kill", not {shutdown!r}'
-            )
-        if isinstance(shutdown, int):
-            shutdown = float(shutdown)
+        elif shutdown is not None and shutdown != "brutal_kill":
+            try:
+                shutdown = check_seconds("shutdown", shutdown)
+            except ConfigError:
+                raise ConfigError(
+                    "shutdown",
+                    f'must be seconds >= 0 (at most {MAX_SECONDS:.3g}), None or "brutal_kill", '
+                    f"not {shutdown!r}",
+                ) from None
         if not isinstance(significant, bool):
             raise ConfigError("significant", f"must be True or False, not {significant!r}")
         if significant and restart == "permanent":

@@ -46,7 +46,7 @@ from goth_actors.otp._inbox import Inbox, close, kill
 from goth_actors.otp._link import _claim_link, _Link
 from goth_actors.otp._registry import _reregister
 
-__all__ = ["Linked", "hooked_class"]
+__all__ = ["Linked", "disown", "hooked_class"]
 
 logger = logging.getLogger("goth_actors.otp")
 
@@ -81,6 +81,13 @@ def _mark_stopped(actor: pykka.Actor) -> None:
     actor.actor_stopped.set()
 
 
+def disown(ref: pykka.ActorRef[Any]) -> None:
+    """Forgets ``ref`` in the actor running on this thread, if it owns it (it is dead)."""
+    actor = getattr(_current, "actor", None)
+    if isinstance(actor, Linked):
+        actor._goth_actors_disowned(ref.actor_urn)  # noqa: SLF001  # on the owner's thread
+
+
 def _crash_from(error: BaseException, actor: object) -> RuntimeError:
     crash = RuntimeError(f"{type(error).__name__} raised in {actor}: {error!r}")
     crash.__cause__ = error
@@ -113,15 +120,26 @@ class Linked(pykka.ThreadingActor):
         self._goth_actors_link = link = _claim_link()
         self._goth_actors_done = False
         self._goth_actors_owner = self._goth_actors_owned = None
-        owner: Linked | None = None if link is not None else getattr(_current, "actor", None)
+        # An actor started from another's __init__ belongs to that one (it runs on its
+        # starter's thread, where the running actor is the starter's starter).
+        outer: Linked | None = getattr(_current, "constructing", None)
+        owner = None if link is not None else (outer or getattr(_current, "actor", None))
+        _current.constructing = self
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
-            # The actor will never run: make sure names it registered in __init__ are free.
+            # The actor will never run: make sure names it registered in __init__ are free,
+            # and what it started there is stopped.
             stopped = getattr(self, "actor_stopped", None)
             if isinstance(stopped, threading.Event):
                 stopped.set()
+            owned: list[pykka.ActorRef[Any]] = self._goth_actors_owned or []
+            for ref in reversed(owned):
+                with contextlib.suppress(pykka.ActorDeadError):
+                    ref.stop(block=True)
             raise
+        finally:
+            _current.constructing = outer
         if link is not None:
             link.urn = self.actor_urn
             link.kill = self._goth_actors_kill

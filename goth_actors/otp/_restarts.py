@@ -34,6 +34,7 @@ import pykka
 from goth_actors._base import ConfigError, check_seconds
 from goth_actors.otp._childspec import ChildSpec
 from goth_actors.otp._fake_time import FakeTime
+from goth_actors.otp._inbox import Inbox
 from goth_actors.otp._link import _Link
 from goth_actors.otp._timers import TimerHandle
 
@@ -206,16 +207,15 @@ class Retries:
         self._tick_pending = False
         self._fake_tick = None
 
-    def wait_and_rearm(self, inbox: object, is_current: Callable[[Child], bool]) -> None:
+    def wait_and_rearm(self, inbox: Inbox, is_current: Callable[[Child], bool]) -> None:
         """After a tick: idles until the next message or the next retry; arms the next tick."""
         if self._tick_pending:
             return  # a tick is queued already (a retry armed during this one)
         due = self._next(is_current)
         if due is None:
             return
-        wait = getattr(inbox, "wait_for_message", None)
-        if self._fake is None and wait is not None:
-            wait(min(max(due - self._clock(), 0.0), _MAX_WAIT))
+        if self._fake is None:
+            inbox.wait_for_message(min(max(due - self._clock(), 0.0), _MAX_WAIT))
         self._arm(is_current)
 
     def cancel(self) -> None:

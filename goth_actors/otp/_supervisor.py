@@ -33,6 +33,7 @@ from goth_actors.otp._errors import (
     ChildRunning,
 )
 from goth_actors.otp._fake_time import FakeTime  # a runtime annotation
+from goth_actors.otp._hooks import disown
 from goth_actors.otp._messages import SupervisorEvent
 from goth_actors.otp._restarts import Child as _Child
 from goth_actors.otp._roots import remember_root
@@ -159,6 +160,7 @@ class Supervisor(Keeper):
         if signal.error is not None:
             if signal.thread is not None:
                 signal.thread.join()
+            disown(ref)  # on the starter's thread: an owner no longer keeps the dead tree
             raise signal.error
         return ref
 
@@ -226,6 +228,9 @@ class Supervisor(Keeper):
         except BaseException as error:
             logger.info("%s did not start: %s", self, error)
             signal.error = error
+            # The starter learns of it from the exception Supervisor.start raises; telling its
+            # owner too would crash an owner that caught it.
+            self._goth_actors_owner = None
             self._shut_down(error)
             signal.event.set()
             return
@@ -369,7 +374,7 @@ class Supervisor(Keeper):
         if not (on_its_own and child.spec.significant) or self._auto_shutdown == "never":
             return
         if self._auto_shutdown == "all_significant" and any(
-            c.spec.significant and c.ref is not None for c in self._children
+            c.spec.significant and (c.ref is not None or c.restarting) for c in self._children
         ):
             return
         logger.info("%s: significant child %r exited: auto shutdown", self, child.spec.id)
