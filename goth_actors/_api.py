@@ -155,10 +155,14 @@ def child_spec(
         http_timeout=http_timeout,
         time=time,
     )
+    return _spec(options)
+
+
+def _spec(options: ServerOptions) -> ChildSpec:
     return ChildSpec.for_actor(
         TokenServer,
         options,
-        id=name,
+        id=options.name,
         shutdown=SERVER_SHUTDOWN,
         restart_delay=RestartBackoff(options.backoff_min, options.backoff_max),
         on_final_exit=_Released(options),
@@ -240,7 +244,7 @@ def start_link(
         fetch("my_app").token
         ```
     """
-    spec = child_spec(
+    options = ServerOptions(
         name=name,
         source=source,
         http_client=http_client,
@@ -255,11 +259,20 @@ def start_link(
         http_timeout=http_timeout,
         time=time,
     )
-    if whereis(name) is not None or root.knows(name):
+    return _start(options, supervisor)
+
+
+def _start(
+    options: ServerOptions, supervisor: pykka.ActorRef[Any] | None
+) -> pykka.ActorRef[TokenServer]:
+    """Starts a server with ``options`` (its identity: ``origin`` in the table and the root)."""
+    name = options.name
+    if whereis(name) is not None:
         raise AlreadyStarted(name)
     try:
-        origin = cast("_Released", spec.on_final_exit).options
-        return cast("pykka.ActorRef[TokenServer]", root.start(name, spec, origin, supervisor))
+        return cast(
+            "pykka.ActorRef[TokenServer]", root.start(name, _spec(options), options, supervisor)
+        )
     except FailedToStartChild as exc:
         if isinstance(exc.reason, AlreadyStarted):
             raise AlreadyStarted(name) from None
@@ -325,7 +338,7 @@ def cached(name: Hashable) -> Token | None:
         True
     """
     value = _servers.get(name)
-    if value is not None and value.fresh():
+    if value is not None and value.fresh_until > value.clock():  # fetch's hit, inlined
         return value.token
     return None
 
@@ -341,7 +354,7 @@ def _fetch_slow(name: Hashable, timeout: float) -> Token:
         ref = whereis(name)
         if ref is None and name in root.forked_away:
             ref = root.restart_after_fork(name)
-            if ref is None:
+            if ref is None and not root.knows(name):
                 raise ServerNotFound(
                     f"token server {name!r} was started before os.fork() under a supervisor "
                     "of yours, and no actor survives a fork: start it again in the child process"
@@ -382,11 +395,12 @@ def refresh(
 ) -> Token:
     """Asks the named server for a new token now (a forced refresh) and returns it.
 
-    For a token an API rejected (a 401): the first such call makes the exchange, and those
-    queued behind it get its result. With ``unless_changed_from`` (the rejected token), the
-    exchange is skipped if the server already holds another token; with
-    ``unless_attempted_since`` (a ``time.monotonic()`` reading, when the rejected token was
-    sent), if an exchange started since. A failure is raised here, on the caller's side (it is
+    Concurrent calls share one exchange: the first makes it, and those queued behind it get
+    its result (by default a call wants a token other than the one held when it was made).
+    With ``unless_changed_from`` (a token an API rejected), the exchange is skipped if the
+    server already holds another token; with ``unless_attempted_since`` (a
+    ``time.monotonic()`` reading, when the rejected token was sent), if an exchange started
+    since. A failure is raised here, on the caller's side (it is
     not logged by Pykka as a traceback for each call).
     [`refresh_rejected`][goth_actors.integrations.refresh_rejected] is the whole 401 logic
     built on it.
@@ -395,7 +409,8 @@ def refresh(
         name: The server's name.
         unless_changed_from: The token the API rejected (the `Token`, or its ``token``
             string): no exchange if the server already holds a different valid token
-            (returned instead).
+            (returned instead). Default, when neither this nor ``unless_attempted_since`` is
+            given: the token held at the moment of the call.
         unless_attempted_since: A ``time.monotonic()`` reading: no exchange if one started
             since then (the server's valid token is returned instead).
         timeout: Seconds to wait for the new token (default 5).
@@ -417,6 +432,11 @@ def refresh(
         token = refresh("my_app", unless_changed_from=rejected.token)
         ```
     """
+    if unless_changed_from is None and unless_attempted_since is None:
+        # Newer than the token held now: a call queued behind another's exchange gets its
+        # result, while a later call makes an exchange of its own.
+        held = cached(name)
+        unless_changed_from = None if held is None else held.token
     if isinstance(unless_changed_from, Token):
         unless_changed_from = unless_changed_from.token
     elif unless_changed_from is not None and not isinstance(unless_changed_from, str):
@@ -508,17 +528,11 @@ def status(name: Hashable) -> ServerStatus:
     value = _table.published(name)
     if value is None:
         raise ServerNotFound(f"no token server is named {name!r}")
-    current = replace(
-        value.status,
-        has_valid_token=value.fresh(),
-        quota_project_id=value.source.quota_project_id,
-        source=value.source,
-    )
+    current = value.status  # carries its source and quota project from the server's start
     ref = whereis(name)
-    running = ref is not None and ref.actor_urn == value.owner
-    if not running and current.state != "down":
-        current = replace(current, state="down", next_attempt=None)
-    return current
+    if current.state != "down" and (ref is None or ref.actor_urn != value.owner):
+        return replace(current, state="down", next_attempt=None, has_valid_token=value.fresh())
+    return replace(current, has_valid_token=value.fresh())
 
 
 def shutdown(timeout: float = 10.0) -> None:

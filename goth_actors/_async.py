@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from goth_actors import _table
-from goth_actors._api import fetch
+from goth_actors._api import _own_copy, fetch
 from goth_actors._base import check_seconds
 from goth_actors._errors import FetchTimeout, ServerNotFound
 from goth_actors._protocol import Token
@@ -148,7 +147,7 @@ class _Group:
             if future.done():
                 continue  # timed out or cancelled meanwhile
             if isinstance(outcome, BaseException):
-                future.set_exception(_copied(outcome))
+                future.set_exception(_own_copy(outcome))  # one per waiter
             else:
                 future.set_result(outcome)
         if len(waiters) > SETTLE_BATCH:
@@ -226,14 +225,6 @@ def _land(flight: _Flight, outcome: Outcome) -> None:
     for group, waiters in groups:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
             group.loop.call_soon_threadsafe(group.settle, waiters, outcome)
-
-
-def _copied(error: BaseException) -> BaseException:
-    """A copy per waiter, as the server gives each caller: tracebacks must not pile up."""
-    try:
-        return copy.copy(error)
-    except Exception:
-        return error
 
 
 def _after_fork_in_child() -> None:

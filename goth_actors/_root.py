@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import pykka
 
+from goth_actors._errors import AlreadyStarted
 from goth_actors.otp import (
     ChildNotFound,
     ChildSpec,
@@ -73,16 +74,37 @@ class Root:
                 )
             return self.supervisor_ref
 
+    def origin(self, name: Hashable) -> object:
+        """What started ``name``'s server (its options), or ``None`` if the root has none."""
+        entry = self.entries.get(name)
+        return None if entry is None else entry.origin
+
     def knows(self, name: Hashable) -> bool:
         """Whether a server ``start_link`` started under ``name`` is present (maybe restarting)."""
         return name in self.entries
 
     def start(
-        self, name: Hashable, spec: ChildSpec, origin: object, parent: pykka.ActorRef[Any] | None
+        self,
+        name: Hashable,
+        spec: ChildSpec,
+        origin: object,
+        parent: pykka.ActorRef[Any] | None,
+        *,
+        again: bool = False,
     ) -> pykka.ActorRef[Any]:
-        """Starts ``spec`` under ``parent`` (default: the root) and remembers where it runs."""
+        """Starts ``spec`` under ``parent`` (default: the root) and remembers where it runs.
+
+        Raises:
+            AlreadyStarted: ``start_link`` started a server under ``name`` already (it is
+                running or restarting), unless ``again``. A name whose server stayed in the
+                parent of a forked process is free in the child.
+        """
         under = self.supervisor() if parent is None else parent
-        self.entries[name] = _Entry(under, spec, origin, parent is None)
+        with self.lock:  # the check and the claim together: two starts of one name race here
+            if name in self.entries and name not in self.forked_away and not again:
+                raise AlreadyStarted(name)
+            self.entries[name] = _Entry(under, spec, origin, parent is None)
+            self.forked_away.discard(name)
         try:
             ref = start_child(under, spec, timeout=SUPERVISOR_WAIT)
         except BaseException:
@@ -92,9 +114,10 @@ class Root:
 
     def forget(self, name: Hashable, origin: object) -> None:
         """The server ``origin`` started under ``name`` is gone for good (any thread)."""
-        entry = self.entries.get(name)
-        if entry is not None and entry.origin is origin:
-            self.entries.pop(name, None)
+        with self.lock:
+            entry = self.entries.get(name)
+            if entry is not None and entry.origin is origin:
+                del self.entries[name]
 
     def remove(self, name: Hashable) -> None:
         """Takes ``name``'s server out of the supervisor it was started under, if any."""
@@ -133,8 +156,10 @@ class Root:
     def restart_after_fork(self, name: Hashable) -> pykka.ActorRef[Any] | None:
         """Starts again, in this forked child, the server ``name`` had in the parent.
 
-        Returns ``None`` for a name whose server was under a supervisor of the user's: no
-        actor survives a fork, and the library cannot know how that tree is to be rebuilt.
+        Returns the running server, or ``None`` when there is none yet: another thread is
+        starting it (wait for it while `knows` says so), or the name's server was under a
+        supervisor of the user's (`knows` is then false: no actor survives a fork, and the
+        library cannot know how that tree is to be rebuilt).
         """
         with self.lock:
             if name not in self.forked_away:
@@ -143,7 +168,7 @@ class Root:
             entry = self.entries.get(name)
         if entry is None:
             return None
-        return self.start(name, entry.spec, entry.origin, None)
+        return self.start(name, entry.spec, entry.origin, None, again=True)
 
 
 root = Root()

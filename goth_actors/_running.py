@@ -12,15 +12,17 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Literal
 
 import pykka
 
-from goth_actors._api import child_spec, start_link, stop
+from goth_actors._api import _start, stop
 from goth_actors._errors import ServerNotFound
+from goth_actors._options import ServerOptions
 from goth_actors._protocol import DEFAULT_TIMEOUT, BackoffType, HttpClient, Source
+from goth_actors._root import root
 from goth_actors._server import TokenServer
 from goth_actors.otp import FakeTime
 
@@ -66,23 +68,22 @@ def running(
                 yield
         ```
     """
-    options: dict[str, Any] = {
-        "name": name,
-        "source": source,
-        "http_client": http_client,
-        "refresh_after": refresh_after,
-        "refresh_before": refresh_before,
-        "prefetch": prefetch,
-        "max_retries": max_retries,
-        "backoff_min": backoff_min,
-        "backoff_max": backoff_max,
-        "backoff_type": backoff_type,
-        "retry_delay": retry_delay,
-        "http_timeout": http_timeout,
-        "time": time,
-    }
-    child_spec(**options)  # validates every option now, as start_link would
-    return Running(name, options, supervisor)
+    options = ServerOptions(
+        name=name,
+        source=source,
+        http_client=http_client,
+        refresh_after=refresh_after,
+        refresh_before=refresh_before,
+        prefetch=prefetch,
+        max_retries=max_retries,
+        backoff_min=backoff_min,
+        backoff_max=backoff_max,
+        backoff_type=backoff_type,
+        retry_delay=retry_delay,
+        http_timeout=http_timeout,
+        time=time,
+    )  # validates every option now, as start_link would
+    return Running(options, supervisor)
 
 
 class Running:
@@ -92,18 +93,20 @@ class Running:
         name: The server's name.
     """
 
-    def __init__(
-        self, name: Hashable, options: dict[str, Any], supervisor: pykka.ActorRef[Any] | None
-    ) -> None:
-        self.name = name
+    def __init__(self, options: ServerOptions, supervisor: pykka.ActorRef[Any] | None) -> None:
+        self.name = options.name
         self._options = options
         self._supervisor = supervisor
+        self._started: ServerOptions | None = None  # this block's server, while it runs
 
     def __repr__(self) -> str:
         return f"running(name={self.name!r})"
 
     def __enter__(self) -> pykka.ActorRef[TokenServer]:
-        return start_link(**self._options, supervisor=self._supervisor)
+        started = replace(self._options)  # one identity per block: its own, stopped on exit
+        ref = _start(started, self._supervisor)
+        self._started = started
+        return ref
 
     def __exit__(
         self,
@@ -146,7 +149,10 @@ class Running:
         return ref
 
     def _stop(self) -> None:
-        with contextlib.suppress(ServerNotFound):  # already stopped, by its owner or by you
+        started, self._started = self._started, None
+        if started is None or root.origin(self.name) is not started:
+            return  # already stopped, by its owner or by you; another server may have the name
+        with contextlib.suppress(ServerNotFound):
             stop(self.name)
 
 

@@ -189,6 +189,8 @@ class TokenServer(pykka.ThreadingActor):
             last_refresh=previous.status.last_refresh if previous else None,
             last_error=previous.status.last_error if previous else None,
             restarts=self._restarts,
+            quota_project_id=options.source.quota_project_id,
+            source=options.source,
         )
         self._generation = 0
         self._last_attempt = -math.inf  # time.monotonic() when the last exchange started
@@ -342,7 +344,7 @@ class TokenServer(pykka.ThreadingActor):
         self._token = token
         self._backoff.reset()
         delay = self._refresh_delay(token, now)
-        next_attempt = self._schedule(delay, publish=False)
+        next_attempt = self._schedule(delay)
         self._set_status(
             state="ok",
             expires=token.expires,
@@ -379,8 +381,8 @@ class TokenServer(pykka.ThreadingActor):
             delay = max(self._options.backoff_max, 1.0)
         if retry_after is not None and retry_after > delay:
             delay = min(retry_after, MAX_RETRY_AFTER)
-        self._schedule(delay)
-        self._set_status(state="retrying")
+        next_attempt = self._schedule(delay)
+        self._set_status(state="retrying", next_attempt=next_attempt)
         self._emit("retry_scheduled", attempt=attempt, delay=delay)
 
     def _refresh_delay(self, token: Token, now: float) -> float:
@@ -403,8 +405,11 @@ class TokenServer(pykka.ThreadingActor):
             return token
         return None
 
-    def _schedule(self, delay: float, *, publish: bool = True) -> float | None:
-        """Arms the next attempt in ``delay`` seconds; returns when it is due (wall clock)."""
+    def _schedule(self, delay: float) -> float | None:
+        """Arms the next attempt in ``delay`` seconds; returns when it is due (wall clock).
+
+        The caller publishes it, with the status change it goes with (one write).
+        """
         self._cancel_timer()
         self._generation += 1
         if self.actor_stopped.is_set():
@@ -413,10 +418,7 @@ class TokenServer(pykka.ThreadingActor):
         if self.actor_stopped.is_set():  # killed meanwhile
             self._cancel_timer()
             return None
-        next_attempt = self._clock() + delay
-        if publish:
-            self._set_status(next_attempt=next_attempt)
-        return next_attempt
+        return self._clock() + delay
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

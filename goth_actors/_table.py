@@ -96,15 +96,11 @@ def publish(name: Hashable, value: Published, *, create: bool = False) -> bool:
         return True
 
 
-def forget(name: Hashable, owner: str | None = None, *, origin: object = None) -> bool:
-    """Removes ``name``'s slot, only while ``owner`` / ``origin`` own it, when given."""
+def forget(name: Hashable, *, origin: object = None) -> bool:
+    """Removes ``name``'s slot, only while ``origin`` started its server, when given."""
     with _lock:
         current = servers.get(name)
-        if (
-            current is None
-            or (owner is not None and current.owner != owner)
-            or (origin is not None and current.origin is not origin)
-        ):
+        if current is None or (origin is not None and current.origin is not origin):
             return False
         del servers[name]
         return True

@@ -220,3 +220,53 @@ def test_a_fake_time_and_its_timers_work_in_a_forked_child() -> None:
             assert _in_child(child) == "tick 0"
         finally:
             parent_target.stop()
+
+
+def test_many_threads_of_a_forked_child_all_get_the_restarted_servers_token(
+    emulator: GoogleEmulator, fake_time: FakeTime
+) -> None:
+    start_link(
+        name="app",
+        source=RefreshToken(emulator.authorized_user()),
+        prefetch="sync",
+        time=fake_time,
+    )
+
+    def child() -> str:
+        fake_time.jump(7200.0)  # the parent's token has expired: every thread misses at once
+        gate = threading.Barrier(8)
+        answers: list[str] = []
+
+        def caller() -> None:
+            gate.wait(5.0)
+            try:
+                answers.append(fetch("app", timeout=10.0).token[:4])
+            except goth_actors.GothError as error:
+                answers.append(type(error).__name__)
+
+        threads = [threading.Thread(target=caller) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15.0)
+        goth_actors.shutdown()
+        return " ".join(sorted(set(answers)))
+
+    answer = _in_child(child)
+    assert "ServerNotFound" not in answer
+    assert len(answer.split()) == 1  # one token for all eight
+
+
+def test_a_forked_child_can_start_the_server_its_parent_started_under_the_same_name(
+    emulator: GoogleEmulator,
+) -> None:
+    user = emulator.authorized_user()
+    start_link(name="app", source=RefreshToken(user), prefetch="sync")
+
+    def child() -> str:  # as a gunicorn post_fork or Celery worker_process_init hook does
+        start_link(name="app", source=RefreshToken(user), prefetch="sync")
+        running = goth_actors.status("app").state
+        goth_actors.shutdown()
+        return running
+
+    assert _in_child(child) == "ok"

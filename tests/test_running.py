@@ -12,6 +12,7 @@ import goth_actors
 from goth_actors import (
     AlreadyStarted,
     ConfigError,
+    RefreshToken,
     ServerNotFound,
     ServiceAccount,
     fetch,
@@ -147,3 +148,13 @@ def test_the_server_is_stopped_when_an_async_block_raises(emulator: GoogleEmulat
     with pytest.raises(RuntimeError, match="boom"):
         asyncio.run(main())
     assert whereis("app") is None
+
+
+def test_leaving_a_block_leaves_alone_a_server_someone_else_started_under_the_name(
+    emulator: GoogleEmulator,
+) -> None:
+    source = RefreshToken(emulator.authorized_user())
+    with goth_actors.running(name="app", source=source, prefetch="sync"):
+        goth_actors.stop("app")
+        goth_actors.start_link(name="app", source=source, prefetch="sync")
+    assert goth_actors.status("app").state == "ok"  # not the block's: still running

@@ -354,3 +354,57 @@ def test_a_failed_fetch_leaves_nothing_of_the_callers_frames_with_the_server(
     gc.collect()
     assert gone() is None  # its last answer's traceback does not hold the caller's frame
     emulator.up()
+
+
+def test_concurrent_starts_of_one_name_leave_one_server_that_stop_really_stops(
+    emulator: GoogleEmulator,
+) -> None:
+    source = RefreshToken(emulator.authorized_user())
+    for _ in range(5):
+        gate = threading.Barrier(6)
+        outcomes: list[str] = []
+
+        def start(gate: threading.Barrier = gate, outcomes: list[str] = outcomes) -> None:
+            gate.wait(5.0)
+            try:
+                goth_actors.start_link(name="app", source=source)
+                outcomes.append("started")
+            except goth_actors.AlreadyStarted:
+                outcomes.append("already")
+
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10.0)
+        assert sorted(outcomes) == ["already"] * 5 + ["started"]
+        goth_actors.stop("app")
+        assert whereis("app") is None
+        with pytest.raises(goth_actors.ServerNotFound):
+            goth_actors.fetch("app", timeout=0.1)
+
+
+def test_concurrent_forced_refreshes_share_one_exchange_and_a_later_one_makes_its_own(
+    emulator: GoogleEmulator,
+) -> None:
+    goth_actors.start_link(
+        name="app", source=RefreshToken(emulator.authorized_user()), prefetch="sync"
+    )
+    emulator.delay(0.2)  # the first forced exchange is in flight while the others queue
+    gate = threading.Barrier(10)
+    tokens: list[str] = []
+
+    def force() -> None:
+        gate.wait(5.0)
+        tokens.append(goth_actors.refresh("app", timeout=WAIT).token)
+
+    threads = [threading.Thread(target=force) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10.0)
+    emulator.delay(0)
+    assert len(set(tokens)) == 1
+    assert len(emulator.requests_to("token")) == 2  # the first token, then one refresh
+    assert goth_actors.refresh("app", timeout=WAIT).token != tokens[0]
+    assert len(emulator.requests_to("token")) == 3
