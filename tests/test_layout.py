@@ -211,3 +211,12 @@ def test_the_package_docstring_draws_every_public_error() -> None:
         value = getattr(goth_actors, name)
         if isinstance(value, type) and issubclass(value, BaseException):
             assert re.search(rf"\b{name}\b", doc), name
+
+
+@pytest.mark.parametrize("kind", [goth_actors.otp.Supervisor, goth_actors.otp.DynamicSupervisor])
+def test_a_supervisors_start_and_its_actor_take_the_same_options(kind: type) -> None:
+    start = inspect.signature(kind.start).parameters
+    init = inspect.signature(kind.__init__).parameters
+    wanted = {n: (p.kind, p.default) for n, p in start.items()}
+    given = {n: (p.kind, p.default) for n, p in init.items() if n not in ("self", "_signal")}
+    assert given == wanted

@@ -11,6 +11,7 @@ slowest, not the sum.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
 
@@ -137,12 +138,12 @@ class DynamicSupervisor(Keeper):
         cls, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """For ``ChildSpec.for_actor``: checks the options when the spec is built."""
-        _check_max_children(kwargs.get("max_children"))
+        bound = inspect.signature(cls.start).bind(*args, **kwargs)
+        bound.apply_defaults()  # the defaults are start's own: not written twice
+        options = bound.arguments
+        _check_max_children(options["max_children"])
         check_intensity(
-            kwargs.get("max_restarts", 3),
-            kwargs.get("max_seconds", 5.0),
-            kwargs.get("on_event"),
-            kwargs.get("time"),
+            options["max_restarts"], options["max_seconds"], options["on_event"], options["time"]
         )
         return args, kwargs
 

@@ -15,6 +15,7 @@ and ignored. Root supervisors stop, in order, at interpreter exit (``_roots.py``
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import threading
@@ -200,17 +201,20 @@ class Supervisor(Keeper):
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """For ``ChildSpec.for_actor``: copies the children, checks the options, when built."""
         bound = inspect.signature(cls.start).bind(*args, **kwargs)
-        options = bound.arguments
-        if "children" in options:
-            options["children"] = tuple(options["children"])
+        if "children" in bound.arguments:
+            bound.arguments["children"] = tuple(bound.arguments["children"])
+        full = copy.copy(bound)
+        full.arguments = dict(bound.arguments)
+        full.apply_defaults()  # the defaults are start's own: not written twice
+        options = full.arguments
         _validate(
-            list(options.get("children", ())),
-            options.get("strategy", "one_for_one"),
-            options.get("max_restarts", 3),
-            options.get("max_seconds", 5.0),
-            options.get("auto_shutdown", "never"),
-            options.get("on_event"),
-            options.get("time"),
+            list(options["children"]),
+            options["strategy"],
+            options["max_restarts"],
+            options["max_seconds"],
+            options["auto_shutdown"],
+            options["on_event"],
+            options["time"],
         )
         return bound.args, bound.kwargs
 
