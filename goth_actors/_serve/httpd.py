@@ -293,14 +293,12 @@ class _Connection(asyncio.Protocol):
             except Malformed as malformed:
                 self._refuse(malformed.status, malformed.reason)
                 return
+            except Exception:  # a bug in the parser is still the client's 400, not a crash
+                logger.debug("unexpected error parsing a request head", exc_info=True)
+                self._refuse(400, "malformed")
+                return
             if request.method not in ("GET", "HEAD"):
-                answer = Answer(
-                    405,
-                    b"Method not allowed\n",
-                    headers=(("Allow", "GET, HEAD"),),
-                    refused="method",
-                )
-                self._answer(request, answer)
+                self._answer(request, _METHOD_NOT_ALLOWED)
                 continue
             outcome = self.server.run(request)
             if isinstance(outcome, Answer):
