@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 
@@ -183,10 +184,12 @@ def test_no_token_or_secret_reaches_any_log_line(
     secrets = [key["private_key"].splitlines()[1], user["refresh_token"], user["client_secret"]]
     for source in (ServiceAccount(key), RefreshToken(user)):
         with serving(source, fetch_timeout=1.0) as serve:
-            for data in (get(TOKEN), get(IDENTITY + "?audience=x"), get(TOKEN + "?scopes=s")):
-                answer = exchange(serve, data)[0]
-                if answer.status == 200:
-                    secrets.append(answer.body.decode())
+            for path in (TOKEN, IDENTITY + "?audience=x", TOKEN + "?scopes=s"):
+                answer = exchange(serve, get(path))[0]
+                if answer.status == 200:  # the token itself, not the answer around it
+                    text = answer.body.decode()
+                    identity = path.startswith(IDENTITY)
+                    secrets.append(text if identity else json.loads(text)["access_token"])
             emulator.fail_next(50, 400, error="invalid_grant", endpoint="token")
             failed = exchange(serve, get(TOKEN + "?scopes=failing"))[0]
             exchange(serve, get(TOKEN, Authorization="Bearer " + secrets[-1]))
@@ -194,6 +197,7 @@ def test_no_token_or_secret_reaches_any_log_line(
         if isinstance(source, ServiceAccount):
             assert failed.status == 500
             assert b"invalid_grant" in failed.body
+    assert len(secrets) == 3 + 3 + 2  # the keys', and tokens: a key's three, a user's two
     lines = [record.getMessage() for record in caplog.records]
     assert any("started the token server" in line for line in lines)
     assert any("invalid_grant" in line for line in lines)  # the failure was logged
