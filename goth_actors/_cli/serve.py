@@ -17,18 +17,19 @@ from typing import Any
 
 import requests
 
-from goth_actors import ConfigError, Metadata, Source, default_source
+from goth_actors import Metadata
 from goth_actors._cli._common import (
     Fail,
     audience,
     cannot_listen,
+    credentials_source,
     host_name,
+    no_credentials,
     port,
     scope,
     seconds,
     warn,
 )
-from goth_actors._cli.token import ADC_HELP
 from goth_actors._serve import MetadataServer, ServeOptions
 
 __all__ = ["DEFAULT_PORT", "add", "run"]
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             f"--host {args.host}: tokens are served to every host that can reach this address; "
             "allow only the clients that should have them (a firewall, a network policy)",
         )
-    source = _source(args)
+    source = credentials_source(args, **({"scopes": tuple(args.scopes)} if args.scopes else {}))
     options = ServeOptions(
         host=args.host,
         port=args.port,
@@ -157,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Fail(str(exc)) from None
     except requests.RequestException:
-        raise Fail(_no_metadata_server(source)) from None
+        if isinstance(source, Metadata):  # only Application Default Credentials end there
+            raise Fail(no_credentials(source)) from None
+        raise
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{args.parser.prog}: %(message)s"))
     library = logging.getLogger("goth_actors")
@@ -203,19 +206,6 @@ async def _serve(server: MetadataServer, args: argparse.Namespace) -> None:
             loop.remove_signal_handler(getattr(signal, name))
 
 
-def _source(args: argparse.Namespace) -> Source:
-    options: dict[str, Any] = {"scopes": tuple(args.scopes)} if args.scopes else {}
-    if args.credentials is None:
-        return default_source(**options)
-    environ = {"GOOGLE_APPLICATION_CREDENTIALS": args.credentials}
-    try:
-        return default_source(environ=environ, **options)
-    except ConfigError as exc:
-        if exc.field != "GOOGLE_APPLICATION_CREDENTIALS":
-            raise
-        raise Fail(f"--credentials: {str(exc).removeprefix(exc.field + ': ')}") from None
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -223,17 +213,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _no_metadata_server(source: Source) -> str:
-    """What google-auth and gcloud say when Application Default Credentials are nowhere.
-
-    Only ADC can end at a metadata server: ``--credentials`` names a key file.
-    """
-    host = source.base_url().split("://", 1)[-1] if isinstance(source, Metadata) else "?"
-    return (
-        "Your default credentials were not found: no GOOGLE_APPLICATION_CREDENTIALS, no "
-        f"gcloud application_default_credentials.json, and no metadata server at {host}. "
-        "Run `gcloud auth application-default login`, or name a key file with "
-        f"--credentials FILE. See {ADC_HELP}"
-    )
