@@ -12,8 +12,10 @@ from _helpers import wait_for
 from _serve_helpers import ACCOUNT, FLAVOR, TOKEN, V1, serving
 
 import goth_actors
-from goth_actors import Metadata, RefreshToken, ServiceAccount, Token
-from goth_actors._serve import InThread, MetadataServer, ServeOptions
+from goth_actors import ConfigError, Metadata, RefreshToken, ServiceAccount, Token
+from goth_actors._cli import _parser
+from goth_actors._cli._common import Fail
+from goth_actors._serve import BOUNDS, InThread, MetadataServer, ServeOptions
 from goth_actors.testing import FakeTime, GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
@@ -228,6 +230,41 @@ def test_an_upstream_failure_is_a_503_naming_it_and_no_secret(
     assert answer.status_code == 503
     assert answer.text.startswith("no token")
     assert key["private_key"].splitlines()[1] not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("keepalive_timeout", 0),
+        ("header_timeout", 0.0),
+        ("idle", 0),
+        ("fetch_timeout", float("inf")),
+        ("grace", -1),
+        ("grace", float("nan")),
+        ("max_connections", 0),
+        ("max_servers", 1.5),
+        ("port", 70000),
+        ("port", True),
+        ("keepalive_timeout", "60"),
+        ("audiences", ["a"]),
+        ("host", ""),
+    ],
+)
+def test_serve_options_out_of_bounds_are_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ServeOptions(**{field: value})  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("name", ["idle", "max_servers", "max_connections"])
+def test_the_command_line_takes_the_bounds_of_serve_options(name: str) -> None:
+    bound, option = BOUNDS[name], "--" + name.replace("_", "-")
+    high = f"{bound.high:g}"
+    assert getattr(_parser().parse_args(["serve", option, high]), name) == bound.high
+    with pytest.raises(Fail, match=option):
+        _parser().parse_args(["serve", option, str(int(bound.high) + 1)])
 
 
 def test_serve_refuses_an_upstream_metadata_server_that_is_itself() -> None:

@@ -30,7 +30,7 @@ from goth_actors._cli._common import (
     seconds,
     warn,
 )
-from goth_actors._serve import MetadataServer, ServeOptions
+from goth_actors._serve import BOUNDS, MetadataServer, ServeOptions
 
 __all__ = ["DEFAULT_PORT", "add", "run"]
 
@@ -51,6 +51,19 @@ def _count(low: int, high: int) -> Any:
         return value
 
     return parse
+
+
+def _option(name: str) -> Any:
+    """The argument type of ``ServeOptions``' field ``name``, from its bound."""
+    bound = BOUNDS[name]
+    if bound.whole:
+        return _count(int(bound.low), int(bound.high))
+    return seconds(bound.low, bound.high, low_allowed=bound.low_allowed)
+
+
+def _range(name: str) -> str:
+    bound = BOUNDS[name]
+    return f"{bound.low:g} to {bound.high:g}"
 
 
 def add(commands: Any) -> None:
@@ -107,25 +120,26 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--idle",
         metavar="SECONDS",
-        type=seconds(0.0, 86_400.0, low_allowed=False),
+        type=_option("idle"),
         default=_DEFAULTS.idle,
-        help=f"stop a server started on demand after this long unused, at most 86400 "
-        f"({_DEFAULTS.idle:g})",
+        help=f"stop a server started on demand after this long unused, at most "
+        f"{BOUNDS['idle'].high:g} ({_DEFAULTS.idle:g})",
     )
     parser.add_argument(
         "--max-servers",
         metavar="N",
-        type=_count(1, 10_000),
+        type=_option("max_servers"),
         default=_DEFAULTS.max_servers,
-        help=f"distinct scope sets and audiences served at once, 1 to 10000 "
+        help=f"distinct scope sets and audiences served at once, {_range('max_servers')} "
         f"({_DEFAULTS.max_servers})",
     )
     parser.add_argument(
         "--max-connections",
         metavar="N",
-        type=_count(1, 100_000),
+        type=_option("max_connections"),
         default=_DEFAULTS.max_connections,
-        help=f"open connections at once, 1 to 100000 ({_DEFAULTS.max_connections})",
+        help=f"open connections at once, {_range('max_connections')} "
+        f"({_DEFAULTS.max_connections})",
     )
     parser.set_defaults(run=run, parser=parser)
 
