@@ -181,6 +181,18 @@ def test_an_included_section_that_is_gone_fails_the_build() -> None:
         hooks.section(text, "D")
 
 
+def test_a_hash_line_in_fenced_code_is_no_heading_and_a_heading_needs_a_space() -> None:
+    hooks = _load(DOCS / "hooks.py")
+    text = (
+        "## B\n\n```python\n# a comment\n```\n\n~~~~\n## shell\n~~~\n~~~~\n\n"
+        "#hashtag\n\n## C\n\nrest\n"
+    )
+    body = hooks.section(text, "B")
+    assert body == "```python\n# a comment\n```\n\n~~~~\n## shell\n~~~\n~~~~\n\n#hashtag\n"
+    with pytest.raises(LookupError):
+        hooks.section(text, "shell")
+
+
 def test_repository_links_become_the_sites_pages() -> None:
     hooks = _load(DOCS / "hooks.py")
     markdown = (
