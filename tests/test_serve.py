@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from goth_actors import ConfigError, Metadata, RefreshToken, ServiceAccount, Tok
 from goth_actors._cli import _parser
 from goth_actors._cli._common import Fail
 from goth_actors._serve import BOUNDS, InThread, MetadataServer, ServeOptions
+from goth_actors._serve.httpd import HttpServer, Limits
+from goth_actors._serve.request import Answer, Request
 from goth_actors.testing import FakeTime, GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
@@ -296,3 +299,29 @@ def test_a_graceful_shutdown_finishes_the_answers_in_flight(
     assert json.loads(answers[0].text)["access_token"]
     with pytest.raises(requests.ConnectionError):
         requests.get(serve.server.url + "/", timeout=1.0)
+
+
+def test_an_answer_still_awaited_after_the_grace_is_a_503_not_a_reset() -> None:
+    async def main() -> bytes:
+        called, never = asyncio.Event(), asyncio.Event()
+
+        async def stuck(request: Request) -> Answer:
+            called.set()
+            await never.wait()
+            raise AssertionError("never answered")
+
+        http = HttpServer(stuck, limits=Limits())
+        host, port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await called.wait()
+        await http.shutdown(grace=0.05)
+        answer = await reader.read()
+        writer.close()
+        assert http.counts["shutdown"] == 1
+        return answer
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"Connection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\nShutting down\n")
