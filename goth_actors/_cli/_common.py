@@ -94,22 +94,27 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 
 
-def scope(text: str) -> str:
-    """An argparse type: one OAuth scope (not empty, no spaces or control characters)."""
-    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(
-            f"must be one OAuth scope, not empty, without spaces: {text[:80]!r}"
-        )
-    return text
+def _word(what: str) -> Callable[[str], str]:
+    """An argparse type: one word, described as ``what`` when refused.
+
+    Not empty, at most 2048 characters, no space or control character.
+    """
+
+    def parse(text: str) -> str:
+        if not text or len(text) > 2048 or not text.isprintable() or any(map(str.isspace, text)):
+            raise argparse.ArgumentTypeError(
+                f"must be {what}, not empty, without spaces: {text[:80]!r}"
+            )
+        return text
+
+    return parse
 
 
-def audience(text: str) -> str:
-    """An argparse type: an ID-token audience (a URL or client id: not empty, no spaces)."""
-    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(
-            f"must be an audience (a URL or a client id), not empty, without spaces: {text[:80]!r}"
-        )
-    return text
+scope = _word("one OAuth scope")
+"""An argparse type: one OAuth scope (not empty, no spaces or control characters)."""
+
+audience = _word("an audience (a URL or a client id)")
+"""An argparse type: an ID-token audience (a URL or client id: not empty, no spaces)."""
 
 
 def host_name(text: str) -> str:

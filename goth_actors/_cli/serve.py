@@ -138,8 +138,7 @@ def add(commands: Any) -> None:
         metavar="N",
         type=_option("max_connections"),
         default=_DEFAULTS.max_connections,
-        help=f"open connections at once, {_range('max_connections')} "
-        f"({_DEFAULTS.max_connections})",
+        help=f"open connections at once, {_range('max_connections')} ({_DEFAULTS.max_connections})",
     )
     parser.set_defaults(run=run, parser=parser)
 
