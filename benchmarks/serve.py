@@ -199,27 +199,33 @@ def _wrk(url: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def _start_serve(key: Path) -> tuple[subprocess.Popen[str], str]:
+def start_serve(key: Path, *arguments: str) -> tuple[subprocess.Popen[str], str]:
+    """Starts ``goth-actors serve --credentials KEY --port 0 ARGUMENTS`` in a process of its own.
+
+    Without the ``GCE_METADATA_*`` and ``GOOGLE_APPLICATION_*`` variables of this process.
+    Returns the process, with its stdout and stderr piped, and the ``host:port`` it serves on;
+    it is killed if it does not start (``tests/test_serve_cli.py`` starts it so too).
+
+    Raises:
+        RuntimeError: It ended before saying where it serves.
+    """
+    command = [sys.executable, "-m", "goth_actors._cli", "serve", "--credentials", str(key)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "goth_actors._cli",
-            "serve",
-            "--credentials",
-            str(key),
-            "--port",
-            "0",
-        ],
+        [*command, "--port", "0", *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_environment(),
     )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "GCE_METADATA_HOST=" in line:
-            return process, line.split("GCE_METADATA_HOST=")[1].split()[0]
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "GCE_METADATA_HOST=" in line:
+                return process, line.split("GCE_METADATA_HOST=")[1].split()[0]
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
     process.kill()
     raise RuntimeError(f"serve did not start: {process.communicate()[1][-2000:]}")
 
@@ -293,7 +299,7 @@ def _standalone(key: Path, seconds: float, count: int) -> dict[str, Any]:
 
     It is first asked by one client, then loaded by wrk.
     """
-    serve, host = _start_serve(key)
+    serve, host = start_serve(key)
     try:
         sequential = _sequential(host, count)
         if shutil.which("wrk") is None:

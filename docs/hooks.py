@@ -39,26 +39,44 @@ def rewrite_links(markdown: str, page_path: str) -> str:
     return LINK.sub(lambda m: f"]({up}{site_path(m.group('path'))})", markdown)
 
 
+HEADING = re.compile(r"(?P<level>#{1,6}) +(?P<title>.*?)\s*")
+FENCE = re.compile(r" {0,3}(?P<fence>`{3,}|~{3,})")
+
+
+def headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """The Markdown headings among ``lines``: (index, level, title), fenced code skipped.
+
+    A heading is ``#`` to ``######`` then a space; a line in a fenced code block (a Python
+    comment, a shell prompt) is none.
+    """
+    found: list[tuple[int, int, str]] = []
+    fence = ""
+    for i, line in enumerate(lines):
+        opening = FENCE.match(line)
+        if fence:
+            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+                fence = ""
+        elif opening is not None:
+            fence = opening.group("fence")
+        elif (match := HEADING.fullmatch(line)) is not None:
+            found.append((i, len(match.group("level")), match.group("title")))
+    return found
+
+
 def section(text: str, heading: str) -> str:
     """The body of the section of ``text`` under the Markdown heading ``heading``.
 
-    From the line after the heading to the next heading of the same level or higher.
+    From the line after the heading to the next heading of the same level or higher (see
+    `headings`).
 
     Raises:
         LookupError: No such heading: the page would silently lose its text.
     """
     lines = text.splitlines()
-    for i, line in enumerate(lines):
-        level = len(line) - len(line.lstrip("#"))
-        if level and line[level:].strip() == heading:
-            end = next(
-                (
-                    j
-                    for j in range(i + 1, len(lines))
-                    if 0 < len(lines[j]) - len(lines[j].lstrip("#")) <= level
-                ),
-                len(lines),
-            )
+    found = headings(lines)
+    for n, (i, level, title) in enumerate(found):
+        if title == heading:
+            end = next((j for j, deeper, _ in found[n + 1 :] if deeper <= level), len(lines))
             return "\n".join(lines[i + 1 : end]).strip() + "\n"
     raise LookupError(f"no heading {heading!r}")
 

@@ -10,12 +10,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 
 from goth_actors import __version__
 from goth_actors._cli import main
+from goth_actors._cli._common import ADC_HELP
 from goth_actors._cli.emulator import write_private
-from goth_actors._cli.token import ADC_HELP
 from goth_actors.testing import GoogleEmulator
 
 
@@ -64,6 +65,17 @@ def test_token_with_an_audience_and_a_service_account_prints_an_id_token(
     assert main(["token", "--credentials", str(key), "--audience", "https://x.example"]) == 0
     assert emulator.requests_to("token")[0].form.get("assertion")
     assert capsys.readouterr().out.count(".") == 2
+
+
+def test_token_with_an_audience_and_impersonated_credentials_prints_the_targets_id_token(
+    emulator: GoogleEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = "cli-target@emulator-project.iam.gserviceaccount.com"
+    info = emulator.impersonated_service_account(emulator.authorized_user(), target)
+    path = _write(tmp_path / "adc.json", info)
+    assert main(["token", "--credentials", str(path), "--audience", "https://x.example"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert (claims["aud"], claims["email"]) == ("https://x.example", target)
 
 
 def test_token_errors_are_one_line_on_stderr_with_status_1(

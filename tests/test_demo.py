@@ -62,9 +62,15 @@ def _read_terminal(columns: int) -> str:
             screen += chunk
     finally:
         os.close(leader)
-        assert process.wait(timeout=30) == 0
-        if process.stderr is not None:
-            process.stderr.close()
+        try:
+            status = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
+    assert status == 0
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode("utf-8", "replace"))
 
 
@@ -92,14 +98,19 @@ def test_the_demo_piped_into_head_stops_quietly() -> None:
     process = subprocess.Popen(
         [*DEMO, "--plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert process.stdout is not None
-    assert process.stderr is not None
-    head = [process.stdout.readline() for _ in range(3)]
-    process.stdout.close()  # what `head -3` does
-    started = time.monotonic()
-    status = process.wait(timeout=30)
-    error = process.stderr.read()
-    process.stderr.close()
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        head = [process.stdout.readline() for _ in range(3)]
+        process.stdout.close()  # what `head -3` does
+        started = time.monotonic()
+        status = process.wait(timeout=30)
+        error = process.stderr.read()
+        process.stderr.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert head[0].startswith("goth-actors demo:")
     assert "Traceback" not in error
     assert error == ""

@@ -154,13 +154,37 @@ def test_the_guides_name_no_private_module(page: Path) -> None:
     assert not found, f"{page.relative_to(ROOT)} names private modules: {found}"
 
 
-@pytest.mark.slow  # draws every chart with matplotlib
 def test_every_chart_figure_is_the_readmes() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     charts = _load(DOCS / "benchmark_charts.py")
     for chart in charts.CHARTS:
+        assert all(value > 0 for value in chart.values())
         for bar in chart.bars:
             assert bar.source in readme, f"{chart.name}: {bar.source!r} is not in README.md"
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [
+        ("99 ns", "ns", 99),
+        ("4.5 µs", "ns", 4_500),
+        ("max 1.5 ms", "µs", 1_500),
+        ("**2.4 ms**", "ms", 2.4),
+        ("9.7 / 9.6 / 9.3 M/s", "M/s", 9.3),
+        ("1,496 requests", "", 1_496),
+        ("**1** token request", "", 1),
+        ("a goth_actors server per process: 16", "", 16),
+        ("2 servers", "", 2),
+    ],
+)
+def test_a_chart_reads_each_value_from_its_readme_text(text: str, unit: str, value: float) -> None:
+    assert _load(DOCS / "benchmark_charts.py").figure(text, unit) == value
+
+
+@pytest.mark.parametrize(("text", "unit"), [("no figure", "ms"), ("3 M/s", "ms"), ("3 ms", "")])
+def test_a_chart_text_without_a_figure_in_its_unit_is_refused(text: str, unit: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(text))):
+        _load(DOCS / "benchmark_charts.py").figure(text, unit)
 
 
 @pytest.mark.slow  # draws every chart with matplotlib
@@ -179,6 +203,18 @@ def test_an_included_section_that_is_gone_fails_the_build() -> None:
     assert hooks.section(text, "B") == "body\n\n### B.1\n\nmore\n"
     with pytest.raises(LookupError):
         hooks.section(text, "D")
+
+
+def test_a_hash_line_in_fenced_code_is_no_heading_and_a_heading_needs_a_space() -> None:
+    hooks = _load(DOCS / "hooks.py")
+    text = (
+        "## B\n\n```python\n# a comment\n```\n\n~~~~\n## shell\n~~~\n~~~~\n\n"
+        "#hashtag\n\n## C\n\nrest\n"
+    )
+    body = hooks.section(text, "B")
+    assert body == "```python\n# a comment\n```\n\n~~~~\n## shell\n~~~\n~~~~\n\n#hashtag\n"
+    with pytest.raises(LookupError):
+        hooks.section(text, "shell")
 
 
 def test_repository_links_become_the_sites_pages() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,12 @@ from _helpers import wait_for
 from _serve_helpers import ACCOUNT, FLAVOR, TOKEN, V1, serving
 
 import goth_actors
-from goth_actors import Metadata, RefreshToken, ServiceAccount, Token
-from goth_actors._serve import InThread, MetadataServer, ServeOptions
+from goth_actors import ConfigError, Metadata, RefreshToken, ServiceAccount, Token
+from goth_actors._cli import _parser
+from goth_actors._cli._common import Fail
+from goth_actors._serve import BOUNDS, InThread, MetadataServer, ServeOptions
+from goth_actors._serve.httpd import HttpServer, Limits
+from goth_actors._serve.request import Answer, Request
 from goth_actors.testing import FakeTime, GoogleEmulator
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
@@ -230,6 +235,41 @@ def test_an_upstream_failure_is_a_503_naming_it_and_no_secret(
     assert key["private_key"].splitlines()[1] not in answer.text
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("keepalive_timeout", 0),
+        ("header_timeout", 0.0),
+        ("idle", 0),
+        ("fetch_timeout", float("inf")),
+        ("grace", -1),
+        ("grace", float("nan")),
+        ("max_connections", 0),
+        ("max_servers", 1.5),
+        ("port", 70000),
+        ("port", True),
+        ("keepalive_timeout", "60"),
+        ("audiences", ["a"]),
+        ("host", ""),
+    ],
+)
+def test_serve_options_out_of_bounds_are_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ServeOptions(**{field: value})  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("name", ["idle", "max_servers", "max_connections"])
+def test_the_command_line_takes_the_bounds_of_serve_options(name: str) -> None:
+    bound, option = BOUNDS[name], "--" + name.replace("_", "-")
+    high = f"{bound.high:g}"
+    assert getattr(_parser().parse_args(["serve", option, high]), name) == bound.high
+    with pytest.raises(Fail, match=option):
+        _parser().parse_args(["serve", option, str(int(bound.high) + 1)])
+
+
 def test_serve_refuses_an_upstream_metadata_server_that_is_itself() -> None:
     with pytest.raises(ValueError, match="is this server"):
         MetadataServer(Metadata(url="http://127.0.0.1:18123"), ServeOptions(port=18123))
@@ -259,3 +299,29 @@ def test_a_graceful_shutdown_finishes_the_answers_in_flight(
     assert json.loads(answers[0].text)["access_token"]
     with pytest.raises(requests.ConnectionError):
         requests.get(serve.server.url + "/", timeout=1.0)
+
+
+def test_an_answer_still_awaited_after_the_grace_is_a_503_not_a_reset() -> None:
+    async def main() -> bytes:
+        called, never = asyncio.Event(), asyncio.Event()
+
+        async def stuck(request: Request) -> Answer:
+            called.set()
+            await never.wait()
+            raise AssertionError("never answered")
+
+        http = HttpServer(stuck, limits=Limits())
+        host, port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await called.wait()
+        await http.shutdown(grace=0.05)
+        answer = await reader.read()
+        writer.close()
+        assert http.counts["shutdown"] == 1
+        return answer
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"Connection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\nShutting down\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -13,12 +12,12 @@ from pathlib import Path
 import jwt
 import pytest
 
+from benchmarks.serve import start_serve
 from goth_actors._cli import main
 from goth_actors._cli.emulator import write_private
 from goth_actors.testing import GoogleEmulator
 
 AUDIENCE = "https://service.example"
-COMMAND = (sys.executable, "-m", "goth_actors._cli", "serve")
 
 # What a client process does, with google-auth and nothing but the two variables.
 GOOGLE_AUTH_CLIENT = """
@@ -48,28 +47,6 @@ print(json.dumps({
 """.replace("sys_audience", repr(AUDIENCE))
 
 
-def _start_serve(key: Path) -> tuple[subprocess.Popen[str], str]:
-    """Starts ``goth-actors serve`` in a process of its own; returns it and its host:port."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GCE_METADATA", "GOOGLE_APPLICATION"))
-    }
-    process = subprocess.Popen(
-        [*COMMAND, "--credentials", str(key), "--port", "0", "--audience", AUDIENCE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "GCE_METADATA_HOST=" in line:
-            return process, line.split("GCE_METADATA_HOST=")[1].split()[0]
-    process.kill()
-    raise AssertionError(f"serve did not start: {process.communicate()[1]}")
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_google_auth_in_another_process_gets_tokens_id_tokens_and_the_project_from_serve(
@@ -77,7 +54,7 @@ def test_google_auth_in_another_process_gets_tokens_id_tokens_and_the_project_fr
 ) -> None:
     key_info = emulator.service_account()
     key = write_private(tmp_path / "key.json", key_info)
-    serve, host = _start_serve(key)
+    serve, host = start_serve(key, "--audience", AUDIENCE)  # killed if it does not start
     try:
         home = tmp_path / "home"  # empty: no gcloud credentials in it
         home.mkdir()
@@ -101,7 +78,12 @@ def test_google_auth_in_another_process_gets_tokens_id_tokens_and_the_project_fr
         assert claims["aud"] == AUDIENCE
     finally:
         serve.send_signal(signal.SIGTERM)
-        out, err = serve.communicate(timeout=20)
+        try:
+            out, err = serve.communicate(timeout=20)
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+                serve.wait()
     assert serve.returncode == 0, err
     assert emulator.request_count("token") == 2  # one access token, one ID token
     for secret in (got["token"], got["id_token"], key_info["private_key"].splitlines()[1]):

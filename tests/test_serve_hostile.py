@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 
@@ -21,7 +22,8 @@ from _serve_helpers import (
 )
 
 from goth_actors import RefreshToken, ServiceAccount
-from goth_actors._serve import InThread
+from goth_actors._serve import InThread, httpd
+from goth_actors._serve.request import Request
 from goth_actors.testing import GoogleEmulator
 
 IDENTITY = ACCOUNT + "identity"
@@ -37,6 +39,7 @@ REFUSALS = [
     ("a Host with a bad port", get(TOKEN, host="127.0.0.1:x"), 403, "host"),
     ("a POST", b"POST " + TOKEN.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "method"),
     ("a body", get(TOKEN, **{"Content-Length": "5"}) + b"hello", 413, "body"),
+    ("a Latin-1 digit as length", get(TOKEN)[:-2] + b"Content-Length: \xb2\r\n\r\n", 400, "body"),
     ("chunked", get(TOKEN, **{"Transfer-Encoding": "chunked"}) + b"0\r\n\r\n", 501, "body"),
     ("a head over 8 KiB", get(TOKEN, **{"X-Big": "a" * 9000}), 431, "too_large"),
     ("too many headers", get(TOKEN, **{f"X-{i}": "1" for i in range(70)}), 431, "too_large"),
@@ -100,6 +103,18 @@ def test_a_hostile_request_is_refused_and_costs_no_upstream_call(
     assert serve.server.http.counts[reason] == 1
     assert serve.server.http.counts["answered"] == 0
     assert emulator.request_count() == before
+
+
+def test_an_unexpected_error_in_the_parser_is_answered_400_not_raised(
+    serve: InThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(head: bytes) -> Request:
+        raise ValueError(head)
+
+    monkeypatch.setattr(httpd, "parse", broken)
+    [answer] = exchange(serve, get("/"))
+    assert answer.status == 400
+    assert serve.server.http.counts["malformed"] == 1
 
 
 def test_a_connection_over_the_limit_is_answered_503_and_closed(serve: InThread) -> None:
@@ -169,10 +184,12 @@ def test_no_token_or_secret_reaches_any_log_line(
     secrets = [key["private_key"].splitlines()[1], user["refresh_token"], user["client_secret"]]
     for source in (ServiceAccount(key), RefreshToken(user)):
         with serving(source, fetch_timeout=1.0) as serve:
-            for data in (get(TOKEN), get(IDENTITY + "?audience=x"), get(TOKEN + "?scopes=s")):
-                answer = exchange(serve, data)[0]
-                if answer.status == 200:
-                    secrets.append(answer.body.decode())
+            for path in (TOKEN, IDENTITY + "?audience=x", TOKEN + "?scopes=s"):
+                answer = exchange(serve, get(path))[0]
+                if answer.status == 200:  # the token itself, not the answer around it
+                    text = answer.body.decode()
+                    identity = path.startswith(IDENTITY)
+                    secrets.append(text if identity else json.loads(text)["access_token"])
             emulator.fail_next(50, 400, error="invalid_grant", endpoint="token")
             failed = exchange(serve, get(TOKEN + "?scopes=failing"))[0]
             exchange(serve, get(TOKEN, Authorization="Bearer " + secrets[-1]))
@@ -180,6 +197,7 @@ def test_no_token_or_secret_reaches_any_log_line(
         if isinstance(source, ServiceAccount):
             assert failed.status == 500
             assert b"invalid_grant" in failed.body
+    assert len(secrets) == 3 + 3 + 2  # the keys', and tokens: a key's three, a user's two
     lines = [record.getMessage() for record in caplog.records]
     assert any("started the token server" in line for line in lines)
     assert any("invalid_grant" in line for line in lines)  # the failure was logged

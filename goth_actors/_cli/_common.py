@@ -1,4 +1,7 @@
-"""What every subcommand shares: the one-line failure, the parser, checked numbers, warnings."""
+"""What every subcommand shares: the one-line failure, the parser, checked values, warnings.
+
+And the credentials a command runs on, with the one message for none found.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,22 @@ import re
 import socket
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
-from goth_actors import GothError
+from goth_actors import ConfigError, GothError, Metadata, Source, default_source
 
 __all__ = [
+    "ADC_HELP",
     "FAILED",
     "USAGE",
     "Fail",
     "Parser",
     "audience",
     "cannot_listen",
+    "credentials_source",
     "host_name",
+    "no_credentials",
     "port",
     "scope",
     "seconds",
@@ -28,6 +35,8 @@ __all__ = [
 ]
 
 FAILED, USAGE = 1, 2
+ADC_HELP = "https://cloud.google.com/docs/authentication/external/set-up-adc"
+"""Where google-auth and gcloud send a user who has no Application Default Credentials."""
 
 
 class Fail(GothError):
@@ -85,22 +94,27 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 
 
-def scope(text: str) -> str:
-    """An argparse type: one OAuth scope (not empty, no spaces or control characters)."""
-    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(
-            f"must be one OAuth scope, not empty, without spaces: {text[:80]!r}"
-        )
-    return text
+def _word(what: str) -> Callable[[str], str]:
+    """An argparse type: one word, described as ``what`` when refused.
+
+    Not empty, at most 2048 characters, no space or control character.
+    """
+
+    def parse(text: str) -> str:
+        if not text or len(text) > 2048 or not text.isprintable() or any(map(str.isspace, text)):
+            raise argparse.ArgumentTypeError(
+                f"must be {what}, not empty, without spaces: {text[:80]!r}"
+            )
+        return text
+
+    return parse
 
 
-def audience(text: str) -> str:
-    """An argparse type: an ID-token audience (a URL or client id: not empty, no spaces)."""
-    if not text or len(text) > 2048 or not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(
-            f"must be an audience (a URL or a client id), not empty, without spaces: {text[:80]!r}"
-        )
-    return text
+scope = _word("one OAuth scope")
+"""An argparse type: one OAuth scope (not empty, no spaces or control characters)."""
+
+audience = _word("an audience (a URL or a client id)")
+"""An argparse type: an ID-token audience (a URL or client id: not empty, no spaces)."""
 
 
 def host_name(text: str) -> str:
@@ -132,3 +146,43 @@ def cannot_listen(host: str, port: int, error: OSError) -> str:
 def warn(args: argparse.Namespace, message: str) -> None:
     """One warning line on stderr, for an option that is ignored; the command goes on."""
     print(f"{args.parser.prog}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def credentials_source(args: argparse.Namespace, **options: Any) -> Source:
+    """The source of ``--credentials FILE``, else of Application Default Credentials.
+
+    The file is read as ``GOOGLE_APPLICATION_CREDENTIALS`` is, with the same guards and
+    messages; ``options`` go to `goth_actors.default_source` (``scopes``, ``audience``, ...).
+
+    Raises:
+        Fail: The file is missing or wrong, or an option cannot be given for these
+            credentials (``--audience`` for a user's): one line naming the option.
+    """
+    given = args.credentials is not None
+    environ = {"GOOGLE_APPLICATION_CREDENTIALS": args.credentials} if given else None
+    try:
+        return default_source(environ=environ, **options)
+    except ConfigError as exc:
+        option = {"audience": "--audience"}
+        if given:
+            option["GOOGLE_APPLICATION_CREDENTIALS"] = "--credentials"
+        if exc.field not in option:
+            raise
+        raise Fail(f"{option[exc.field]}: {str(exc).removeprefix(exc.field + ': ')}") from None
+
+
+def no_credentials(metadata: Metadata, url: str | None = None) -> str:
+    """What google-auth and gcloud say when Application Default Credentials are nowhere.
+
+    For a command that fell back on ``metadata`` (asked at ``url``, default its base URL) and
+    got no answer: where it looked, and how to provide them.
+    """
+    host = urlsplit(url or metadata.base_url()).netloc or "metadata.google.internal"
+    return (
+        "Your default credentials were not found. Looked for: the key file named by "
+        "GOOGLE_APPLICATION_CREDENTIALS (not set); gcloud's "
+        "application_default_credentials.json (in $CLOUDSDK_CONFIG, else ~/.config/gcloud: "
+        f"none); the metadata server at {host} (no answer). To provide them: run `gcloud auth "
+        "application-default login`, or name a key file with --credentials FILE or "
+        f"GOOGLE_APPLICATION_CREDENTIALS. See {ADC_HELP}"
+    )

@@ -17,19 +17,20 @@ from typing import Any
 
 import requests
 
-from goth_actors import ConfigError, Metadata, Source, default_source
+from goth_actors import Metadata
 from goth_actors._cli._common import (
     Fail,
     audience,
     cannot_listen,
+    credentials_source,
     host_name,
+    no_credentials,
     port,
     scope,
     seconds,
     warn,
 )
-from goth_actors._cli.token import ADC_HELP
-from goth_actors._serve import MetadataServer, ServeOptions
+from goth_actors._serve import BOUNDS, MetadataServer, ServeOptions
 
 __all__ = ["DEFAULT_PORT", "add", "run"]
 
@@ -50,6 +51,19 @@ def _count(low: int, high: int) -> Any:
         return value
 
     return parse
+
+
+def _option(name: str) -> Any:
+    """The argument type of ``ServeOptions``' field ``name``, from its bound."""
+    bound = BOUNDS[name]
+    if bound.whole:
+        return _count(int(bound.low), int(bound.high))
+    return seconds(bound.low, bound.high, low_allowed=bound.low_allowed)
+
+
+def _range(name: str) -> str:
+    bound = BOUNDS[name]
+    return f"{bound.low:g} to {bound.high:g}"
 
 
 def add(commands: Any) -> None:
@@ -106,25 +120,25 @@ def add(commands: Any) -> None:
     parser.add_argument(
         "--idle",
         metavar="SECONDS",
-        type=seconds(0.0, 86_400.0, low_allowed=False),
+        type=_option("idle"),
         default=_DEFAULTS.idle,
-        help=f"stop a server started on demand after this long unused, at most 86400 "
-        f"({_DEFAULTS.idle:g})",
+        help=f"stop a server started on demand after this long unused, at most "
+        f"{BOUNDS['idle'].high:g} ({_DEFAULTS.idle:g})",
     )
     parser.add_argument(
         "--max-servers",
         metavar="N",
-        type=_count(1, 10_000),
+        type=_option("max_servers"),
         default=_DEFAULTS.max_servers,
-        help=f"distinct scope sets and audiences served at once, 1 to 10000 "
+        help=f"distinct scope sets and audiences served at once, {_range('max_servers')} "
         f"({_DEFAULTS.max_servers})",
     )
     parser.add_argument(
         "--max-connections",
         metavar="N",
-        type=_count(1, 100_000),
+        type=_option("max_connections"),
         default=_DEFAULTS.max_connections,
-        help=f"open connections at once, 1 to 100000 ({_DEFAULTS.max_connections})",
+        help=f"open connections at once, {_range('max_connections')} ({_DEFAULTS.max_connections})",
     )
     parser.set_defaults(run=run, parser=parser)
 
@@ -142,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             f"--host {args.host}: tokens are served to every host that can reach this address; "
             "allow only the clients that should have them (a firewall, a network policy)",
         )
-    source = _source(args)
+    source = credentials_source(args, **({"scopes": tuple(args.scopes)} if args.scopes else {}))
     options = ServeOptions(
         host=args.host,
         port=args.port,
@@ -157,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Fail(str(exc)) from None
     except requests.RequestException:
-        raise Fail(_no_metadata_server(source)) from None
+        if isinstance(source, Metadata):  # only Application Default Credentials end there
+            raise Fail(no_credentials(source)) from None
+        raise
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{args.parser.prog}: %(message)s"))
     library = logging.getLogger("goth_actors")
@@ -203,19 +219,6 @@ async def _serve(server: MetadataServer, args: argparse.Namespace) -> None:
             loop.remove_signal_handler(getattr(signal, name))
 
 
-def _source(args: argparse.Namespace) -> Source:
-    options: dict[str, Any] = {"scopes": tuple(args.scopes)} if args.scopes else {}
-    if args.credentials is None:
-        return default_source(**options)
-    environ = {"GOOGLE_APPLICATION_CREDENTIALS": args.credentials}
-    try:
-        return default_source(environ=environ, **options)
-    except ConfigError as exc:
-        if exc.field != "GOOGLE_APPLICATION_CREDENTIALS":
-            raise
-        raise Fail(f"--credentials: {str(exc).removeprefix(exc.field + ': ')}") from None
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -223,17 +226,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _no_metadata_server(source: Source) -> str:
-    """What google-auth and gcloud say when Application Default Credentials are nowhere.
-
-    Only ADC can end at a metadata server: ``--credentials`` names a key file.
-    """
-    host = source.base_url().split("://", 1)[-1] if isinstance(source, Metadata) else "?"
-    return (
-        "Your default credentials were not found: no GOOGLE_APPLICATION_CREDENTIALS, no "
-        f"gcloud application_default_credentials.json, and no metadata server at {host}. "
-        "Run `gcloud auth application-default login`, or name a key file with "
-        f"--credentials FILE. See {ADC_HELP}"
-    )

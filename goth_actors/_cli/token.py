@@ -5,25 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
-from goth_actors import (
-    ConfigError,
-    Metadata,
-    RefreshToken,
-    ServiceAccount,
-    Source,
-    Token,
-    TransportError,
-    default_source,
+from goth_actors import Metadata, RefreshToken, Source, Token, TransportError
+from goth_actors._cli._common import (
+    Fail,
+    audience,
+    credentials_source,
+    no_credentials,
+    scope,
+    seconds,
+    warn,
 )
-from goth_actors._cli._common import Fail, audience, scope, seconds, warn
 
-__all__ = ["ADC_HELP", "add", "run"]
+__all__ = ["add", "run"]
 
 MAX_TIMEOUT = 600.0
-ADC_HELP = "https://cloud.google.com/docs/authentication/external/set-up-adc"
-"""Where google-auth and gcloud send a user who has no Application Default Credentials."""
 
 
 def add(commands: Any) -> None:
@@ -72,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         token = Token.fetch(source, timeout=args.timeout)
     except TransportError as exc:
         if args.credentials is None and not args.metadata and isinstance(source, Metadata):
-            raise Fail(_no_credentials(exc)) from None  # nothing found before the metadata server
+            # nothing found before the metadata server
+            raise Fail(no_credentials(source, exc.url)) from None
         raise
     sys.stdout.write(token.token + "\n")
     sys.stdout.flush()
@@ -81,44 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _source(args: argparse.Namespace) -> Source:
     scopes: tuple[str, ...] | None = tuple(args.scopes) if args.scopes else None
-    audience: str | None = args.audience
+    options: dict[str, Any] = {"scopes": scopes, "audience": args.audience}
+    options = {name: value for name, value in options.items() if value is not None}
     if args.metadata:
-        return Metadata(scopes=scopes, audience=audience)
-    options: dict[str, Any] = {} if scopes is None else {"scopes": scopes}
-    if args.credentials is None:
-        source = default_source(**options)
-    else:
-        # Read the way GOOGLE_APPLICATION_CREDENTIALS is, with the same guards and messages.
-        environ = {"GOOGLE_APPLICATION_CREDENTIALS": args.credentials}
-        try:
-            source = default_source(environ=environ, **options)
-        except ConfigError as exc:
-            if exc.field != "GOOGLE_APPLICATION_CREDENTIALS":
-                raise
-            raise Fail(f"--credentials: {str(exc).removeprefix(exc.field + ': ')}") from None
-    if audience is None:
-        return source
-    if isinstance(source, ServiceAccount):
-        return ServiceAccount(
-            source.credentials,
-            scopes=source.scopes,
-            claims={"target_audience": audience},
-            url=source.url,
-        )
-    if isinstance(source, Metadata):
-        return Metadata(account=source.account, url=source.url, audience=audience)
-    kind = "user credentials" if isinstance(source, RefreshToken) else type(source).__name__
-    raise Fail(f"--audience: ID tokens need a service account or the metadata server, not {kind}")
-
-
-def _no_credentials(error: TransportError) -> str:
-    """What google-auth and gcloud say when Application Default Credentials are nowhere."""
-    host = urlsplit(error.url).netloc or "metadata.google.internal"
-    return (
-        "Your default credentials were not found. Looked for: the key file named by "
-        "GOOGLE_APPLICATION_CREDENTIALS (not set); gcloud's "
-        "application_default_credentials.json (in $CLOUDSDK_CONFIG, else ~/.config/gcloud: "
-        f"none); the metadata server at {host} (no answer). To provide them: run `gcloud auth "
-        "application-default login`, or name a key file with --credentials FILE or "
-        f"GOOGLE_APPLICATION_CREDENTIALS. See {ADC_HELP}"
-    )
+        return Metadata(**options)
+    return credentials_source(args, **options)

@@ -15,13 +15,16 @@ An edge, like the command line: it uses the public names of ``goth_actors`` and
 - ``request``: the grammar of an accepted request head, and the answer's shape;
 - ``httpd``: a strict, bounded HTTP/1.1 server on asyncio's protocols;
 - ``metadata``: the metadata server's paths, answers and refusals;
+- ``options``: `ServeOptions`, and the bounds of its numbers (the command line's too);
 - ``server``: all of it as one `MetadataServer`, and `InThread`.
 """
 
+from goth_actors._serve.options import BOUNDS, ServeOptions
 from goth_actors._serve.runtime import Identity, describe_identity
-from goth_actors._serve.server import InThread, MetadataServer, ServeOptions, SupervisorGaveUp
+from goth_actors._serve.server import InThread, MetadataServer, SupervisorGaveUp
 
 __all__ = [
+    "BOUNDS",
     "Identity",
     "InThread",
     "MetadataServer",

@@ -28,8 +28,9 @@ timer per request). A client that does not read its answers stops being read fro
 off at its deadline.
 
 `HttpServer.shutdown` is graceful: it stops accepting, closes idle connections, lets every
-answer in flight finish (each then closes its connection), and after ``grace`` seconds cuts
-what is left.
+answer in flight finish (each then closes its connection); after ``grace`` seconds an answer
+still awaited is given up and answered 503 ``Shutting down``, and what is left after `LINGER`
+more seconds is cut.
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ class HttpServer:
     async def shutdown(self, grace: float) -> None:
         """Stops gracefully.
 
-        Answers in flight finish (within ``grace`` seconds), idle connections close at once,
-        nothing new is accepted.
+        Answers in flight finish (within ``grace`` seconds; those still awaited then are
+        answered 503), idle connections close at once, nothing new is accepted.
         """
         self.closing = True
         if self._listener is not None:
@@ -140,19 +141,29 @@ class HttpServer:
         for connection in list(self.connections):
             if not connection.busy:
                 connection.close()
-        if self.connections and self._drained is not None:
-            try:
-                await asyncio.wait_for(self._drained.wait(), grace)
-            except TimeoutError:
-                logger.warning("%d answer(s) still unfinished; cut off", len(self.connections))
+        if not await self._drain(grace) and self._tasks:
+            unfinished = list(self._tasks)
+            logger.warning("%d answer(s) still unfinished: answered 503", len(unfinished))
+            for task in unfinished:
+                task.cancel()  # each connection's callback answers 503 and closes
+            await asyncio.wait(unfinished, timeout=LINGER)
+            await self._drain(LINGER)  # the 503s leave
         for connection in [*self.connections, *self.lingering]:
             connection.abort()
-        for task in list(self._tasks):
-            task.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._listener is not None:
             await self._listener.wait_closed()
+
+    async def _drain(self, seconds: float) -> bool:
+        """Waits up to ``seconds`` for every connection to close; whether they all did."""
+        if not self.connections or self._drained is None:
+            return True
+        try:
+            await asyncio.wait_for(self._drained.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -293,14 +304,12 @@ class _Connection(asyncio.Protocol):
             except Malformed as malformed:
                 self._refuse(malformed.status, malformed.reason)
                 return
+            except Exception:  # a bug in the parser is still the client's 400, not a crash
+                logger.debug("unexpected error parsing a request head", exc_info=True)
+                self._refuse(400, "malformed")
+                return
             if request.method not in ("GET", "HEAD"):
-                answer = Answer(
-                    405,
-                    b"Method not allowed\n",
-                    headers=(("Allow", "GET, HEAD"),),
-                    refused="method",
-                )
-                self._answer(request, answer)
+                self._answer(request, _METHOD_NOT_ALLOWED)
                 continue
             outcome = self.server.run(request)
             if isinstance(outcome, Answer):

@@ -21,9 +21,10 @@ needed, for probes) and ``/status`` (JSON, never a token; needs ``Metadata-Flavo
 Refused before anything else, and so before any upstream call: ``X-Forwarded-For`` (403, the
 server-side request forgery guard Google applies), a ``Host`` that is neither an IP address nor
 one of the metadata server's names nor one allowed with ``--allow-host`` (403: the guard
-against DNS rebinding, which would let a web page read tokens), a missing or wrong
-``Metadata-Flavor`` (403), a malformed ``scopes`` or ``audience`` (400), ``wait_for_change``
-(400: not supported), an unknown account or path (404).
+against DNS rebinding, which would let a web page read tokens; an HTTP/1.0 request without
+``Host`` skips this check, and the guard still holds: browsers always send ``Host``), a
+missing or wrong ``Metadata-Flavor`` (403), a malformed ``scopes`` or ``audience`` (400),
+``wait_for_change`` (400: not supported), an unknown account or path (404).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ MAX_TARGET = 4096
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/(\d)\.(\d)")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*")
 _BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+_DIGITS = re.compile(r"[0-9]+")
 _SINGLE = frozenset({"host", "content-length", "transfer-encoding"})
 
 
@@ -71,7 +72,7 @@ class Malformed(GothError):
 
 
 def parse(head: bytes) -> Request:
-    """Parses a request head (without its final empty line), or raises `_Malformed`."""
+    """Parses a request head (without its final empty line), or raises `Malformed`."""
     if _BAD_BYTES.search(head):
         raise Malformed(400, "malformed")
     lines = head.split(b"\r\n")
@@ -100,8 +101,11 @@ def parse(head: bytes) -> Request:
     if "transfer-encoding" in headers:
         raise Malformed(501, "body")
     length = headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > 0):
-        raise Malformed(413 if length.isdigit() else 400, "body")
+    if length is not None:
+        if _DIGITS.fullmatch(length) is None:  # ASCII digits only: str.isdigit takes "²"
+            raise Malformed(400, "body")
+        if int(length) > 0:
+            raise Malformed(413, "body")
     http11 = minor == b"1"
     if http11 and "host" not in headers:
         raise Malformed(400, "malformed")

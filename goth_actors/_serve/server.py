@@ -13,8 +13,7 @@ import concurrent.futures
 import logging
 import threading
 import time as _time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -22,12 +21,12 @@ from urllib.parse import urlsplit
 from goth_actors import GothError, Metadata, Source
 from goth_actors._serve.httpd import HttpServer, Limits
 from goth_actors._serve.metadata import HEADERS, MetadataRoutes
+from goth_actors._serve.options import ServeOptions
 from goth_actors._serve.pool import Pool
 from goth_actors._serve.runtime import Identity, describe_identity
 from goth_actors._serve.sources import Upstream, Want
-from goth_actors.otp import FakeTime
 
-__all__ = ["InThread", "MetadataServer", "ServeOptions", "SupervisorGaveUp"]
+__all__ = ["InThread", "MetadataServer", "SupervisorGaveUp"]
 
 logger = logging.getLogger("goth_actors.serve")
 
@@ -35,43 +34,6 @@ SERVED_REFRESH_BEFORE = 600.0
 """Seconds before expiry the servers refresh: served tokens keep more than 10 minutes, more
 than any client's own margin (google-auth 3 min 45 s, Java 5 min), so that no client ever
 finds the token it was just given too old and asks again in a loop."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    """What ``goth-actors serve`` is told (each a command-line option, with its default).
-
-    Attributes:
-        host: Address to listen on (127.0.0.1).
-        port: Port; 0 picks a free one (8090).
-        audiences: ID-token audiences whose servers start at once (and count for /healthz).
-        allowed_hosts: Host names clients may use besides IP addresses and the metadata
-            server's names.
-        idle: Seconds after which a server started on demand, and not asked since, stops.
-        max_servers: Token servers at most (distinct scope sets and audiences).
-        max_connections: Open connections at most.
-        fetch_timeout: Seconds a request waits for a token that is not there yet.
-        grace: Seconds a graceful shutdown waits for answers in flight.
-        header_timeout: Seconds a request head may take to arrive.
-        keepalive_timeout: Seconds an idle keep-alive connection stays open.
-        time: A `FakeTime` for tests (token servers, ``expires_in``
-            and idle times follow it).
-        server_options: More ``start_link`` options for each token server (tests).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8090
-    audiences: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()
-    idle: float = 900.0
-    max_servers: int = 64
-    max_connections: int = 512
-    fetch_timeout: float = 10.0
-    grace: float = 10.0
-    header_timeout: float = 10.0
-    keepalive_timeout: float = 60.0
-    time: FakeTime | None = None
-    server_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class SupervisorGaveUp(GothError):

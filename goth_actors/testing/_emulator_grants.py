@@ -22,7 +22,7 @@ from goth_actors.testing._emulator_store import (
     Rejected,
     ServiceAccountRecord,
     number,
-    signed_by,
+    signing_key_id,
     split_scopes,
 )
 
@@ -119,12 +119,7 @@ def _verify_assertion(
     if account is None:
         raise Rejected(400, "invalid_grant", "Invalid grant: account not found")
     kid = header.get("kid")  # google-auth sends it; Goth does not
-    candidates = {
-        key_id: key
-        for key_id, key in list(account.keys.items())
-        if kid in (None, key_id) and not google.key_revoked(key_id)
-    }
-    key_id = next((k for k, key in candidates.items() if signed_by(assertion, key)), None)
+    key_id = signing_key_id(account, assertion, kid, google.key_revoked)
     if key_id is None:
         raise Rejected(400, "invalid_grant", "Invalid JWT Signature.")
     own = {google.base_url() + path for path in TOKEN_PATHS}

@@ -3,7 +3,14 @@
 An `HttpServer` owns one listening socket, one accept thread and one daemon thread per
 connection. Every request is parsed into a `RecordedRequest` and handed to a ``respond``
 callable, whose `Response` is written back with ``Connection: close`` (one request per
-connection, so a server that is `down` really refuses every new request).
+connection, so a server that is `down` really refuses every new request; clients that keep
+connections alive, as google-auth's and the tests' do, open another).
+
+- A connection has one deadline for its request (TLS handshake, head and body):
+  `REQUEST_DEADLINE` seconds from its accept, however the client spreads its bytes; each read
+  waits only for the time left. Writing the answer has a deadline of its own.
+- At most `MAX_CONNECTIONS` connections are served at once (a thread each); one more is
+  answered 503 and closed by the accept thread.
 
 - `HttpServer.down` closes the listening socket; `HttpServer.up` listens again on
   the same port (``SO_REUSEADDR``). Connections already accepted are left alone.
@@ -17,6 +24,7 @@ connection, so a server that is `down` really refuses every new request).
 from __future__ import annotations
 
 import contextlib
+import io
 import selectors
 import socket
 import ssl
@@ -30,13 +38,32 @@ from urllib.parse import parse_qsl, urlsplit
 
 from goth_actors.testing._emulator_messages import RecordedRequest, Response, parse_form
 
-__all__ = ["MAX_REQUEST_BYTES", "Classifier", "HttpServer", "Responder"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_REQUEST_BYTES",
+    "REQUEST_DEADLINE",
+    "Classifier",
+    "HttpServer",
+    "Responder",
+]
 
 MAX_REQUEST_BYTES = 1024 * 1024
 """Request bodies larger than this (1 MiB) are answered 413 without being read."""
 
-_READ_TIMEOUT = 5.0
-"""Seconds a client may take to send its request before its connection is dropped."""
+MAX_CONNECTIONS = 256
+"""Connections served at once (each on a thread); one more is answered 503 and closed."""
+
+REQUEST_DEADLINE = 10.0
+"""Seconds from a connection's accept by which its whole request must have arrived."""
+
+_WRITE_TIMEOUT = 5.0
+"""Seconds an answer may take to be written (to a client that reads slowly or not at all)."""
+
+_BUSY_TEXT = b"The emulator has too many clients.\n"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT)
+)
 
 _CLOSE_TIMEOUT = 1.0
 """Seconds `HttpServer.close` waits, in all, for the connection threads to end."""
@@ -189,25 +216,35 @@ class HttpServer:
                     self._serve_in_thread(connection)
 
     def _serve_in_thread(self, connection: socket.socket) -> None:
+        deadline = time.monotonic() + REQUEST_DEADLINE
         thread = threading.Thread(
-            target=self._serve, args=(connection,), name=f"goth-emulator-{self._port}-conn"
+            target=self._serve,
+            args=(connection, deadline),
+            name=f"goth-emulator-{self._port}-conn",
         )
         thread.daemon = True
         with self._lock:
-            self._connections[thread] = connection
+            if len(self._connections) >= MAX_CONNECTIONS:
+                busy = True
+            else:
+                busy = False
+                self._connections[thread] = connection
+        if busy:
+            _refuse(connection)
+            return
         thread.start()
 
-    def _serve(self, connection: socket.socket) -> None:
+    def _serve(self, connection: socket.socket, deadline: float) -> None:
         try:
             connection.setblocking(True)
             peer: bytes | None = None
             if self._tls is not None:
-                connection.settimeout(_READ_TIMEOUT)
+                connection.settimeout(_time_left(deadline))
                 connection = self._tls.wrap_socket(connection, server_side=True)
                 with self._lock:  # close() must shut down the TLS socket now
                     self._connections[threading.current_thread()] = connection
                 peer = connection.getpeercert(binary_form=True)
-            _Handler(connection, self._respond, self._classify, peer)
+            _Handler(connection, self._respond, self._classify, deadline, peer)
         except OSError:  # the client went away, or close() cut it off (ssl errors too)
             pass
         finally:
@@ -218,24 +255,64 @@ class HttpServer:
                 self._connections.pop(threading.current_thread(), None)
 
 
+def _refuse(connection: socket.socket) -> None:
+    """Answers 503 without blocking the accept thread, and closes."""
+    with connection, contextlib.suppress(OSError):
+        connection.setblocking(False)
+        connection.send(_BUSY)
+        connection.shutdown(socket.SHUT_WR)
+        for _ in range(16):  # what the client already sent: closing on it would reset
+            if not connection.recv(65536):
+                break
+
+
+def _time_left(deadline: float) -> float:
+    """Seconds until ``deadline``; raises ``TimeoutError`` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request did not arrive in time")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading side where every read waits at most until one deadline."""
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._connection.settimeout(_time_left(self._deadline))
+        return self._connection.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "goth-actors-emulator"
     sys_version = ""
-    timeout = _READ_TIMEOUT
 
     def __init__(
         self,
         connection: socket.socket,
         respond: Responder,
         classify: Classifier,
+        deadline: float,
         client_cert: bytes | None = None,
     ) -> None:
         self._respond = respond
         self._classify = classify
+        self._deadline = deadline
         self._client_cert = client_cert
         # BaseHTTPRequestHandler never uses its server argument.
         super().__init__(connection, ("", 0), None)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own reader: replaced by one that keeps the deadline
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self._deadline))
 
     def handle(self) -> None:
         # One request per connection: the answer always says ``Connection: close``.
@@ -289,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(response)
 
     def _write(self, response: Response) -> None:
+        self.connection.settimeout(_WRITE_TIMEOUT)
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)

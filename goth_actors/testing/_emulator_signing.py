@@ -27,6 +27,7 @@ from goth_actors.testing._emulator_store import (
     MAX_ASSERTION_LIFETIME,
     ServiceAccountRecord,
     number,
+    signing_key_id,
 )
 
 __all__ = ["Accounts", "decode_payload", "self_signed_info", "sign_blob", "verify_blob"]
@@ -56,13 +57,7 @@ def self_signed_info(google: Accounts, token: str, now: float) -> dict[str, str]
     account = google.account(issuer) if isinstance(issuer, str) else None
     if account is None or claims.get("sub") != account.email:
         return None
-    kid = header.get("kid")
-    keys = [
-        key
-        for key_id, key in list(account.keys.items())
-        if kid in (None, key_id) and not google.key_revoked(key_id)
-    ]
-    if not any(_signed_by(token, key) for key in keys):
+    if signing_key_id(account, token, header.get("kid"), google.key_revoked) is None:
         return None
     issued_at, expires = number(claims.get("iat")), number(claims.get("exp"))
     if (
@@ -88,14 +83,6 @@ def self_signed_info(google: Accounts, token: str, now: float) -> dict[str, str]
         "access_type": "online",
         "self_signed": "true",
     }
-
-
-def _signed_by(token: str, key: rsa.RSAPublicKey) -> bool:
-    try:
-        _JWS.decode(token, key, algorithms=["RS256"])
-    except jwt.InvalidTokenError:
-        return False
-    return True
 
 
 def sign_blob(google: Accounts, account: ServiceAccountRecord, data: bytes) -> dict[str, str]:

@@ -14,7 +14,7 @@ import itertools
 import json
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
@@ -49,7 +49,7 @@ __all__ = [
     "numeric_id",
     "pooled_key",
     "seconds",
-    "signed_by",
+    "signing_key_id",
     "split_scopes",
 ]
 
@@ -228,12 +228,23 @@ def split_scopes(value: object, separator: str | None = None) -> tuple[str, ...]
     return tuple(dict.fromkeys(s.strip() for s in value.split(separator) if s.strip()))
 
 
-def signed_by(assertion: str, key: rsa.RSAPublicKey) -> bool:
-    try:
-        _JWS.decode(assertion, key, algorithms=["RS256"])
-    except jwt.InvalidTokenError:
-        return False
-    return True
+def signing_key_id(
+    account: ServiceAccountRecord, token: str, kid: object, revoked: Callable[[str], bool]
+) -> str | None:
+    """The id of the account's key that signed ``token`` (RS256), or ``None``.
+
+    Only the key ``kid`` names is tried (every key when ``kid`` is ``None``), and no revoked
+    one.
+    """
+    for key_id, key in list(account.keys.items()):
+        if kid not in (None, key_id) or revoked(key_id):
+            continue
+        try:
+            _JWS.decode(token, key, algorithms=["RS256"])
+        except jwt.InvalidTokenError:
+            continue
+        return key_id
+    return None
 
 
 def numeric_id() -> str:

@@ -150,9 +150,7 @@ def run_soak(
     capture = _Capture()
     library_logger = logging.getLogger("goth_actors")
     old_level = library_logger.level
-    library_logger.addHandler(capture)
-    library_logger.setLevel(logging.DEBUG)
-    emulator = GoogleEmulator(token_lifetime=120.0).start()
+    emulator = GoogleEmulator(token_lifetime=120.0)
     supervisor = None
     requests_before_reset = 0
     stop = threading.Event()
@@ -200,6 +198,9 @@ def run_soak(
 
     threads = [threading.Thread(target=caller, name=f"soak-caller-{i}") for i in range(callers)]
     try:
+        library_logger.addHandler(capture)
+        library_logger.setLevel(logging.DEBUG)
+        emulator.start()
         specs = [
             goth_actors.child_spec(
                 name=name,
@@ -236,20 +237,23 @@ def run_soak(
         if remaining > 0:
             stop.wait(remaining)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10.0)
-        report.restarts = sum(current.restarts for n in names if (current := _status(n)))
-        report.endpoint_requests = requests_before_reset + emulator.request_count()
-        statuses = [repr(current) for n in names if (current := _status(n))]
-        if supervisor is not None:
-            supervisor.stop(timeout=10.0)
-        for name in names:
-            with contextlib.suppress(ServerNotFound):
-                goth_actors.stop(name)
-        emulator.close()
-        library_logger.removeHandler(capture)
-        library_logger.setLevel(old_level)
+        try:
+            stop.set()
+            for thread in threads:
+                if thread.ident is not None:  # started
+                    thread.join(10.0)
+            report.restarts = sum(current.restarts for n in names if (current := _status(n)))
+            report.endpoint_requests = requests_before_reset + emulator.request_count()
+            statuses = [repr(current) for n in names if (current := _status(n))]
+            if supervisor is not None:
+                supervisor.stop(timeout=10.0)
+            for name in names:
+                with contextlib.suppress(ServerNotFound):
+                    goth_actors.stop(name)
+        finally:
+            emulator.close()
+            library_logger.removeHandler(capture)
+            library_logger.setLevel(old_level)
     haystack = "\n".join(capture.texts + statuses)
     report.leaked_secrets = [
         f"{kind} ({len(value)} chars)"
