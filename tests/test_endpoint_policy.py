@@ -136,10 +136,37 @@ def test_plain_http_is_refused_except_to_loopback_even_with_the_opt_out(url: str
         "https://sts-xyz.p.mtls.googleapis.com/v1/token",
         "https://oauth2.googleapis.com/token",
         "https://www.googleapis.com/oauth2/v4/token",
+        "https://www.googleapis.com/oauth2/v3/token",
+        "https://accounts.google.com/o/oauth2/token",
     ],
 )
 def test_googles_token_services_and_loopback_are_accepted(url: str) -> None:
     assert WorkloadIdentity(_external(token_url=url)).token_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # www.googleapis.com also serves Cloud Storage's upload API: anyone's bucket.
+        "https://www.googleapis.com/upload/storage/v1/b/attacker/o?uploadType=media&name=loot",
+        "https://www.googleapis.com/storage/v1/b/attacker/o",
+        "https://www.googleapis.com/oauth2/v4/token/../../../upload/storage/v1/b/attacker/o",
+        "https://accounts.google.com/o/oauth2/auth",
+        "https://oauth2.googleapis.com/upload/storage/v1/b/attacker/o",
+        "https://sts.googleapis.com/v1/projects/attacker",
+        "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:signBlob",
+        # A bucket called "sts" is a host under storage.googleapis.com: not a region.
+        "https://sts.storage.googleapis.com/v1/token",
+        "https://oauth2.storage.googleapis.com/token",
+    ],
+)
+def test_googles_hosts_receive_a_credential_only_at_their_token_paths(url: str) -> None:
+    with pytest.raises(ConfigError, match="allow_custom_endpoints=True") as info:
+        RefreshToken(_user(token_uri=url))
+    assert info.value.field == "credentials.token_uri"
+    with pytest.raises(ConfigError) as info:
+        WorkloadIdentity(_external(token_url=url))
+    assert info.value.field == "credentials.token_url"
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,18 @@ from an untrusted place could point them anywhere. So, for every such URL:
 
 - plain ``http://`` is refused, except to loopback (``127.0.0.0/8``, ``::1``, ``localhost``:
   emulators and a local ``goth-actors serve``);
-- by default only Google's token services are accepted: ``sts``, ``iamcredentials`` and
-  ``oauth2`` under the universe domain (``googleapis.com``, or one the caller names), with
-  their regional (``us-east1.sts``, ``sts.us-east1``, ``sts.us-east1.rep``), private
-  (``sts-xyz.p``) and mTLS (``sts.mtls``) variants; for ``googleapis.com`` also
-  ``www.googleapis.com`` and ``accounts.google.com`` (older token URIs); and loopback.
+- by default only Google's token services are accepted, each at its token paths only:
+  ``sts`` (``/v1/token``, ``/v1/oauthtoken``, ``/v1/introspect``, ``/v1/oauthrevoke``...),
+  ``iamcredentials`` (``/v1/projects/-/serviceAccounts/{email}:generateAccessToken``) and
+  ``oauth2`` (``/token``, ``/tokeninfo``, ``/revoke``) under the universe domain
+  (``googleapis.com``, or one the caller names), with their regional (``us-east1.sts``,
+  ``us-east1-sts``, ``sts.us-east1``, ``sts.us-east1.rep``), private (``sts-xyz.p``) and mTLS
+  (``sts.mtls``) variants; for ``googleapis.com`` also the older token URIs
+  ``https://www.googleapis.com/oauth2/v4/token`` (or ``v3``) and
+  ``https://accounts.google.com/o/oauth2/token``; and loopback, at any path. A host alone is
+  not enough: ``www.googleapis.com`` also serves Cloud Storage's upload API (anyone's bucket),
+  and ``sts.storage.googleapis.com`` is a bucket called ``sts``, so a regional label must look
+  like a region (``us-east1``, ``eu``).
 
 A universe domain that only the file names is not trusted for this: it is the caller's
 ``universe_domain=`` (or ``GOOGLE_CLOUD_UNIVERSE_DOMAIN``, which `default_source` reads)
@@ -50,14 +57,24 @@ __all__ = [
 GOOGLE_UNIVERSE = "googleapis.com"
 """The default universe domain: Google Cloud's own."""
 
-_SERVICES = ("sts", "iamcredentials", "oauth2")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_SERVICE_HOST = (
+_REGION = r"[a-z]{2}|[a-z]+-[a-z]+[0-9]+"  # eu, us-east1, northamerica-northeast1
+# Each of Google's token services, with the paths a credentials file names on it.
+_SERVICE_PATHS = {
+    "sts": re.compile(r"/v1(?:beta)?/(?:token|oauthtoken|oauth/token|introspect|oauthrevoke)"),
+    "iamcredentials": re.compile(r"/v1/projects/-/serviceAccounts/[^/\\]+:generateAccessToken"),
+    "oauth2": re.compile(r"/token|/tokeninfo|/revoke"),
+}
+_SERVICE_HOST = re.compile(
     r"(?:{label}[.-])?(?P<svc>{svc})"  # sts, us-east1.sts, us-east1-sts
-    r"(?:-{label}\.p|\.{label}\.rep|\.{label})?"  # sts-xyz.p (private), sts.us-east1(.rep)
-    r"(?:\.mtls)?"
-).format(label=_LABEL, svc="|".join(_SERVICES))
-_LEGACY_GOOGLE_HOSTS = frozenset({"www.googleapis.com", "accounts.google.com"})
+    r"(?:-{label}\.p|\.(?:{region})(?:\.rep)?)?"  # sts-xyz.p (private), sts.us-east1(.rep)
+    r"(?:\.mtls)?".format(label=_LABEL, region=_REGION, svc="|".join(_SERVICE_PATHS))
+)
+# The older token URIs of googleapis.com, on hosts that serve other APIs too: exact paths.
+_LEGACY_TOKEN_PATHS = {
+    "www.googleapis.com": frozenset({"/oauth2/v4/token", "/oauth2/v3/token"}),
+    "accounts.google.com": frozenset({"/o/oauth2/token"}),
+}
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 
@@ -120,20 +137,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _parts(value: object, name: str) -> tuple[str, str, str]:
-    """``(url, scheme, host)`` of an http(s) URL, or a ``ConfigError`` naming ``name``."""
+def _parts(value: object, name: str) -> tuple[str, str, str, str]:
+    """``(url, scheme, host, path)`` of an http(s) URL, or a ``ConfigError`` naming ``name``."""
     if not isinstance(value, str):
         raise ConfigError(name, f"must be a URL string, got {type(value).__name__}")
     url = value.strip()
     shown = repr(url.split("?")[0][:100])
     if _UNSAFE_IN_URL.search(url):
         raise ConfigError(name, "must not contain spaces or control characters")
-    scheme = host = ""
+    scheme = host = path = ""
     userinfo = False
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-        scheme, host = parts.scheme, parts.hostname or ""
+        scheme, host, path = parts.scheme, parts.hostname or "", parts.path
         userinfo = parts.username is not None or parts.password is not None
     except ValueError:
         pass  # refused below, outside the except block
@@ -147,7 +164,7 @@ def _parts(value: object, name: str) -> tuple[str, str, str]:
             f"is plain http:// to {host!r}; a credential is sent there, so it must be "
             "https:// (plain http:// is allowed only to loopback, for emulators)",
         )
-    return url, scheme, host.lower().rstrip(".")
+    return url, scheme, host.lower().rstrip("."), path
 
 
 def check_explicit_url(value: object, name: str) -> str:
@@ -155,13 +172,20 @@ def check_explicit_url(value: object, name: str) -> str:
     return _parts(value, name)[0]
 
 
-def is_google_endpoint(host: str, universes: tuple[str, ...]) -> bool:
-    """Whether ``host`` is one of Google's token services in one of ``universes``."""
+def is_google_endpoint(host: str, path: str, universes: tuple[str, ...]) -> bool:
+    """Whether ``host`` and ``path`` are a token endpoint of Google's in one of ``universes``.
+
+    The host must be one of Google's token services (or, in ``googleapis.com``, an older token
+    URI's host) and the path one of that service's token paths.
+    """
     for universe in universes:
-        if universe == GOOGLE_UNIVERSE and host in _LEGACY_GOOGLE_HOSTS:
-            return True
+        if universe == GOOGLE_UNIVERSE and host in _LEGACY_TOKEN_PATHS:
+            return path in _LEGACY_TOKEN_PATHS[host]
         suffix = "." + universe
-        if host.endswith(suffix) and re.fullmatch(_SERVICE_HOST, host[: -len(suffix)]):
+        if not host.endswith(suffix):
+            continue
+        match = _SERVICE_HOST.fullmatch(host[: -len(suffix)])
+        if match is not None and _SERVICE_PATHS[match["svc"]].fullmatch(path):
             return True
     return False
 
@@ -189,8 +213,8 @@ def check_credential_url(
         ConfigError: Plain http:// to another machine, or a host that is not one of Google's
             token services (without the opt-out).
     """
-    url, _, host = _parts(value, name)
-    if allow_custom or is_loopback(host) or is_google_endpoint(host, universes):
+    url, _, host, path = _parts(value, name)
+    if allow_custom or is_loopback(host) or is_google_endpoint(host, path, universes):
         return url
     trusted = " or ".join(repr(u) for u in universes)
     hint = ""
@@ -201,8 +225,9 @@ def check_credential_url(
         )
     raise ConfigError(
         name,
-        f"sends a credential to {host[:100]!r}, which is not one of Google's token services "
-        f"(sts, iamcredentials, oauth2) under {trusted} nor loopback{hint}. Load credential "
+        f"sends a credential to {host[:100]!r} at {path[:100]!r}, which is not a token "
+        f"endpoint of Google's token services (sts, iamcredentials, oauth2) under {trusted} "
+        f"nor loopback{hint}. Load credential "
         "files only from places you trust; for a private endpoint (Private Service Connect, a "
         "proxy) you trust, pass allow_custom_endpoints=True",
     )
