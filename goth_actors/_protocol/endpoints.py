@@ -24,6 +24,9 @@ from an untrusted place could point them anywhere. So, for every such URL:
 A universe domain that only the file names is not trusted for this: it is the caller's
 ``universe_domain=`` (or ``GOOGLE_CLOUD_UNIVERSE_DOMAIN``, which `default_source` reads)
 that makes another universe's hosts acceptable, since a hostile file could name any domain.
+A source keeps its ``universe_domain`` field as the caller passed it, and the universe in
+effect and whether it is trusted in private fields (`EndpointTrust.bind`): so that
+``dataclasses.replace`` gives the constructor back only what the caller named.
 The opt-out, for private endpoints under another name, is the ``allow_custom_endpoints=True``
 keyword of the sources and of ``default_source`` / ``source_from_credentials``: never an
 environment variable. Where subject tokens are *read from* (``credential_source.url``, AWS
@@ -51,6 +54,7 @@ __all__ = [
     "derived_url",
     "is_google_endpoint",
     "is_loopback",
+    "source_universe",
     "universe_trusted",
 ]
 
@@ -61,9 +65,15 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _REGION = r"[a-z]{2}|[a-z]+-[a-z]+[0-9]+"  # eu, us-east1, northamerica-northeast1
 # Each of Google's token services, with the paths a credentials file names on it.
 _SERVICE_PATHS = {
-    "sts": re.compile(r"/v1(?:beta)?/(?:token|oauthtoken|oauth/token|introspect|oauthrevoke)"),
-    "iamcredentials": re.compile(r"/v1/projects/-/serviceAccounts/[^/\\]+:generateAccessToken"),
-    "oauth2": re.compile(r"/token|/tokeninfo|/revoke"),
+    "sts": (
+        re.compile(r"/v1(?:beta)?/(?:token|oauthtoken|oauth/token|introspect|oauthrevoke)"),
+        "/v1/token, /v1/oauthtoken, /v1/introspect or /v1/oauthrevoke",
+    ),
+    "iamcredentials": (
+        re.compile(r"/v1/projects/-/serviceAccounts/[^/\\]+:generateAccessToken"),
+        "/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+    ),
+    "oauth2": (re.compile(r"/token|/tokeninfo|/revoke"), "/token, /tokeninfo or /revoke"),
 }
 _SERVICE_HOST = re.compile(
     r"(?:{label}[.-])?(?P<svc>{svc})"  # sts, us-east1.sts, us-east1-sts
@@ -72,11 +82,25 @@ _SERVICE_HOST = re.compile(
 )
 # The older token URIs of googleapis.com, on hosts that serve other APIs too: exact paths.
 _LEGACY_TOKEN_PATHS = {
-    "www.googleapis.com": frozenset({"/oauth2/v4/token", "/oauth2/v3/token"}),
-    "accounts.google.com": frozenset({"/o/oauth2/token"}),
+    "www.googleapis.com": (
+        re.compile(r"/oauth2/v[34]/token"),
+        "/oauth2/v4/token or /oauth2/v3/token",
+    ),
+    "accounts.google.com": (re.compile(r"/o/oauth2/token"), "/o/oauth2/token"),
 }
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+
+
+def source_universe(source: object) -> str | None:
+    """The universe in effect for ``source``, or ``None`` when only asking can tell.
+
+    The one its construction resolved (the caller's ``universe_domain``, else its
+    credentials', else ``googleapis.com``: see `EndpointTrust.bind`), else its
+    ``universe_domain`` (a `Metadata` source knows it only when told).
+    """
+    resolved = getattr(source, "_universe", None)
+    return resolved if resolved is not None else getattr(source, "universe_domain", None)
 
 
 def universe_trusted(source: object) -> bool:
@@ -94,7 +118,7 @@ def derived_url(source: object, service: str, path: str, name: str) -> str:
     Raises ``ConfigError`` (naming ``name``, the keyword that would set it instead) when only a
     credentials file named that universe.
     """
-    universe = getattr(source, "universe_domain", None) or GOOGLE_UNIVERSE
+    universe = source_universe(source) or GOOGLE_UNIVERSE
     if not universe_trusted(source):
         raise ConfigError(
             name,
@@ -172,22 +196,30 @@ def check_explicit_url(value: object, name: str) -> str:
     return _parts(value, name)[0]
 
 
+def _token_paths(host: str, universes: tuple[str, ...]) -> tuple[re.Pattern[str], str] | None:
+    """The token paths (and their description) of ``host``, if it is one of Google's hosts.
+
+    One of Google's token services in one of ``universes``, or, in ``googleapis.com``, the host
+    of an older token URI.
+    """
+    for universe in universes:
+        if universe == GOOGLE_UNIVERSE and host in _LEGACY_TOKEN_PATHS:
+            return _LEGACY_TOKEN_PATHS[host]
+        suffix = "." + universe
+        match = _SERVICE_HOST.fullmatch(host[: -len(suffix)]) if host.endswith(suffix) else None
+        if match is not None:
+            return _SERVICE_PATHS[match["svc"]]
+    return None
+
+
 def is_google_endpoint(host: str, path: str, universes: tuple[str, ...]) -> bool:
     """Whether ``host`` and ``path`` are a token endpoint of Google's in one of ``universes``.
 
     The host must be one of Google's token services (or, in ``googleapis.com``, an older token
     URI's host) and the path one of that service's token paths.
     """
-    for universe in universes:
-        if universe == GOOGLE_UNIVERSE and host in _LEGACY_TOKEN_PATHS:
-            return path in _LEGACY_TOKEN_PATHS[host]
-        suffix = "." + universe
-        if not host.endswith(suffix):
-            continue
-        match = _SERVICE_HOST.fullmatch(host[: -len(suffix)])
-        if match is not None and _SERVICE_PATHS[match["svc"]].fullmatch(path):
-            return True
-    return False
+    paths = _token_paths(host, universes)
+    return paths is not None and paths[0].fullmatch(path) is not None
 
 
 def check_credential_url(
@@ -216,6 +248,15 @@ def check_credential_url(
     url, _, host, path = _parts(value, name)
     if allow_custom or is_loopback(host) or is_google_endpoint(host, path, universes):
         return url
+    paths = _token_paths(host, universes)
+    if paths is not None:
+        raise ConfigError(
+            name,
+            f"sends a credential to {host[:100]!r} at {path[:100]!r}, which is not one of its "
+            f"token endpoints ({paths[1]}): Google's hosts serve other APIs too (anyone's "
+            "Cloud Storage bucket). For a private endpoint (Private Service Connect, a proxy) "
+            "you trust, pass allow_custom_endpoints=True",
+        )
     trusted = " or ".join(repr(u) for u in universes)
     hint = ""
     if file_universe is not None and file_universe not in universes:
@@ -225,9 +266,8 @@ def check_credential_url(
         )
     raise ConfigError(
         name,
-        f"sends a credential to {host[:100]!r} at {path[:100]!r}, which is not a token "
-        f"endpoint of Google's token services (sts, iamcredentials, oauth2) under {trusted} "
-        f"nor loopback{hint}. Load credential "
+        f"sends a credential to {host[:100]!r}, which is not one of Google's token services "
+        f"(sts, iamcredentials, oauth2) under {trusted} nor loopback{hint}. Load credential "
         "files only from places you trust; for a private endpoint (Private Service Connect, a "
         "proxy) you trust, pass allow_custom_endpoints=True",
     )
@@ -276,6 +316,16 @@ class EndpointTrust:
     def trusted(self) -> bool:
         """Whether the source's universe is trusted to receive credentials (see the module)."""
         return self.universe_domain in self.universes
+
+    def bind(self, source: object) -> None:
+        """Records the universe in effect and its trust in ``source``'s private fields.
+
+        ``_universe`` and ``_universe_trusted`` (``init=False`` fields): never its public
+        ``universe_domain``, which stays what the caller passed, since ``dataclasses.replace``
+        passes that back to the constructor as the caller's choice.
+        """
+        object.__setattr__(source, "_universe", self.universe_domain)
+        object.__setattr__(source, "_universe_trusted", self.trusted)
 
     def default(self, service: str, path: str) -> str:
         """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too.

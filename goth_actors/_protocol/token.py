@@ -167,8 +167,10 @@ class Source:
     Attributes:
         quota_project_id: The project billed for the APIs called with this source's tokens
             (sent as ``x-goog-user-project`` by the integrations), or ``None``.
-        universe_domain: The universe its tokens are for (``"googleapis.com"``), or ``None``
-            when it is known only by asking (the metadata server).
+        universe_domain: The universe the caller named (``universe_domain=``), or ``None``:
+            then the credentials', else ``googleapis.com``, or for the metadata server its
+            own. [`goth_actors.universe_domain`][goth_actors.universe_domain] tells the one in
+            effect.
     """
 
     __slots__ = ()

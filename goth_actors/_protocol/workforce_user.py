@@ -69,6 +69,8 @@ class WorkforceUser(Source):
     quota_project_id: str | None = None
     _token_url: str = field(init=False, repr=False, compare=False)
     _refresh: list[str] = field(init=False, repr=False, compare=False)  # one cell: rotation
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         creds = credentials_mapping(self.credentials, "external_account_authorized_user")
@@ -86,8 +88,7 @@ class WorkforceUser(Source):
         for key in ("token_info_url", "revoke_url"):
             if creds.get(key) is not None:
                 trust.check(creds[key], f"credentials.{key}")
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        trust.bind(self)
         object.__setattr__(self, "quota_project_id", quota_project(self.quota_project_id, creds))
         object.__setattr__(self, "credentials", MappingProxyType(dict(creds)))
         object.__setattr__(self, "_token_url", token_url)

@@ -117,6 +117,8 @@ class WorkloadIdentity(Source):
     _token_url: str = field(init=False, repr=False, compare=False)
     _impersonation_url: str | None = field(init=False, repr=False, compare=False)
     _lifetime: float = field(init=False, repr=False, compare=False)
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         creds = credentials_mapping(self.credentials, "external_account")
@@ -136,8 +138,7 @@ class WorkloadIdentity(Source):
             token_url = trust.check(token_url, "credentials.token_url")
         if creds.get("token_info_url") is not None:
             trust.check(creds["token_info_url"], "credentials.token_info_url")
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        trust.bind(self)
         object.__setattr__(self, "_token_url", token_url)
         scopes = check_scopes(self.scopes)
         if not scopes:
