@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from goth_actors._base import ConfigError
 from goth_actors._protocol.endpoints import EndpointTrust
+from goth_actors._protocol.redact import without_query
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -85,8 +86,17 @@ def check_url(value: object, name: str) -> str | None:
     if re.search(r"[\x00-\x20\x7f-\x9f]", text):
         raise ConfigError(name, "must not contain spaces or control characters")
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        # Never quoted: it would show in the source's repr and in every error about the URL.
+        raise ConfigError(
+            name,
+            "must not carry a user name or password (user:password@host): a URL shows in "
+            "messages; send a credential in a header (a credential_source's 'headers')",
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(name, f"must be an http:// or https:// URL, got {text[:100]!r}")
+        raise ConfigError(
+            name, f"must be an http:// or https:// URL, got {without_query(text)[:100]!r}"
+        )
     return text
 
 
