@@ -343,3 +343,35 @@ def test_an_exception_from_the_http_client_becomes_a_transport_error() -> None:
     assert cause.type_name == "ConnectionResetError"
     assert "peer went away" in str(cause)
     assert info.value.__context__ is None
+
+
+def _answering(status: int, body: bytes | str) -> Any:
+    def client(**_: Any) -> HttpResponse:
+        return HttpResponse(status, {}, body)
+
+    return client
+
+
+# A client secret no pattern recognises (slashes and dots break every long run): only its
+# being one of the exchange's secrets redacts it.
+PLAIN_SECRET = "Zq9/Wx7.Pk3/Lm5.Rt8/Vb2"
+
+
+def test_a_secret_across_the_excerpts_cut_is_redacted_whole() -> None:
+    source = RefreshToken({"client_id": "c", "client_secret": PLAIN_SECRET, "refresh_token": "r"})
+    # The secret starts 10 characters before the 800th: a cut first would keep those 10.
+    body = "x " * 395 + PLAIN_SECRET + " and then the end of the body"
+    with pytest.raises(TokenEndpointError) as info:
+        Token.fetch(source, http_client=_answering(400, body))
+    assert PLAIN_SECRET[:8] not in info.value.body
+    assert PLAIN_SECRET[:8] not in str(info.value)
+
+
+def test_a_hostile_mebibyte_of_error_body_is_redacted_in_linear_time() -> None:
+    source = RefreshToken({"client_id": "c", "client_secret": PLAIN_SECRET, "refresh_token": "r"})
+    for body in ("eyJé" * 262144, "-----BEGIN x-----" + "-----END" * 131072, "a" * 31 + "/"):
+        with pytest.raises(TokenEndpointError) as info:
+            Token.fetch(
+                source, http_client=_answering(400, body * (1 if len(body) > 99 else 32768))
+            )
+        assert len(info.value.body) <= 200

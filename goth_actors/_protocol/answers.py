@@ -21,7 +21,7 @@ from typing import Any
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
-from goth_actors._protocol.http_client import HttpResponse
+from goth_actors._protocol.http_client import MAX_BODY_BYTES, HttpResponse
 from goth_actors._protocol.redact import escape, redact, shorten, without_query
 
 __all__ = [
@@ -241,8 +241,11 @@ def body_excerpt(body: object, exchange: Exchange) -> str:
             text = "(a mapping that is not JSON)"
     else:
         text = body_text(body)
-    text = " ".join(text.split())
-    return shorten(escape(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)), _EXCERPT_CHARS)
+    if len(text) > MAX_BODY_BYTES:  # only a custom client's: drop the word cut in two
+        text = text[:MAX_BODY_BYTES].rpartition(" ")[0]
+    # The whole body is redacted before it is shortened: a secret across the cut is whole.
+    text = redact(" ".join(text.split()), exchange.secrets)
+    return shorten(escape(text), _EXCERPT_CHARS)
 
 
 def body_text(body: object) -> str:

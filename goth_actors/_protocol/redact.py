@@ -21,10 +21,12 @@ __all__ = [
 ]
 
 # Anything that looks like a credential: Google access tokens, JWTs, PEM blocks, long opaque
-# strings. Body excerpts and error messages pass through this before they are kept.
+# strings. Body excerpts and error messages pass through this before they are kept, whole
+# bodies (up to 1 MiB) too: so no alternative may fail after scanning far, which would make a
+# search quadratic. A JWT is any base64url run from "eyJ" (its '{"'), dots or not.
 _SECRET_PATTERNS = re.compile(
     r"ya29\.[\w.-]+"
-    r"|eyJ[\w-]*\.[\w-]*\.[\w-]*"
+    r"|eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)*"
     r"|-----BEGIN[^-]*-----.*?(?:-----END[^-]*-----|$)"
     r"|1//[\w-]+"
     r"|[A-Za-z0-9_\-+=]{32,}",
