@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import body_text
+from goth_actors._protocol.answers import body_text, unusable_answer
 from goth_actors._protocol.errors import TokenError
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.iam import unusable_answer
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.sigv4 import AwsCredentials, sign_request
 from goth_actors._protocol.subject import Subject, SubjectContext

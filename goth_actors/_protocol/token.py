@@ -304,7 +304,7 @@ class Exchanger:
         response = self.send(exchange)
         url = without_query(exchange.url)
         token = _read_response(response, exchange, url, self.clock)
-        return token, json_object(response, exchange, url)
+        return token, json_object(response, url)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""
@@ -312,7 +312,7 @@ class Exchanger:
         url = without_query(exchange.url)
         if response.status != 200:
             raise status_error(response, exchange, url, self.clock)
-        return json_object(response, exchange, url)
+        return json_object(response, url)
 
     def text(self, exchange: Exchange) -> str:
         """Sends ``exchange`` and returns the 200 answer's body as text."""
@@ -335,23 +335,22 @@ def _read_response(
     if exchange.kind.startswith("metadata") and response.header("Metadata-Flavor") != "Google":
         raise invalid(
             response,
-            exchange,
             url,
             "answered without 'Metadata-Flavor: Google': "
             "not a metadata server (a proxy or captive portal?)",
         )
     if exchange.kind == "metadata_identity":
         text = body_text(response.body).strip()
-        return _id_token(text, response, exchange, url)
-    data = json_object(response, exchange, url)
+        return _id_token(text, response, url)
+    data = json_object(response, url)
     if "access_token" in data:
         return _access_token(data, response, exchange, url, clock)
     if "id_token" in data:
         id_token = data["id_token"]
         if not isinstance(id_token, str):
-            raise invalid(response, exchange, url, "has an id_token that is not a string")
-        return _id_token(id_token, response, exchange, url)
-    raise invalid(response, exchange, url, "answered 200 without an access_token or id_token")
+            raise invalid(response, url, "has an id_token that is not a string")
+        return _id_token(id_token, response, url)
+    raise invalid(response, url, "answered 200 without an access_token or id_token")
 
 
 def _access_token(
@@ -364,12 +363,11 @@ def _access_token(
     access_token = data["access_token"]
     problem = token_problem(access_token)
     if problem is not None:
-        raise invalid(response, exchange, url, problem)
+        raise invalid(response, url, problem)
     expires_in = parse_expires_in(data.get("expires_in"))
     if expires_in is None:
         raise invalid(
             response,
-            exchange,
             url,
             f"has a nonsensical expires_in ({describe(data.get('expires_in'))}); "
             f"expected a number of seconds in (0, {MAX_EXPIRES_IN}]",
@@ -378,7 +376,7 @@ def _access_token(
     token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
     problem = token_type_problem(token_type)
     if problem is not None:
-        raise invalid(response, exchange, url, problem)
+        raise invalid(response, url, problem)
     scope = data.get("scope")
     sub = data.get("sub")
     return Token(
@@ -390,8 +388,8 @@ def _access_token(
     )
 
 
-def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -> Token:
-    return id_token_from_jwt(text, lambda problem: invalid(response, exchange, url, problem))
+def _id_token(text: str, response: HttpResponse, url: str) -> Token:
+    return id_token_from_jwt(text, lambda problem: invalid(response, url, problem))
 
 
 def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:

@@ -18,7 +18,12 @@ from types import MappingProxyType
 from typing import Any
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import parse_expires_in, token_problem, token_type_problem
+from goth_actors._protocol.answers import (
+    parse_expires_in,
+    token_problem,
+    token_type_problem,
+    unusable_answer,
+)
 from goth_actors._protocol.credential_source import credential_source
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
@@ -27,7 +32,6 @@ from goth_actors._protocol.iam import (
     generate_access_token,
     generate_id_token,
     split_generate_url,
-    unusable_answer,
 )
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.sts import (
