@@ -18,12 +18,6 @@ from types import MappingProxyType
 from typing import Any
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import (
-    parse_expires_in,
-    token_problem,
-    token_type_problem,
-    unusable_answer,
-)
 from goth_actors._protocol.credential_source import credential_source
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
@@ -203,9 +197,9 @@ class WorkloadIdentity(Source):
     def fetch_token(self, exchanger: Exchanger) -> Token:
         """Reads the subject token, exchanges it at STS, then impersonates if configured."""
         subject = self._subject(exchanger)
+        sts = exchanger.token(self._sts_exchange(subject))
         if self._impersonation_url is None:
-            return exchanger.token(self._sts_exchange(subject))
-        sts = self._federated_token(exchanger, subject)
+            return sts
         authorization = f"{sts.type} {sts.token}"
         if self.target_audience is not None:
             return generate_id_token(
@@ -232,7 +226,7 @@ class WorkloadIdentity(Source):
         With impersonation it has the ``cloud-platform`` scope IAM needs: signing as the
         impersonated service account (IAM ``signBlob``) uses it.
         """
-        return self._federated_token(exchanger, self._subject(exchanger))
+        return exchanger.token(self._sts_exchange(self._subject(exchanger)))
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -243,22 +237,6 @@ class WorkloadIdentity(Source):
             impersonated_email=self.service_account_email,
         )
         return self._source.read(exchanger, context)
-
-    def _federated_token(self, exchanger: Exchanger, subject: Subject) -> Token:
-        if self._impersonation_url is None:
-            return exchanger.token(self._sts_exchange(subject))
-        data = exchanger.json(self._sts_exchange(subject))
-        where = without_query(self.token_url)
-        sts_token = data.get("access_token")
-        if not isinstance(sts_token, str) or not sts_token:
-            raise unusable_answer(where, "answered 200 without an access_token string", data)
-        token_type = data.get("token_type")
-        token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
-        problem = token_problem(sts_token) or token_type_problem(token_type)
-        if problem is not None:
-            raise unusable_answer(where, problem, data)
-        lifetime = parse_expires_in(data.get("expires_in")) or 3600.0
-        return Token(sts_token, token_type, None, None, exchanger.clock() + lifetime)
 
     def _sts_exchange(self, subject: Subject) -> Exchange:
         impersonating = self._impersonation_url is not None
