@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from goth_actors import (
+    ConfigError,
     HttpResponse,
     Metadata,
     RefreshToken,
@@ -395,3 +396,19 @@ def test_a_hostile_mebibyte_of_error_body_is_redacted_in_linear_time() -> None:
                 source, http_client=_answering(400, body * (1 if len(body) > 99 else 32768))
             )
         assert len(info.value.body) <= 200
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), True, 0, -1.0, "5", 1e300])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_any_request(
+    timeout: Any,
+) -> None:
+    calls: list[object] = []
+
+    def client(**request: Any) -> HttpResponse:
+        calls.append(request)
+        return HttpResponse(503)
+
+    with pytest.raises(ConfigError) as info:
+        Token.fetch(Metadata(url="http://127.0.0.1:9"), http_client=client, timeout=timeout)
+    assert info.value.field == "timeout"
+    assert calls == []

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from goth_actors._base import check_seconds
 from goth_actors._protocol.answers import (
     MAX_EXPIRES_IN,
     RETRYABLE_STATUSES,
@@ -116,7 +117,8 @@ class Token:
                 [`HttpClient`][goth_actors.HttpClient]). Default: a shared ``requests.Session``, TLS
                 verified, no redirects followed.
             timeout: Seconds the whole exchange may take, every step of it, connect to last
-                byte: a deadline (each step's ``http_client`` call gets the time left).
+                byte: a deadline (each step's ``http_client`` call gets the time left). More
+                than 0, finite, at most ``threading.TIMEOUT_MAX``.
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
             environ: Environment to read (``GCE_METADATA_HOST``, AWS's keys and region,
                 ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES``...); ``os.environ`` by default.
@@ -133,6 +135,8 @@ class Token:
                 for 408, 429, 5xx and Google's transient OAuth errors), or a 200 that is not
                 a usable token (``retryable=False``).
             TransportError: No answer: connection refused or reset, timeout, DNS (retryable).
+            ConfigError: ``timeout`` is not a number of seconds more than 0 (field
+                ``timeout``).
 
         Examples:
             ```python
@@ -224,8 +228,8 @@ class Exchanger:
         environ: Mapping[str, str] | None,
     ) -> None:
         self.http_client = http_client
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        self.timeout = check_seconds("timeout", timeout, allow_minimum=False)
+        self.deadline = time.monotonic() + self.timeout
         self.clock = clock
         self.environ = environ
 
