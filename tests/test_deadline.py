@@ -134,8 +134,9 @@ def test_slow_steps_use_up_the_deadline_and_the_last_one_is_never_sent(
     with pytest.raises(TransportError) as info:
         Token.fetch(source, timeout=0.25)
 
-    # The subject token took 0.15 s; STS got the 0.1 s left, not another 0.25 s.
-    assert time.monotonic() - started < 0.4
+    # The subject token took 0.15 s; STS got the 0.1 s left, not another 0.25 s (in which its
+    # 0.15 s answer would have come): the error is the proof, the bound only says "not hours".
+    assert time.monotonic() - started < 5.0
     assert info.value.retryable is True
 
 
