@@ -327,6 +327,34 @@ class EndpointTrust:
         object.__setattr__(source, "_universe", self.universe_domain)
         object.__setattr__(source, "_universe_trusted", self.trusted)
 
+    def endpoint(
+        self,
+        credentials: Mapping[str, Any],
+        key: str,
+        service: str,
+        path: str,
+        explicit: str | None = None,
+    ) -> str:
+        """Where a credential is sent: the caller's URL, else the credentials', else Google's.
+
+        Args:
+            credentials: The credentials, whose ``key`` may name the URL.
+            key: The credentials' key (``"token_uri"``, ``"token_url"``).
+            service: Google's service when the credentials name none (``"sts"``).
+            path: Its path (``"/v1/token"``).
+            explicit: The caller's ``url=`` (already checked), which wins.
+
+        Returns:
+            ``explicit``, else ``credentials[key]`` under the policy, else Google's URL of
+            ``service`` in the source's universe (see `default`).
+        """
+        if explicit is not None:
+            return explicit
+        value = credentials.get(key)
+        if value is None:
+            return self.default(service, path)
+        return self.check(value, f"credentials.{key}")
+
     def default(self, service: str, path: str) -> str:
         """Google's URL of ``service`` (``"sts"``) in the source's universe, checked too.
 

@@ -17,7 +17,6 @@ from goth_actors._protocol.validate import (
     form,
     quota_project,
     required_string,
-    resolve_token_url,
     shown,
 )
 
@@ -79,7 +78,8 @@ class RefreshToken(Source):
         object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
         object.__setattr__(self, "url", url)
         trust.bind(self)
-        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials, trust))
+        token_url = trust.endpoint(credentials, "token_uri", "oauth2", "/token", url)
+        object.__setattr__(self, "_token_url", token_url)
 
     @property
     def token_url(self) -> str:

@@ -31,7 +31,6 @@ from goth_actors._protocol.validate import (
     form,
     optional_string,
     required_string,
-    resolve_token_url,
     shown,
 )
 
@@ -168,7 +167,9 @@ class ServiceAccount(Source):
         object.__setattr__(self, "audience", audience)
         object.__setattr__(self, "quota_project_id", quota)
         # A self-signed JWT is sent to no token endpoint: the key file's is not even checked.
-        token_url = None if self_signed else resolve_token_url(url, credentials, trust)
+        token_url = None
+        if not self_signed:
+            token_url = trust.endpoint(credentials, "token_uri", "oauth2", "/token", url)
         object.__setattr__(self, "_token_url", token_url)
 
     @property

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.redact import without_query
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "quota_project",
     "quoted_type",
     "required_string",
-    "resolve_token_url",
     "shown",
     "unknown_keyword",
 ]
@@ -116,20 +114,6 @@ def check_scopes(value: object, name: str = "scopes") -> tuple[str, ...]:
                 name, f"each scope must be a non-empty string without spaces, got {scope!r}"
             )
     return scopes
-
-
-def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: EndpointTrust) -> str:
-    """The token URL, from the caller, the credentials or the universe.
-
-    The caller's ``url`` (already checked), else the credentials' ``token_uri`` under the
-    endpoint policy, else Google's for the universe.
-    """
-    if url is not None:
-        return url
-    token_uri = credentials.get("token_uri")
-    if token_uri is None:
-        return trust.default("oauth2", "/token")
-    return trust.check(token_uri, "credentials.token_uri")
 
 
 def check_project(value: object, name: str) -> str | None:

@@ -80,11 +80,7 @@ class WorkforceUser(Source):
         check_client(creds, required=True)
         optional_string(creds.get("audience"), "credentials.audience")
         trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
-        token_url = creds.get("token_url")
-        if token_url is None:
-            token_url = trust.default("sts", "/v1/oauthtoken")
-        else:
-            token_url = trust.check(token_url, "credentials.token_url")
+        token_url = trust.endpoint(creds, "token_url", "sts", "/v1/oauthtoken")
         for key in ("token_info_url", "revoke_url"):
             if creds.get(key) is not None:
                 trust.check(creds[key], f"credentials.{key}")

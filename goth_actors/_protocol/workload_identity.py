@@ -129,11 +129,7 @@ class WorkloadIdentity(Source):
                 f"got {subject_token_type[:100]!r}",
             )
         trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
-        token_url = creds.get("token_url")
-        if token_url is None:
-            token_url = trust.default("sts", "/v1/token")
-        else:
-            token_url = trust.check(token_url, "credentials.token_url")
+        token_url = trust.endpoint(creds, "token_url", "sts", "/v1/token")
         if creds.get("token_info_url") is not None:
             trust.check(creds["token_info_url"], "credentials.token_info_url")
         trust.bind(self)
