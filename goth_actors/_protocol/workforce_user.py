@@ -15,7 +15,7 @@ from typing import Any
 from goth_actors._protocol.answers import token_problem
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.sts import check_client, client_basic_auth
+from goth_actors._protocol.sts import client_basic_auth
 from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     FORM,
@@ -77,7 +77,6 @@ class WorkforceUser(Source):
         refresh = required_string(creds, "refresh_token", secret=True)
         required_string(creds, "client_id")
         required_string(creds, "client_secret", secret=True)
-        check_client(creds, required=True)
         optional_string(creds.get("audience"), "credentials.audience")
         trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
         token_url = trust.endpoint(creds, "token_url", "sts", "/v1/oauthtoken")
