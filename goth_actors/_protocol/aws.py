@@ -80,7 +80,8 @@ class AwsSubjectSource:
             "method": "POST",
             "headers": [{"key": key, "value": value} for key, value in headers.items()],
         }
-        return Subject(quote(json.dumps(request, separators=(",", ":"), sort_keys=True)))
+        token = quote(json.dumps(request, separators=(",", ":"), sort_keys=True))
+        return Subject(token, secrets=keys.secrets())
 
     def _region_from_metadata(self, session: _Imds) -> str:
         if self.region_url is None:

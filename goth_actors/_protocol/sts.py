@@ -83,6 +83,6 @@ def token_exchange(
         body=form(fields),
         kind="oauth",
         scope=" ".join(scopes),
-        secrets=(subject.token, *secrets),
+        secrets=(*subject.all_secrets, *secrets),
         client_cert=subject.client_cert,
     )

@@ -203,7 +203,7 @@ class WorkloadIdentity(Source):
                 url=self._impersonation_url.replace(":generateAccessToken", ":generateIdToken"),
                 authorization=authorization,
                 audience=self.target_audience,
-                secrets=(subject.token,),
+                secrets=subject.all_secrets,
                 client_cert=subject.client_cert,
             )
         return generate_access_token(
@@ -212,7 +212,7 @@ class WorkloadIdentity(Source):
             authorization=authorization,
             scopes=self.scopes,
             lifetime=self._lifetime,
-            secrets=(subject.token,),
+            secrets=subject.all_secrets,
             client_cert=subject.client_cert,
         )
 
