@@ -351,7 +351,9 @@ def test_replace_gives_the_constructor_back_what_the_caller_passed(
         if kind != "impersonated file":
             assert source.universe_domain is None, kind
         assert dataclasses.replace(source).universe_domain == source.universe_domain, kind
-    assert Metadata(universe_domain=EVIL).universe_domain == EVIL
+    metadata = Metadata(universe_domain=EVIL)  # the caller's: trusted, and kept by replace()
+    assert dataclasses.replace(metadata, quota_project_id="p").universe_domain == EVIL
+    assert goth_actors.universe_domain(dataclasses.replace(metadata)) == EVIL
 
 
 def test_an_impersonated_file_and_its_source_credentials_name_one_universe() -> None:
