@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 import pytest
 import requests
@@ -16,6 +16,7 @@ from google.auth import aws
 
 from goth_actors import (
     ConfigError,
+    HttpResponse,
     Token,
     TokenEndpointError,
     TokenError,
@@ -174,14 +175,31 @@ def test_a_malformed_aws_source_is_named(
     assert info.value.field == field
 
 
-def test_the_secret_never_reaches_a_repr_or_an_error(emulator: GoogleEmulator) -> None:
-    environment = emulator.aws_access_key()
+# Temporary credentials' session token, with slashes as AWS's have: no pattern finds it.
+SESSION_TOKEN = "IQoJb3/JpZ2lu+X2Vj/EJr/wEaCXVz"
+
+
+def test_the_aws_keys_never_reach_a_repr_or_an_error_even_when_sts_echoes_the_form(
+    emulator: GoogleEmulator,
+) -> None:
+    environment = {**emulator.aws_access_key(), "AWS_SESSION_TOKEN": SESSION_TOKEN}
     source = WorkloadIdentity(emulator.aws_workload_identity())
-    emulator.fail_next(1, 500, endpoint="sts")
+
+    def echoing_sts(**request: Any) -> HttpResponse:
+        # STS refuses the subject token, quoting the signed request's AWS headers from it.
+        form = dict(parse_qsl(request["body"].decode()))
+        signed = json.loads(unquote(form["subject_token"]))
+        quoted = [f"{h['key']}: {h['value']}" for h in signed["headers"] if "amz" in h["key"]]
+        echoed = f"refused {'; '.join(quoted)}"
+        return HttpResponse(400, {}, {"error": "invalid_grant", "error_description": echoed})
+
     with pytest.raises(TokenEndpointError) as info:
-        Token.fetch(source, environ=environment)
-    secret = environment["AWS_SECRET_ACCESS_KEY"]
-    assert secret not in repr(source) + str(info.value) + repr(info.value.body)
+        Token.fetch(source, environ=environment, http_client=echoing_sts)
+    shown = repr(source) + str(info.value) + info.value.body
+    shown += info.value.error_description or ""
+    for secret in (environment["AWS_SECRET_ACCESS_KEY"], SESSION_TOKEN):
+        assert secret not in shown
+    assert SESSION_TOKEN.split("/")[1] not in shown
 
 
 def test_google_auth_accepts_the_emulator_and_gets_the_same_identity(

@@ -9,6 +9,7 @@ services in a universe the caller trusts, or loopback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import goth_actors
 from goth_actors import (
     ConfigError,
     Impersonated,
+    Metadata,
     RefreshToken,
     ServiceAccount,
     WorkloadIdentity,
@@ -136,10 +138,37 @@ def test_plain_http_is_refused_except_to_loopback_even_with_the_opt_out(url: str
         "https://sts-xyz.p.mtls.googleapis.com/v1/token",
         "https://oauth2.googleapis.com/token",
         "https://www.googleapis.com/oauth2/v4/token",
+        "https://www.googleapis.com/oauth2/v3/token",
+        "https://accounts.google.com/o/oauth2/token",
     ],
 )
 def test_googles_token_services_and_loopback_are_accepted(url: str) -> None:
     assert WorkloadIdentity(_external(token_url=url)).token_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # www.googleapis.com also serves Cloud Storage's upload API: anyone's bucket.
+        "https://www.googleapis.com/upload/storage/v1/b/attacker/o?uploadType=media&name=loot",
+        "https://www.googleapis.com/storage/v1/b/attacker/o",
+        "https://www.googleapis.com/oauth2/v4/token/../../../upload/storage/v1/b/attacker/o",
+        "https://accounts.google.com/o/oauth2/auth",
+        "https://oauth2.googleapis.com/upload/storage/v1/b/attacker/o",
+        "https://sts.googleapis.com/v1/projects/attacker",
+        "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:signBlob",
+        # A bucket called "sts" is a host under storage.googleapis.com: not a region.
+        "https://sts.storage.googleapis.com/v1/token",
+        "https://oauth2.storage.googleapis.com/token",
+    ],
+)
+def test_googles_hosts_receive_a_credential_only_at_their_token_paths(url: str) -> None:
+    with pytest.raises(ConfigError, match="allow_custom_endpoints=True") as info:
+        RefreshToken(_user(token_uri=url))
+    assert info.value.field == "credentials.token_uri"
+    with pytest.raises(ConfigError) as info:
+        WorkloadIdentity(_external(token_url=url))
+    assert info.value.field == "credentials.token_url"
 
 
 @pytest.mark.parametrize(
@@ -252,3 +281,83 @@ def test_a_google_universe_derives_endpoints_freely(emulator: GoogleEmulator) ->
     assert Impersonated(source, "sa@p.iam.gserviceaccount.com").iam_url == (
         "https://iamcredentials.googleapis.com"
     )
+
+
+EVIL = "evil.example"
+LOOPBACK = "http://127.0.0.1:9"
+TARGET = "sa@p.iam.gserviceaccount.com"
+
+
+def _sources_of_a_file_naming_a_universe(pem: str) -> dict[str, goth_actors.Source]:
+    """One source of each kind from credentials that name EVIL, endpoints on loopback."""
+    user = _user(token_uri=f"{LOOPBACK}/token", universe_domain=EVIL)
+    workforce = {
+        **_user(token_url=f"{LOOPBACK}/v1/oauthtoken", universe_domain=EVIL),
+        "type": "external_account_authorized_user",
+    }
+    external = _external(token_url=f"{LOOPBACK}/v1/token", universe_domain=EVIL)
+    key = {
+        "type": "service_account",
+        "client_email": TARGET,
+        "private_key": pem,
+        "universe_domain": EVIL,
+    }
+    impersonated = {
+        **_impersonated_file(f"{LOOPBACK}{IMPERSONATE}"),
+        "source_credentials": user,
+        "universe_domain": EVIL,
+    }
+    return {
+        "authorized_user": RefreshToken(user),
+        "workforce_user": source_from_credentials(workforce),
+        "external_account": WorkloadIdentity(external),
+        "service_account": ServiceAccount(key),
+        "impersonated file": source_from_credentials(impersonated),
+        "impersonated": Impersonated(RefreshToken(user), TARGET, url=LOOPBACK),
+    }
+
+
+def _derives_from_the_universe(source: goth_actors.Source) -> bool:
+    try:
+        Impersonated(source, TARGET)
+    except ConfigError as error:
+        return error.field != "url"
+    return True
+
+
+def test_a_copy_made_with_replace_trusts_no_more_than_the_original(
+    rsa_private_key_pem: str,
+) -> None:
+    # replace() passes every field back to the constructor: a universe the source had filled
+    # in from its file used to come back as if the caller had named it, and be trusted.
+    sources = _sources_of_a_file_naming_a_universe(rsa_private_key_pem)
+    for kind, source in sources.items():
+        assert not _derives_from_the_universe(source), kind
+        copy = dataclasses.replace(source, quota_project_id="other-project")
+        assert copy.quota_project_id == "other-project", kind
+        assert not _derives_from_the_universe(copy), kind
+        assert goth_actors.universe_domain(copy) == EVIL, kind
+        with pytest.raises(ConfigError):
+            goth_actors.signer(copy, email="other@p.iam.gserviceaccount.com")
+    trusted = RefreshToken(_user(universe_domain=EVIL), universe_domain=EVIL)
+    copy = dataclasses.replace(trusted, quota_project_id="other-project")
+    assert Impersonated(copy, TARGET).iam_url == f"https://iamcredentials.{EVIL}"
+
+
+def test_replace_gives_the_constructor_back_what_the_caller_passed(
+    rsa_private_key_pem: str,
+) -> None:
+    for kind, source in _sources_of_a_file_naming_a_universe(rsa_private_key_pem).items():
+        if kind != "impersonated file":
+            assert source.universe_domain is None, kind
+        assert dataclasses.replace(source).universe_domain == source.universe_domain, kind
+    metadata = Metadata(universe_domain=EVIL)  # the caller's: trusted, and kept by replace()
+    assert dataclasses.replace(metadata, quota_project_id="p").universe_domain == EVIL
+    assert goth_actors.universe_domain(dataclasses.replace(metadata)) == EVIL
+
+
+def test_an_impersonated_file_and_its_source_credentials_name_one_universe() -> None:
+    credentials = {**_impersonated_file(f"{LOOPBACK}{IMPERSONATE}"), "universe_domain": EVIL}
+    with pytest.raises(ConfigError, match="source_credentials are for universe") as info:
+        source_from_credentials(credentials)
+    assert info.value.field == "credentials.universe_domain"

@@ -36,6 +36,7 @@ from goth_actors import (
     source_from_credentials,
 )
 from goth_actors._protocol import redact
+from goth_actors._protocol.redact import without_query
 from goth_actors.testing import GoogleEmulator
 
 json_values = st.recursive(
@@ -452,3 +453,79 @@ def test_arbitrary_values_as_workforce_user_credentials_are_config_errors(creden
     with pytest.raises(ConfigError) as info:
         goth_actors.WorkforceUser(credentials)
     assert info.value.field.startswith("credentials")
+
+
+PASSWORD = "hunter2-password"
+_AWS = {
+    "environment_id": "aws1",
+    "regional_cred_verification_url": (
+        "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+    ),
+}
+
+
+def _read_from(credential_source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+        "providers/p",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "credential_source": credential_source,
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (
+            lambda: source_from_credentials(
+                _read_from({"url": f"https://ci:{PASSWORD}@ci.example/token"})
+            ),
+            "credentials.credential_source.url",
+        ),
+        (lambda: Metadata(url=f"http://md:{PASSWORD}@127.0.0.1:9"), "url"),
+        (
+            lambda: source_from_credentials(
+                _read_from({**_AWS, "url": f"http://aws:{PASSWORD}@169.254.169.254/creds"})
+            ),
+            "credentials.credential_source.url",
+        ),
+        (
+            lambda: source_from_credentials(
+                _read_from({**_AWS, "region_url": f"http://:{PASSWORD}@169.254.169.254/az"})
+            ),
+            "credentials.credential_source.region_url",
+        ),
+    ],
+    ids=["credential_source.url", "Metadata(url=)", "aws url", "aws region_url"],
+)
+def test_a_url_a_token_is_read_from_may_not_carry_a_password(
+    build: Callable[[], object], field: str
+) -> None:
+    # It would show in the source's repr, in every error's message and url.
+    error = _config_error(build)
+    assert error is not None
+    assert error.field == field
+    assert "password" in str(error)
+    assert PASSWORD not in str(error)
+
+
+def test_a_password_in_a_url_never_reaches_a_message() -> None:
+    assert without_query(f"https://u:{PASSWORD}@x.test:8443/a?b=1#f") == ("https://x.test:8443/a")
+
+    def echoing_client(**request: Any) -> HttpResponse:
+        raise requests.ConnectionError(f"cannot reach {request['url']}")
+
+    # GCE_METADATA_HOST is the environment's: a password there is not refused, only hidden.
+    environ = {"GCE_METADATA_HOST": f"md:{PASSWORD}@127.0.0.1:9"}
+    with pytest.raises(TransportError) as info:
+        Token.fetch(Metadata(), http_client=echoing_client, environ=environ)
+    assert PASSWORD not in _whole_chain(info.value) + str(info.value.url)
+
+    def answering_503(**request: Any) -> HttpResponse:
+        return HttpResponse(503, {}, f"{request['url']} is down")
+
+    with pytest.raises(TokenEndpointError) as answered:
+        Token.fetch(Metadata(), http_client=answering_503, environ=environ)
+    assert PASSWORD not in _whole_chain(answered.value) + str(answered.value.url)
+    assert PASSWORD not in answered.value.body

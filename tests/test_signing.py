@@ -74,6 +74,19 @@ def test_workload_identity_signs_as_the_account_it_impersonates_with_the_sts_tok
     assert emulator.token_info(caller)["email"].startswith("principal://")  # type: ignore[index]
 
 
+def test_workload_identity_signs_at_the_iam_base_of_its_impersonation_url(
+    emulator: GoogleEmulator,
+) -> None:
+    # A proxy whose own path has a /v1/ in it: IAM's base is all before /v1/projects/-/...
+    credentials = emulator.workload_identity(service_account=TARGET)
+    proxy = "https://proxy.example/v1/iam"
+    credentials["service_account_impersonation_url"] = (
+        f"{proxy}/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken"
+    )
+    source = WorkloadIdentity(credentials, allow_custom_endpoints=True)
+    assert signer(source).iam_url == proxy
+
+
 def test_other_sources_sign_only_as_an_account_they_name(emulator: GoogleEmulator) -> None:
     source = RefreshToken(emulator.authorized_user())
     with pytest.raises(ConfigError) as info:

@@ -341,6 +341,16 @@ def test_default_source_falls_back_to_the_metadata_server(tmp_path: Path) -> Non
     assert source == Metadata(scopes=("s",))
 
 
+def test_metadata_sources_are_equal_and_hash_alike_by_value() -> None:
+    one = Metadata(scopes=["s"], universe_domain="example.test")
+    same = Metadata(scopes=("s",), universe_domain="example.test")
+    assert one == same
+    assert hash(one) == hash(same)
+    assert {one: "server"}[same] == "server"
+    assert one != Metadata(scopes=("s",))
+    assert one != Metadata(scopes=("s",), universe_domain="example.test", account="a@b.c")
+
+
 def test_default_source_refuses_a_key_file_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "key.json"
     path.write_text("-----BEGIN PRIVATE KEY----- secret")

@@ -35,7 +35,7 @@ def test_a_key_file_outside_googleapis_uses_a_self_signed_jwt_as_google_auth_doe
         emulator.universe_domain = OTHER
         key = emulator.service_account()
         source = ServiceAccount(key)
-        assert (source.universe_domain, source.self_signed_jwt, source.token_url) == (
+        assert (universe_domain(source), source.self_signed_jwt, source.token_url) == (
             OTHER,
             True,
             None,
@@ -55,7 +55,7 @@ def test_default_endpoints_derive_from_the_universe(emulator: GoogleEmulator) ->
     source = RefreshToken({**user, "universe_domain": OTHER}, universe_domain=OTHER)
     assert source.token_url == f"https://oauth2.{OTHER}/token"
     impersonated = Impersonated(source, "sa@p.iam.gserviceaccount.com")
-    assert impersonated.universe_domain == OTHER
+    assert universe_domain(impersonated) == OTHER
     assert impersonated.iam_url == f"https://iamcredentials.{OTHER}"
 
 

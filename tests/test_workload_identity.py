@@ -439,6 +439,26 @@ def test_an_sts_200_without_an_access_token_is_not_retryable(emulator: GoogleEmu
     assert raised.value.retryable is False
 
 
+@pytest.mark.parametrize("impersonating", [False, True])
+@pytest.mark.parametrize("expires_in", [None, "soon", 0])
+def test_an_sts_200_without_a_sensible_expires_in_is_not_retryable_whatever_follows(
+    emulator: GoogleEmulator, impersonating: bool, expires_in: object
+) -> None:
+    # The same reading for the STS token that is the token and for the one IAM is sent.
+    account = a_deployer(emulator) if impersonating else None
+    credentials = emulator.workload_identity(service_account=account)
+    answer = {"access_token": "sts.Token-1/x", "token_type": "Bearer", "expires_in": expires_in}
+    if expires_in is None:
+        del answer["expires_in"]
+    emulator.respond_next(1, 200, answer, endpoint="sts")
+
+    with pytest.raises(TokenEndpointError, match="expires_in") as raised:
+        Token.fetch(WorkloadIdentity(credentials))
+
+    assert raised.value.retryable is False
+    assert emulator.requests_to("iam") == []
+
+
 def test_subject_and_sts_tokens_never_appear_in_errors(
     emulator: GoogleEmulator, tmp_path: Path
 ) -> None:

@@ -5,6 +5,9 @@ characters, JSON no deeper than 64 levels), redacted
 (`redact`) and escaped
 (`escape`: no newline or escape sequence of the remote's
 reaches a message or a log line) before it is kept. Bodies are parsed as strict UTF-8.
+
+A 200 answer that is no usable token is never quoted, only summed up (`answer_shape`: its
+keys and their types): it may hold new tokens no pattern recognises.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from typing import Any
 from goth_actors._protocol.errors import TokenEndpointError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.files import NOT_JSON, decode_utf8, parse_json
-from goth_actors._protocol.http_client import HttpResponse
+from goth_actors._protocol.http_client import MAX_BODY_BYTES, HttpResponse
 from goth_actors._protocol.redact import escape, redact, shorten, without_query
 
 __all__ = [
     "MAX_EXPIRES_IN",
     "RETRYABLE_OAUTH_ERRORS",
     "RETRYABLE_STATUSES",
+    "answer_shape",
     "body_excerpt",
     "body_text",
     "describe",
@@ -41,6 +45,7 @@ __all__ = [
     "str_or_none",
     "token_problem",
     "token_type_problem",
+    "unusable_answer",
 ]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -186,16 +191,45 @@ def parse_retry_after(value: str | None, clock: Callable[[], float]) -> float | 
     return max(0.0, seconds)
 
 
-def invalid(
-    response: HttpResponse, exchange: Exchange, url: str, problem: str
-) -> TokenEndpointError:
+def invalid(response: HttpResponse, url: str, problem: str) -> TokenEndpointError:
+    """The error for ``response``, a 200 that is no usable token (see `unusable_answer`)."""
+    return unusable_answer(url, problem, response.body)
+
+
+def unusable_answer(where: str, problem: str, answer: object) -> TokenEndpointError:
+    """The error for a 200 answer that is no usable token: not retryable, never quoting it.
+
+    Args:
+        where: The URL that answered, without its query.
+        problem: What is wrong, after the URL in the message.
+        answer: The answer: its body, its decoded JSON, or ``None``. Only its shape is kept
+            as the error's ``body`` (`answer_shape`): a 200's values may be tokens.
+    """
     return TokenEndpointError(
-        f"{url} {problem}",
-        status=response.status,
-        retryable=False,
-        body=body_excerpt(response.body, exchange),
-        url=url,
+        f"{where} {problem}", status=200, retryable=False, body=answer_shape(answer), url=where
     )
+
+
+def answer_shape(answer: object) -> str:
+    """A 200 answer summed up without a value of it: its keys and their types.
+
+    Examples:
+        >>> answer_shape(b'{"access_token": "tok", "expires_in": 0}')
+        "{'access_token': str, 'expires_in': int}"
+        >>> answer_shape(b"<html>portal</html>")
+        '(not JSON, 19 characters)'
+    """
+    if answer is None:
+        return ""
+    data = parse_body(answer)
+    if isinstance(data, Mapping):
+        items = list(data.items())
+        shape = ", ".join(f"{escape(str(k)[:40])!r}: {type(v).__name__}" for k, v in items[:10])
+        return f"{{{shape}{', ...' if len(items) > 10 else ''}}}"
+    if data is NOT_JSON:
+        size = len(answer) if isinstance(answer, str | bytes | bytearray) else 0
+        return f"(not JSON, {size} characters)"
+    return f"(JSON {type(data).__name__})"
 
 
 def parse_body(body: object) -> Any:
@@ -216,17 +250,16 @@ def parse_body(body: object) -> Any:
     return NOT_JSON
 
 
-def json_object(response: HttpResponse, exchange: Exchange, url: str) -> Mapping[str, Any]:
+def json_object(response: HttpResponse, url: str) -> Mapping[str, Any]:
     data = parse_body(response.body)
     if data is NOT_JSON:
         raise invalid(
             response,
-            exchange,
             url,
             "answered 200 with a body that is not JSON (or not UTF-8, or nested too deep)",
         )
     if not isinstance(data, dict):
-        raise invalid(response, exchange, url, "answered 200 with JSON that is not an object")
+        raise invalid(response, url, "answered 200 with JSON that is not an object")
     return data
 
 
@@ -241,8 +274,11 @@ def body_excerpt(body: object, exchange: Exchange) -> str:
             text = "(a mapping that is not JSON)"
     else:
         text = body_text(body)
-    text = " ".join(text.split())
-    return shorten(escape(redact(text[: _EXCERPT_CHARS * 4], exchange.secrets)), _EXCERPT_CHARS)
+    if len(text) > MAX_BODY_BYTES:  # only a custom client's: drop the word cut in two
+        text = text[:MAX_BODY_BYTES].rpartition(" ")[0]
+    # The whole body is redacted before it is shortened: a secret across the cut is whole.
+    text = redact(" ".join(text.split()), exchange.secrets)
+    return shorten(escape(text), _EXCERPT_CHARS)
 
 
 def body_text(body: object) -> str:

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import body_text
+from goth_actors._protocol.answers import body_text, unusable_answer
 from goth_actors._protocol.errors import TokenError
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.iam import unusable_answer
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.sigv4 import AwsCredentials, sign_request
 from goth_actors._protocol.subject import Subject, SubjectContext
@@ -81,7 +80,8 @@ class AwsSubjectSource:
             "method": "POST",
             "headers": [{"key": key, "value": value} for key, value in headers.items()],
         }
-        return Subject(quote(json.dumps(request, separators=(",", ":"), sort_keys=True)))
+        token = quote(json.dumps(request, separators=(",", ":"), sort_keys=True))
+        return Subject(token, secrets=keys.secrets())
 
     def _region_from_metadata(self, session: _Imds) -> str:
         if self.region_url is None:

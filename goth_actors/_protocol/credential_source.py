@@ -18,13 +18,13 @@ from types import MappingProxyType
 from typing import Literal
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.answers import unusable_answer
 from goth_actors._protocol.aws import AWS_KEYS, aws_source
 from goth_actors._protocol.certificate import certificate_source
 from goth_actors._protocol.errors import TokenError, TransportError
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.executable import executable_source
 from goth_actors._protocol.files import NOT_JSON, FileProblem, parse_json, read_text, shown_path
-from goth_actors._protocol.iam import unusable_answer
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.subject import Subject, SubjectContext, SubjectSource
 from goth_actors._protocol.token import Exchanger

@@ -7,9 +7,11 @@ status line or headers a byte at a time keeps a request alive for hours (a heade
 be 64 KiB). `DeadlineAdapter` is a requests transport adapter whose connections read
 every byte of an answer (status line, headers, body) through `_DeadlineReader`, which
 bounds each read by the time left until the deadline of the current exchange, and whose new
-connections get only the time left for their TLS handshake (CPython bounds a handshake as a
-whole by the socket's timeout). The deadline is set per exchange with `deadline_of`, in
-a context variable, so one pooled connection serves exchanges of different deadlines. Name
+connections get only the time left: to connect to each address of the host's name in turn
+(urllib3 gives each the whole connect timeout, so three addresses that never answer took
+three times the deadline) and for their TLS handshake (CPython bounds a handshake as a whole
+by the socket's timeout). The deadline is set per exchange with `deadline_of`, in a
+context variable, so one pooled connection serves exchanges of different deadlines. Name
 resolution is bounded by the operating system's resolver, not by this.
 """
 
@@ -20,6 +22,7 @@ import contextvars
 import http.client
 import io
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +30,13 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util.connection import allowed_gai_family
 
 __all__ = ["DeadlineAdapter", "deadline_of", "time_left"]
 
@@ -107,27 +117,85 @@ class _DeadlineResponse(http.client.HTTPResponse):
         super().__init__(_SocketShim(sock), *args, **kwargs)  # type: ignore[arg-type]
 
 
-def _bound_handshake(sock: socket.socket) -> socket.socket:
-    # The TLS handshake that follows runs under the socket's timeout as a whole.
+def _bounded(timeout: float | None) -> float | None:
+    """``timeout``, or the time left of the deadline when that is shorter.
+
+    Raises:
+        TimeoutError: The deadline has passed.
+    """
     left = time_left()
-    if left is not None:
-        timeout = sock.gettimeout()
-        sock.settimeout(left if timeout is None else min(timeout, left))
-    return sock
+    if left is None:
+        return timeout
+    return left if timeout is None else min(timeout, left)
+
+
+def _connect(
+    address: tuple[str, int],
+    timeout: float | None,
+    source_address: tuple[str, int] | None,
+    socket_options: Any,
+) -> socket.socket:
+    """urllib3's ``create_connection``, but each address gets only the time left to connect.
+
+    The socket it returns has the time left as its timeout, for the TLS handshake.
+    """
+    host, port = address
+    host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    failure: OSError | None = None
+    for family, kind, proto, _, where in socket.getaddrinfo(
+        host, port, allowed_gai_family(), socket.SOCK_STREAM
+    ):
+        limit = _bounded(timeout)  # a TimeoutError once no time is left for this address
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(limit)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(where)
+            # The TLS handshake that follows runs under the socket's timeout as a whole.
+            sock.settimeout(_bounded(timeout))
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    if failure is not None:
+        raise failure
+    raise OSError("getaddrinfo returned no address")
 
 
 class _Connection(HTTPConnection):
+    """A connection whose connect and TLS handshake end by the exchange's deadline."""
+
     response_class = _DeadlineResponse
 
     def _new_conn(self) -> socket.socket:
-        return _bound_handshake(super()._new_conn())
+        # urllib3's own, with _connect for its create_connection.
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        try:
+            sock = _connect(
+                (self._dns_host, self.port), timeout, self.source_address, self.socket_options
+            )
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
 
 
-class _TlsConnection(HTTPSConnection):
-    response_class = _DeadlineResponse
-
-    def _new_conn(self) -> socket.socket:
-        return _bound_handshake(super()._new_conn())
+class _TlsConnection(_Connection, HTTPSConnection):
+    pass
 
 
 class _Pool(HTTPConnectionPool):

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from goth_actors._protocol.redact import url_password
+
 __all__ = ["Exchange"]
 
 
@@ -23,7 +25,8 @@ class Exchange:
         scope: The scope the request asked for, reported on the token instead of the
             response's when set.
         sub: The subject the request asked for (domain-wide delegation), likewise.
-        secrets: Strings that must never be echoed in an error (removed from body excerpts).
+        secrets: Strings that must never be echoed in an error (removed from body excerpts);
+            a password in ``url`` (``user:password@``) is added to them.
         client_cert: ``(certificate_path, key_path)`` of the client certificate to present
             (mutual TLS: X.509 workload identity), or ``None``.
     """
@@ -37,3 +40,8 @@ class Exchange:
     sub: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
     client_cert: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        password = url_password(self.url)
+        if password:
+            object.__setattr__(self, "secrets", (*self.secrets, *password))

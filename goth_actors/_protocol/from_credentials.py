@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.endpoints import EndpointTrust
+from goth_actors._protocol.endpoints import EndpointTrust, source_universe
 from goth_actors._protocol.iam import check_delegates, split_generate_url
 from goth_actors._protocol.impersonated import Impersonated
 from goth_actors._protocol.refresh_token import RefreshToken
@@ -77,20 +77,25 @@ def _impersonated(credentials: Mapping[str, Any], **options: Any) -> Impersonate
         field = "credentials.source_credentials" + problem.field.removeprefix("credentials")
         message = str(problem).removeprefix(f"{problem.field}: ")
         raise ConfigError(field, message)
+    # The universe in effect is the source's (trusted only as far as it is), which must be
+    # the one the file names, if it names one.
+    if trust.file_universe is not None and source_universe(source) != trust.universe_domain:
+        raise ConfigError(
+            "credentials.universe_domain",
+            f"is {trust.file_universe!r}, but the source_credentials are for universe "
+            f"{source_universe(source)!r}",
+        )
     delegates = creds.get("delegates") or ()
     kwargs: dict[str, Any] = {
         "delegates": check_delegates(delegates, "credentials.delegates"),
         "url": base,
-        "universe_domain": trust.universe_domain,
+        "universe_domain": universe_domain,
         "quota_project_id": quota_project(options.pop("quota_project_id", None), creds),
         **options,
     }
     if "scopes" not in options and creds.get("scopes") is not None:
         kwargs["scopes"] = check_scopes(creds["scopes"], "credentials.scopes")
-    impersonated = Impersonated(source, target, **kwargs)
-    # Its universe came from the file: trusted only as far as the file's own trust goes.
-    object.__setattr__(impersonated, "_universe_trusted", trust.trusted)
-    return impersonated
+    return Impersonated(source, target, **kwargs)
 
 
 _FACTORIES: dict[str, Callable[..., Source]] = {

@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import token_problem
-from goth_actors._protocol.errors import TokenEndpointError
+from goth_actors._protocol.answers import token_problem, unusable_answer
 from goth_actors._protocol.exchange import Exchange
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.token import Exchanger, Token, id_token_from_jwt
@@ -36,7 +35,6 @@ __all__ = [
     "json_post",
     "parse_rfc3339",
     "split_generate_url",
-    "unusable_answer",
 ]
 
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
@@ -173,16 +171,6 @@ def json_post(
         kind="oauth",
         secrets=(*secrets, token),
         client_cert=client_cert,
-    )
-
-
-def unusable_answer(where: str, problem: str, data: Mapping[str, Any] | None) -> TokenEndpointError:
-    # The body excerpt names the keys and their types, never a value: values may be tokens.
-    shape = ", ".join(
-        f"{str(k)[:40]!r}: {type(v).__name__}" for k, v in list((data or {}).items())[:10]
-    )
-    return TokenEndpointError(
-        f"{where} {problem}", status=200, retryable=False, body=f"{{{shape}}}", url=where
     )
 
 

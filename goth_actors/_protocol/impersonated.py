@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
@@ -12,6 +12,7 @@ from goth_actors._protocol.endpoints import (
     check_explicit_url,
     check_universe_domain,
     derived_url,
+    source_universe,
     universe_trusted,
 )
 from goth_actors._protocol.exchange import Exchange
@@ -89,6 +90,8 @@ class Impersonated(Source):
     url: str | None = None
     universe_domain: str | None = None
     quota_project_id: str | None = None
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, Source):
@@ -109,9 +112,11 @@ class Impersonated(Source):
         object.__setattr__(self, "audience", optional_string(self.audience, "audience"))
         url = None if self.url is None else check_explicit_url(self.url, "url")
         object.__setattr__(self, "url", url.rstrip("/") if url else None)
+        # The caller's universe_domain stays as passed (replace() passes it back); the one in
+        # effect, the source's unless the caller names one, is trusted as far as that is.
         explicit = self.universe_domain
-        universe = explicit or self.source.universe_domain or GOOGLE_UNIVERSE
-        object.__setattr__(self, "universe_domain", check_universe_domain(universe))
+        universe = explicit or source_universe(self.source) or GOOGLE_UNIVERSE
+        object.__setattr__(self, "_universe", check_universe_domain(universe))
         trusted = explicit is not None or universe_trusted(self.source)
         object.__setattr__(self, "_universe_trusted", trusted)
         if url is None:
@@ -130,7 +135,7 @@ class Impersonated(Source):
     @property
     def iam_url(self) -> str:
         """IAM Credentials' base URL this source posts to."""
-        return self.url or f"https://iamcredentials.{self.universe_domain}"
+        return self.url or f"https://iamcredentials.{self._universe}"
 
     def prepare(self, now: float, environ: Mapping[str, str] | None = None) -> Exchange:
         raise NotImplementedError("Impersonated takes two requests; use Token.fetch()")

@@ -20,7 +20,7 @@ DEFAULT_METADATA_URL = "http://metadata.google.internal"
 _METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Metadata(Source):
     """The metadata server of Compute Engine, GKE, Cloud Run, App Engine and Cloud Functions.
 
@@ -66,24 +66,6 @@ class Metadata(Source):
         object.__setattr__(self, "quota_project_id", quota)
         if self.universe_domain is not None:
             object.__setattr__(self, "universe_domain", check_universe_domain(self.universe_domain))
-
-    def _key(self) -> tuple[object, ...]:
-        return (
-            self.account,
-            self.url,
-            self.audience,
-            self.scopes,
-            self.quota_project_id,
-            self.universe_domain,
-        )
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Metadata):
-            return NotImplemented
-        return self._key() == other._key()
 
     def base_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The metadata server's base URL, resolved now (see ``url``)."""

@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from goth_actors._protocol.adc import find_credentials
-from goth_actors._protocol.endpoints import GOOGLE_UNIVERSE, check_universe_domain
+from goth_actors._protocol.endpoints import (
+    GOOGLE_UNIVERSE,
+    check_universe_domain,
+    source_universe,
+)
 from goth_actors._protocol.errors import TokenEndpointError, TokenError
 from goth_actors._protocol.gcloud import core_project
 from goth_actors._protocol.http_client import HttpClient, default_http_client
@@ -131,7 +135,7 @@ def universe_domain(
         ```
         'googleapis.com'
     """
-    known = source.universe_domain
+    known = source_universe(source)
     if known is not None:
         return known
     if not isinstance(source, Metadata):

@@ -8,15 +8,25 @@ Everything a remote party wrote, and every message built around a request, passe
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
-__all__ = ["MIN_SUBSTRING_SECRET", "escape", "redact", "redact_query", "shorten", "without_query"]
+__all__ = [
+    "MIN_SUBSTRING_SECRET",
+    "escape",
+    "redact",
+    "redact_query",
+    "shorten",
+    "url_password",
+    "without_query",
+]
 
 # Anything that looks like a credential: Google access tokens, JWTs, PEM blocks, long opaque
-# strings. Body excerpts and error messages pass through this before they are kept.
+# strings. Body excerpts and error messages pass through this before they are kept, whole
+# bodies (up to 1 MiB) too: so no alternative may fail after scanning far, which would make a
+# search quadratic. A JWT is any base64url run from "eyJ" (its '{"'), dots or not.
 _SECRET_PATTERNS = re.compile(
     r"ya29\.[\w.-]+"
-    r"|eyJ[\w-]*\.[\w-]*\.[\w-]*"
+    r"|eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)*"
     r"|-----BEGIN[^-]*-----.*?(?:-----END[^-]*-----|$)"
     r"|1//[\w-]+"
     r"|[A-Za-z0-9_\-+=]{32,}",
@@ -101,14 +111,29 @@ def redact_query(text: str) -> str:
 
 
 def without_query(url: str) -> str:
-    """``url`` without its query string and fragment (they can carry secrets).
+    """``url`` without its user name and password, query string and fragment (secrets all).
 
     Examples:
-        >>> without_query("https://x.test/token?key=1#f")
+        >>> without_query("https://user:password@x.test/token?key=1#f")
         'https://x.test/token'
     """
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def url_password(url: str) -> tuple[str, ...]:
+    """The password of ``url``'s ``user:password@``, as written and decoded; or nothing.
+
+    Examples:
+        >>> url_password("http://md:p%40ss@127.0.0.1/")
+        ('p%40ss', 'p@ss')
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return ()
+    return tuple(dict.fromkeys((password, unquote(password)))) if password else ()
 
 
 def shorten(text: str, limit: int) -> str:

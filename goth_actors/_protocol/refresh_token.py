@@ -17,7 +17,6 @@ from goth_actors._protocol.validate import (
     form,
     quota_project,
     required_string,
-    resolve_token_url,
     shown,
 )
 
@@ -59,6 +58,8 @@ class RefreshToken(Source):
     allow_custom_endpoints: bool = False
     quota_project_id: str | None = None
     _token_url: str = field(init=False, repr=False, compare=False)
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         credentials = credentials_mapping(self.credentials, "authorized_user")
@@ -76,9 +77,9 @@ class RefreshToken(Source):
         )
         object.__setattr__(self, "credentials", MappingProxyType(dict(credentials)))
         object.__setattr__(self, "url", url)
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
-        object.__setattr__(self, "_token_url", resolve_token_url(url, credentials, trust))
+        trust.bind(self)
+        token_url = trust.endpoint(credentials, "token_uri", "oauth2", "/token", url)
+        object.__setattr__(self, "_token_url", token_url)
 
     @property
     def token_url(self) -> str:

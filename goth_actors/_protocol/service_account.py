@@ -31,7 +31,6 @@ from goth_actors._protocol.validate import (
     form,
     optional_string,
     required_string,
-    resolve_token_url,
     shown,
 )
 
@@ -107,6 +106,8 @@ class ServiceAccount(Source):
     quota_project_id: str | None = None
     _key: RSAPrivateKey = field(init=False, repr=False, compare=False)
     _token_url: str | None = field(init=False, repr=False, compare=False)
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         credentials = credentials_mapping(self.credentials, "service_account")
@@ -161,13 +162,14 @@ class ServiceAccount(Source):
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "target_audience", target_audience)
         object.__setattr__(self, "_key", _load_rsa_key(pem))
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        trust.bind(self)
         object.__setattr__(self, "self_signed_jwt", self_signed)
         object.__setattr__(self, "audience", audience)
         object.__setattr__(self, "quota_project_id", quota)
         # A self-signed JWT is sent to no token endpoint: the key file's is not even checked.
-        token_url = None if self_signed else resolve_token_url(url, credentials, trust)
+        token_url = None
+        if not self_signed:
+            token_url = trust.endpoint(credentials, "token_uri", "oauth2", "/token", url)
         object.__setattr__(self, "_token_url", token_url)
 
     @property

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from goth_actors._base import ConfigError
+from goth_actors._protocol.answers import unusable_answer
 from goth_actors._protocol.endpoints import check_explicit_url, derived_url
 from goth_actors._protocol.http_client import DEFAULT_TIMEOUT, HttpClient, default_http_client
-from goth_actors._protocol.iam import RESOURCE_PREFIX, check_account, json_post, unusable_answer
+from goth_actors._protocol.iam import RESOURCE_PREFIX, check_account, json_post, split_generate_url
 from goth_actors._protocol.impersonated import Impersonated
 from goth_actors._protocol.metadata import Metadata
 from goth_actors._protocol.redact import without_query
@@ -196,8 +197,8 @@ def signer(
     if email is None and isinstance(source, WorkloadIdentity):
         impersonated = source.service_account_email
         if impersonated is not None:
-            impersonation = source.credentials["service_account_impersonation_url"]
-            own = str(impersonation).split("/v1/", 1)[0]
+            impersonation = str(source.credentials["service_account_impersonation_url"])
+            own = split_generate_url(impersonation, "service_account_impersonation_url")[0]
             return Signer(
                 source, impersonated, False, False, url or own, chain, source.federated_token
             )

@@ -33,15 +33,11 @@ TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
-def check_client(creds: Mapping[str, Any], *, required: bool = False) -> None:
-    """Checks ``client_id`` and ``client_secret`` (both needed when ``required``)."""
+def check_client(creds: Mapping[str, Any]) -> None:
+    """Checks the optional ``client_id`` and ``client_secret`` of an ``external_account``."""
     client_id, client_secret = creds.get("client_id"), creds.get("client_secret")
-    if client_id is None and required:
-        raise ConfigError("credentials.client_id", "is missing from the credentials")
     if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
         raise ConfigError("credentials.client_id", "must be a non-empty string")
-    if client_secret is None and required:
-        raise ConfigError("credentials.client_secret", "is missing from the credentials")
     if client_secret is not None and not isinstance(client_secret, str):
         raise ConfigError("credentials.client_secret", "must be a string")
     if client_secret and client_id is None:
@@ -87,6 +83,6 @@ def token_exchange(
         body=form(fields),
         kind="oauth",
         scope=" ".join(scopes),
-        secrets=(subject.token, *secrets),
+        secrets=(*subject.all_secrets, *secrets),
         client_cert=subject.client_cert,
     )

@@ -33,10 +33,23 @@ class SubjectContext:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Subject:
-    """A subject token, and the client certificate to present with it (mutual TLS), if any."""
+    """A subject token, and the client certificate to present with it (mutual TLS), if any.
+
+    Attributes:
+        token: The subject token.
+        client_cert: ``(certificate_path, key_path)`` for mutual TLS, or ``None``.
+        secrets: More strings that must never reach a message: what the token was made
+            from and may be echoed in part (AWS's secret key and session token).
+    """
 
     token: str = field(repr=False)
     client_cert: tuple[str, str] | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def all_secrets(self) -> tuple[str, ...]:
+        """The token and `secrets`: what every exchange that sends it must redact."""
+        return (self.token, *self.secrets)
 
     def __repr__(self) -> str:
         return f"Subject(token=<{len(self.token)} chars hidden>, client_cert={self.client_cert!r})"

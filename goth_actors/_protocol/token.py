@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from goth_actors._base import check_seconds
 from goth_actors._protocol.answers import (
     MAX_EXPIRES_IN,
     RETRYABLE_STATUSES,
@@ -116,7 +117,8 @@ class Token:
                 [`HttpClient`][goth_actors.HttpClient]). Default: a shared ``requests.Session``, TLS
                 verified, no redirects followed.
             timeout: Seconds the whole exchange may take, every step of it, connect to last
-                byte: a deadline (each step's ``http_client`` call gets the time left).
+                byte: a deadline (each step's ``http_client`` call gets the time left). More
+                than 0, finite, at most ``threading.TIMEOUT_MAX``.
             clock: Wall clock in unix seconds, for JWT times and the token's expiry.
             environ: Environment to read (``GCE_METADATA_HOST``, AWS's keys and region,
                 ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES``...); ``os.environ`` by default.
@@ -133,6 +135,8 @@ class Token:
                 for 408, 429, 5xx and Google's transient OAuth errors), or a 200 that is not
                 a usable token (``retryable=False``).
             TransportError: No answer: connection refused or reset, timeout, DNS (retryable).
+            ConfigError: ``timeout`` is not a number of seconds more than 0 (field
+                ``timeout``).
 
         Examples:
             ```python
@@ -167,8 +171,10 @@ class Source:
     Attributes:
         quota_project_id: The project billed for the APIs called with this source's tokens
             (sent as ``x-goog-user-project`` by the integrations), or ``None``.
-        universe_domain: The universe its tokens are for (``"googleapis.com"``), or ``None``
-            when it is known only by asking (the metadata server).
+        universe_domain: The universe the caller named (``universe_domain=``), or ``None``:
+            then the credentials', else ``googleapis.com``, or for the metadata server its
+            own. [`goth_actors.universe_domain`][goth_actors.universe_domain] tells the one in
+            effect.
     """
 
     __slots__ = ()
@@ -222,8 +228,8 @@ class Exchanger:
         environ: Mapping[str, str] | None,
     ) -> None:
         self.http_client = http_client
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        self.timeout = check_seconds("timeout", timeout, allow_minimum=False)
+        self.deadline = time.monotonic() + self.timeout
         self.clock = clock
         self.environ = environ
 
@@ -302,7 +308,7 @@ class Exchanger:
         response = self.send(exchange)
         url = without_query(exchange.url)
         token = _read_response(response, exchange, url, self.clock)
-        return token, json_object(response, exchange, url)
+        return token, json_object(response, url)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""
@@ -310,7 +316,7 @@ class Exchanger:
         url = without_query(exchange.url)
         if response.status != 200:
             raise status_error(response, exchange, url, self.clock)
-        return json_object(response, exchange, url)
+        return json_object(response, url)
 
     def text(self, exchange: Exchange) -> str:
         """Sends ``exchange`` and returns the 200 answer's body as text."""
@@ -333,23 +339,22 @@ def _read_response(
     if exchange.kind.startswith("metadata") and response.header("Metadata-Flavor") != "Google":
         raise invalid(
             response,
-            exchange,
             url,
             "answered without 'Metadata-Flavor: Google': "
             "not a metadata server (a proxy or captive portal?)",
         )
     if exchange.kind == "metadata_identity":
         text = body_text(response.body).strip()
-        return _id_token(text, response, exchange, url)
-    data = json_object(response, exchange, url)
+        return _id_token(text, response, url)
+    data = json_object(response, url)
     if "access_token" in data:
         return _access_token(data, response, exchange, url, clock)
     if "id_token" in data:
         id_token = data["id_token"]
         if not isinstance(id_token, str):
-            raise invalid(response, exchange, url, "has an id_token that is not a string")
-        return _id_token(id_token, response, exchange, url)
-    raise invalid(response, exchange, url, "answered 200 without an access_token or id_token")
+            raise invalid(response, url, "has an id_token that is not a string")
+        return _id_token(id_token, response, url)
+    raise invalid(response, url, "answered 200 without an access_token or id_token")
 
 
 def _access_token(
@@ -362,12 +367,11 @@ def _access_token(
     access_token = data["access_token"]
     problem = token_problem(access_token)
     if problem is not None:
-        raise invalid(response, exchange, url, problem)
+        raise invalid(response, url, problem)
     expires_in = parse_expires_in(data.get("expires_in"))
     if expires_in is None:
         raise invalid(
             response,
-            exchange,
             url,
             f"has a nonsensical expires_in ({describe(data.get('expires_in'))}); "
             f"expected a number of seconds in (0, {MAX_EXPIRES_IN}]",
@@ -376,7 +380,7 @@ def _access_token(
     token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
     problem = token_type_problem(token_type)
     if problem is not None:
-        raise invalid(response, exchange, url, problem)
+        raise invalid(response, url, problem)
     scope = data.get("scope")
     sub = data.get("sub")
     return Token(
@@ -388,8 +392,8 @@ def _access_token(
     )
 
 
-def _id_token(text: str, response: HttpResponse, exchange: Exchange, url: str) -> Token:
-    return id_token_from_jwt(text, lambda problem: invalid(response, exchange, url, problem))
+def _id_token(text: str, response: HttpResponse, url: str) -> Token:
+    return id_token_from_jwt(text, lambda problem: invalid(response, url, problem))
 
 
 def id_token_from_jwt(text: str, unusable: Callable[[str], TokenEndpointError]) -> Token:

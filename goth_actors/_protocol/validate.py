@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.endpoints import EndpointTrust
+from goth_actors._protocol.redact import without_query
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -28,7 +28,6 @@ __all__ = [
     "quota_project",
     "quoted_type",
     "required_string",
-    "resolve_token_url",
     "shown",
     "unknown_keyword",
 ]
@@ -85,8 +84,17 @@ def check_url(value: object, name: str) -> str | None:
     if re.search(r"[\x00-\x20\x7f-\x9f]", text):
         raise ConfigError(name, "must not contain spaces or control characters")
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        # Never quoted: it would show in the source's repr and in every error about the URL.
+        raise ConfigError(
+            name,
+            "must not carry a user name or password (user:password@host): a URL shows in "
+            "messages; send a credential in a header (a credential_source's 'headers')",
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(name, f"must be an http:// or https:// URL, got {text[:100]!r}")
+        raise ConfigError(
+            name, f"must be an http:// or https:// URL, got {without_query(text)[:100]!r}"
+        )
     return text
 
 
@@ -106,20 +114,6 @@ def check_scopes(value: object, name: str = "scopes") -> tuple[str, ...]:
                 name, f"each scope must be a non-empty string without spaces, got {scope!r}"
             )
     return scopes
-
-
-def resolve_token_url(url: str | None, credentials: Mapping[str, Any], trust: EndpointTrust) -> str:
-    """The token URL, from the caller, the credentials or the universe.
-
-    The caller's ``url`` (already checked), else the credentials' ``token_uri`` under the
-    endpoint policy, else Google's for the universe.
-    """
-    if url is not None:
-        return url
-    token_uri = credentials.get("token_uri")
-    if token_uri is None:
-        return trust.default("oauth2", "/token")
-    return trust.check(token_uri, "credentials.token_uri")
 
 
 def check_project(value: object, name: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from goth_actors._protocol.answers import token_problem
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
-from goth_actors._protocol.sts import check_client, client_basic_auth
+from goth_actors._protocol.sts import client_basic_auth
 from goth_actors._protocol.token import Exchanger, Source, Token
 from goth_actors._protocol.validate import (
     FORM,
@@ -69,25 +69,21 @@ class WorkforceUser(Source):
     quota_project_id: str | None = None
     _token_url: str = field(init=False, repr=False, compare=False)
     _refresh: list[str] = field(init=False, repr=False, compare=False)  # one cell: rotation
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         creds = credentials_mapping(self.credentials, "external_account_authorized_user")
         refresh = required_string(creds, "refresh_token", secret=True)
         required_string(creds, "client_id")
         required_string(creds, "client_secret", secret=True)
-        check_client(creds, required=True)
         optional_string(creds.get("audience"), "credentials.audience")
         trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
-        token_url = creds.get("token_url")
-        if token_url is None:
-            token_url = trust.default("sts", "/v1/oauthtoken")
-        else:
-            token_url = trust.check(token_url, "credentials.token_url")
+        token_url = trust.endpoint(creds, "token_url", "sts", "/v1/oauthtoken")
         for key in ("token_info_url", "revoke_url"):
             if creds.get(key) is not None:
                 trust.check(creds[key], f"credentials.{key}")
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        trust.bind(self)
         object.__setattr__(self, "quota_project_id", quota_project(self.quota_project_id, creds))
         object.__setattr__(self, "credentials", MappingProxyType(dict(creds)))
         object.__setattr__(self, "_token_url", token_url)

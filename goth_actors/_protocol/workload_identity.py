@@ -18,7 +18,6 @@ from types import MappingProxyType
 from typing import Any
 
 from goth_actors._base import ConfigError
-from goth_actors._protocol.answers import parse_expires_in, token_problem, token_type_problem
 from goth_actors._protocol.credential_source import credential_source
 from goth_actors._protocol.endpoints import EndpointTrust
 from goth_actors._protocol.exchange import Exchange
@@ -27,7 +26,6 @@ from goth_actors._protocol.iam import (
     generate_access_token,
     generate_id_token,
     split_generate_url,
-    unusable_answer,
 )
 from goth_actors._protocol.redact import without_query
 from goth_actors._protocol.sts import (
@@ -117,6 +115,8 @@ class WorkloadIdentity(Source):
     _token_url: str = field(init=False, repr=False, compare=False)
     _impersonation_url: str | None = field(init=False, repr=False, compare=False)
     _lifetime: float = field(init=False, repr=False, compare=False)
+    _universe: str = field(init=False, repr=False, compare=False)
+    _universe_trusted: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         creds = credentials_mapping(self.credentials, "external_account")
@@ -129,15 +129,10 @@ class WorkloadIdentity(Source):
                 f"got {subject_token_type[:100]!r}",
             )
         trust = EndpointTrust.resolve(creds, self.universe_domain, self.allow_custom_endpoints)
-        token_url = creds.get("token_url")
-        if token_url is None:
-            token_url = trust.default("sts", "/v1/token")
-        else:
-            token_url = trust.check(token_url, "credentials.token_url")
+        token_url = trust.endpoint(creds, "token_url", "sts", "/v1/token")
         if creds.get("token_info_url") is not None:
             trust.check(creds["token_info_url"], "credentials.token_info_url")
-        object.__setattr__(self, "universe_domain", trust.universe_domain)
-        object.__setattr__(self, "_universe_trusted", trust.trusted)
+        trust.bind(self)
         object.__setattr__(self, "_token_url", token_url)
         scopes = check_scopes(self.scopes)
         if not scopes:
@@ -198,9 +193,9 @@ class WorkloadIdentity(Source):
     def fetch_token(self, exchanger: Exchanger) -> Token:
         """Reads the subject token, exchanges it at STS, then impersonates if configured."""
         subject = self._subject(exchanger)
+        sts = exchanger.token(self._sts_exchange(subject))
         if self._impersonation_url is None:
-            return exchanger.token(self._sts_exchange(subject))
-        sts = self._federated_token(exchanger, subject)
+            return sts
         authorization = f"{sts.type} {sts.token}"
         if self.target_audience is not None:
             return generate_id_token(
@@ -208,7 +203,7 @@ class WorkloadIdentity(Source):
                 url=self._impersonation_url.replace(":generateAccessToken", ":generateIdToken"),
                 authorization=authorization,
                 audience=self.target_audience,
-                secrets=(subject.token,),
+                secrets=subject.all_secrets,
                 client_cert=subject.client_cert,
             )
         return generate_access_token(
@@ -217,7 +212,7 @@ class WorkloadIdentity(Source):
             authorization=authorization,
             scopes=self.scopes,
             lifetime=self._lifetime,
-            secrets=(subject.token,),
+            secrets=subject.all_secrets,
             client_cert=subject.client_cert,
         )
 
@@ -227,7 +222,7 @@ class WorkloadIdentity(Source):
         With impersonation it has the ``cloud-platform`` scope IAM needs: signing as the
         impersonated service account (IAM ``signBlob``) uses it.
         """
-        return self._federated_token(exchanger, self._subject(exchanger))
+        return exchanger.token(self._sts_exchange(self._subject(exchanger)))
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -238,22 +233,6 @@ class WorkloadIdentity(Source):
             impersonated_email=self.service_account_email,
         )
         return self._source.read(exchanger, context)
-
-    def _federated_token(self, exchanger: Exchanger, subject: Subject) -> Token:
-        if self._impersonation_url is None:
-            return exchanger.token(self._sts_exchange(subject))
-        data = exchanger.json(self._sts_exchange(subject))
-        where = without_query(self.token_url)
-        sts_token = data.get("access_token")
-        if not isinstance(sts_token, str) or not sts_token:
-            raise unusable_answer(where, "answered 200 without an access_token string", data)
-        token_type = data.get("token_type")
-        token_type = token_type if isinstance(token_type, str) and token_type else "Bearer"
-        problem = token_problem(sts_token) or token_type_problem(token_type)
-        if problem is not None:
-            raise unusable_answer(where, problem, data)
-        lifetime = parse_expires_in(data.get("expires_in")) or 3600.0
-        return Token(sts_token, token_type, None, None, exchanger.clock() + lifetime)
 
     def _sts_exchange(self, subject: Subject) -> Exchange:
         impersonating = self._impersonation_url is not None

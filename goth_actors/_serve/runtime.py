@@ -189,11 +189,7 @@ def describe_identity(source: Source, *, timeout: float = 5.0) -> Identity:
         project = _text(credentials.get("quota_project_id"))
         pool = _POOL_PROJECT.match(source.audience)
         number = pool.group(1) if pool else None
-    universe = (
-        _text(getattr(source, "universe_domain", None))
-        or _text(credentials.get("universe_domain"))
-        or DEFAULT_UNIVERSE
-    )
+    universe = goth_actors.universe_domain(source)  # no I/O: not a Metadata source
     return Identity(
         email=email, project_id=project, numeric_project_id=number, universe_domain=universe
     )
