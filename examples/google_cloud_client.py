@@ -4,12 +4,14 @@
 client libraries take credentials, and they all share the server's token::
 
     from google.cloud import storage
-    client = storage.Client(project="my-project", credentials=Credentials("storage"))
+    client = storage.Client(project=goth_actors.project_id(), credentials=Credentials("storage"))
 
-This program shows the same machinery without a client library: google-auth's
+This program shows the same machinery: google-auth's
 ``AuthorizedSession`` (what the REST clients use), its refresh after a 401 (one forced refresh,
 shared by every thread), and google-auth's impersonated credentials using the server's token as
-their source. Needs ``goth-actors[google-auth]``.
+their source; and, when google-cloud-storage is installed, a V4 signed URL made by
+``Blob.generate_signed_url`` with the server's key (no request: a key signs locally; any
+other source signs through IAM's ``signBlob``). Needs ``goth-actors[google-auth]``.
 
 Run it: ``uv run python examples/google_cloud_client.py``. Without credentials it starts the
 built-in emulator and a tiny local API on 127.0.0.1 that checks tokens as Google's APIs do;
@@ -20,6 +22,7 @@ userinfo API.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from _credentials import SCOPES, emulator_unless_real, key_file, userinfo_api
 from google.auth import impersonated_credentials
@@ -45,6 +48,23 @@ def impersonate(emulator: GoogleEmulator) -> None:
     print(f"impersonated credentials, sourced from the server: acting as {info.get('email')}")
 
 
+def signed_url(emulator: GoogleEmulator | None) -> None:
+    """google-cloud-storage's V4 signed URL, signed by the server's source (here its key)."""
+    try:
+        from google.cloud import storage  # type: ignore[import-untyped]
+    except ImportError:
+        print("google-cloud-storage is not installed: no signed URL")
+        return
+    # google-auth's order; with the emulator, its metadata server is the one found (last).
+    environ = None if emulator is None else {"GCE_METADATA_HOST": emulator.metadata_host}
+    project = goth_actors.project_id(environ=environ) or "no-project"
+    client = storage.Client(project=project, credentials=Credentials("userinfo"))
+    blob = client.bucket("example-bucket").blob("report.csv")
+    url = blob.generate_signed_url(expiration=timedelta(minutes=15), version="v4")
+    print(f"signed URL for project {project}: {url.partition('?')[0]}?... ", end="")
+    print(f"(signature {len(url.rpartition('X-Goog-Signature=')[2]) // 2} bytes)")
+
+
 def main() -> None:
     with emulator_unless_real() as emulator, userinfo_api(emulator) as (url, refused):
         source = goth_actors.ServiceAccount(key_file(emulator, "service_account"), scopes=SCOPES)
@@ -67,6 +87,7 @@ def main() -> None:
                 print(f"AuthorizedSession -> {statuses}, token endpoint requests: {refreshes}")
         if emulator is not None:
             impersonate(emulator)
+        signed_url(emulator)
         goth_actors.shutdown()
 
 

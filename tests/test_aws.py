@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import pytest
 import requests
 from _google_auth import auth_request, identity
+from google.auth import _helpers as google_helpers
 from google.auth import aws
 
 from goth_actors import (
@@ -216,3 +219,26 @@ def test_google_auth_accepts_the_emulator_and_gets_the_same_identity(
     ours = Token.fetch(source_from_credentials(credentials), environ=dict(os.environ))
     assert identity(emulator, theirs.token) == identity(emulator, ours.token)
     assert identity(emulator, ours.token)["email"] == "aws-sa@p.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("keys_from", ["environment", "ec2 metadata with imdsv2"])
+def test_the_subject_token_is_byte_for_byte_the_one_google_auth_makes(
+    emulator: GoogleEmulator, monkeypatch: pytest.MonkeyPatch, keys_from: str
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    environ = emulator.aws_access_key() if keys_from == "environment" else {}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    credentials = emulator.aws_workload_identity()
+    now = float(int(time.time()))  # both sign at the same second: SigV4 is deterministic
+    Token.fetch(WorkloadIdentity(credentials), clock=lambda: now, environ=environ)
+    ours = _subject(emulator)
+    frozen = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
+    monkeypatch.setattr(google_helpers, "utcnow", lambda: frozen)
+    theirs = aws.Credentials.from_info(credentials)
+    with auth_request() as request:
+        subject = theirs.retrieve_subject_token(request)
+    assert json.loads(unquote(subject)) == ours

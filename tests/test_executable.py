@@ -267,3 +267,19 @@ def test_google_auth_accepts_the_emulator_and_gets_the_same_identity(
     ours_saw = json.loads((tmp_path / "environment.json").read_text())
     assert identity(emulator, theirs.token) == identity(emulator, ours.token)
     assert ours_saw == theirs_saw  # the same environment, variable for variable
+
+
+def test_timeout_millis_stops_a_program_before_the_exchange_deadline(
+    emulator: GoogleEmulator, tmp_path: Path
+) -> None:
+    credentials = emulator.executable_workload_identity(tmp_path)
+    command = _program(tmp_path, "import time; time.sleep(60)")
+    # 5 s is the least timeout_millis google-auth (and we) accept; the exchange allows 30 s.
+    source = WorkloadIdentity(_with_command(credentials, command, timeout_millis=5000))
+    started = time.monotonic()
+    with pytest.raises(TokenError, match="timed out") as info:
+        Token.fetch(source, environ=_environ(), timeout=30.0)
+    elapsed = time.monotonic() - started
+    assert 4.9 < elapsed < 15.0, elapsed  # the program's own limit, not the exchange's
+    assert info.value.retryable
+    assert emulator.requests_to("sts") == []

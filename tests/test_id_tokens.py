@@ -228,3 +228,56 @@ def test_google_auth_fetches_an_id_token_for_the_same_key(
     assert {k: their_claims[k] for k in ("aud", "email", "sub", "iss")} == {
         k: our_claims[k] for k in ("aud", "email", "sub", "iss")
     }
+
+
+def _same_identity(emulator: GoogleEmulator, theirs: str, ours: str) -> None:
+    their_claims, our_claims = verified_claims(emulator, theirs), verified_claims(emulator, ours)
+    fields = ("aud", "email", "sub", "iss")
+    assert {k: their_claims[k] for k in fields} == {k: our_claims[k] for k in fields}
+
+
+def test_google_auth_fetches_an_id_token_for_the_same_impersonated_file(
+    emulator: GoogleEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _google_auth import auth_request
+    from google.auth import iam, impersonated_credentials
+
+    target = "id-target@emulator-project.iam.gserviceaccount.com"
+    user = emulator.authorized_user()
+    info = emulator.impersonated_service_account(user, target)
+    # What google-auth's fetch_id_token builds for this file, pointed at the emulator where
+    # google-auth always calls Google (it drops the file's token and IAM hosts).
+    their_target = impersonated_credentials.Credentials.from_impersonated_service_account_info(info)
+    their_target._source_credentials = their_target._source_credentials.with_token_uri(
+        user["token_uri"]
+    )
+    their_target._iam_endpoint_override = info["service_account_impersonation_url"]
+    endpoint = f"{emulator.iam_url}/v1/projects/-/serviceAccounts/{{}}:generateIdToken"
+    monkeypatch.setattr(iam, "_IAM_IDTOKEN_ENDPOINT", endpoint)
+    theirs = impersonated_credentials.IDTokenCredentials(
+        target_credentials=their_target, target_audience=AUDIENCE, include_email=True
+    )
+    with auth_request() as request:
+        theirs.refresh(request)
+    ours = Token.fetch(default_source(environ=_adc(tmp_path, info), audience=AUDIENCE))
+    _same_identity(emulator, theirs.token, ours.token)
+    assert verified_claims(emulator, ours.token)["email"] == target
+
+
+def test_google_auth_fetches_an_id_token_from_the_same_metadata_server(
+    emulator: GoogleEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _google_auth import auth_request
+    from google.auth.compute_engine import _metadata
+    from google.oauth2 import id_token
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    host = emulator.metadata_host  # google-auth read GCE_METADATA_HOST at import: set it here
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)
+    monkeypatch.setenv("GCE_METADATA_IP", host)  # its ping
+    with auth_request() as request:
+        theirs = id_token.fetch_id_token(request, AUDIENCE)
+    environ = {"HOME": str(tmp_path), "GCE_METADATA_HOST": host}
+    ours = Token.fetch(default_source(environ=environ, audience=AUDIENCE), environ=environ)
+    _same_identity(emulator, theirs, ours.token)
+    assert verified_claims(emulator, ours.token)["email"] == emulator.metadata_email

@@ -15,6 +15,7 @@ from _api_server import WAIT, ApiServer, start_app, token_requests
 from _grpc_api import METHOD, GrpcApi, channel_credentials
 from _helpers import GatedClient
 
+import goth_actors
 from goth_actors import ConfigError, RefreshToken, ServiceAccount, start_link
 from goth_actors.integrations import grpc as goth_grpc
 from goth_actors.testing import GoogleEmulator
@@ -53,6 +54,24 @@ def test_each_call_carries_the_sources_quota_project(
     with GrpcApi(api) as server, _plugin_only_channel(server.target, "user") as channel:
         channel.unary_unary(METHOD)(b"", timeout=WAIT)
     [metadata] = server.metadata
+    assert metadata[goth_grpc.QUOTA_PROJECT_KEY] == "billing-project"
+
+
+def test_each_aio_call_carries_the_token_and_the_sources_quota_project(
+    emulator: GoogleEmulator, api: ApiServer
+) -> None:
+    source = RefreshToken(emulator.authorized_user(quota_project="billing-project"))
+    start_link(name="user", source=source, prefetch="sync")
+
+    async def main(target: str) -> None:
+        credentials = channel_credentials()
+        async with goth_grpc.aio_secure_channel(target, "user", credentials=credentials) as ch:
+            await ch.unary_unary(METHOD)(b"", timeout=WAIT)
+
+    with GrpcApi(api) as server:
+        asyncio.run(main(server.target))
+    [metadata] = server.metadata
+    assert metadata["authorization"] == f"Bearer {goth_actors.fetch('user').token}"
     assert metadata[goth_grpc.QUOTA_PROJECT_KEY] == "billing-project"
 
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from goth_actors import RefreshToken, ServiceAccount, TokenEndpointError, start_link, stop
 from goth_actors import whereis as find
-from goth_actors.integrations.opentelemetry import Instrumentation, instrument
+from goth_actors.integrations.opentelemetry import DURATION_BUCKETS, Instrumentation, instrument
 from goth_actors.testing import GoogleEmulator
 
 pytestmark = pytest.mark.usefixtures("shutdown_servers")
@@ -174,6 +174,48 @@ def test_names_and_units_follow_the_semantic_conventions(
         "goth_actors.token.time_to_expiry": "s",
         "goth_actors.server.count": "{server}",
     }
+
+
+def test_the_duration_histogram_has_the_http_client_conventions_bucket_bounds(
+    emulator: GoogleEmulator, reader: InMemoryMetricReader, instrumentation: Instrumentation
+) -> None:
+    start_app(emulator)
+    [(_, histogram)] = points(reader)["goth_actors.token.request.duration"]
+    # Seconds: the SDK's default bounds (0, 5, 10, ... 10000) would put every refresh in one
+    assert tuple(histogram.explicit_bounds) == DURATION_BUCKETS
+    assert (DURATION_BUCKETS[0], DURATION_BUCKETS[-1]) == (0.005, 10.0)
+    assert histogram.count == 1
+    assert 0 < histogram.sum < 5
+
+
+def test_prometheus_gets_the_names_its_conventions_make_of_them(
+    emulator: GoogleEmulator,
+) -> None:
+    # The documented way to Prometheus: OpenTelemetry's exporter as the SDK's reader.
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import REGISTRY, generate_latest
+
+    prometheus = PrometheusMetricReader()
+    provider = MeterProvider(metric_readers=[prometheus])
+    try:
+        with instrument(provider):
+            start_app(emulator)
+            find("app").stop()  # type: ignore[union-attr]  # a restart, for its counter
+            wait_for(lambda: b"goth_actors_server_restarts_total" in generate_latest(REGISTRY))
+            page = generate_latest(REGISTRY).decode()
+    finally:
+        provider.shutdown()  # the exporter registered in prometheus_client's global registry:
+    assert prometheus._collector not in REGISTRY._collector_to_names  # its shutdown undid it
+    names = {line.partition("{")[0] for line in page.splitlines() if line.startswith("goth_")}
+    assert names >= {
+        "goth_actors_token_requests_total",
+        "goth_actors_token_request_duration_seconds_bucket",
+        "goth_actors_token_request_duration_seconds_count",
+        "goth_actors_server_restarts_total",
+        "goth_actors_token_time_to_expiry_seconds",
+        "goth_actors_server_count",
+    }
+    assert 'goth_actors_server_name="app"' in page
 
 
 # ------------------------------------------------------------------------------------ control

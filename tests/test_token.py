@@ -169,6 +169,24 @@ def test_a_400_whose_description_is_internal_failure_is_retryable_as_in_google_a
     assert (info.value.status, info.value.retryable) == (400, True)
 
 
+@pytest.mark.slow  # google-auth sleeps about a second before its retry
+def test_google_auth_retries_the_same_internal_failure_answer_itself(
+    emulator: GoogleEmulator,
+) -> None:
+    from _google_auth import auth_request
+    from google.oauth2 import credentials as user_credentials
+
+    user = emulator.authorized_user()
+    body = '{"error": "invalid_request", "error_description": "internal_failure"}'
+    emulator.fail_next(1, 400, body=body, endpoint="token")
+    theirs = user_credentials.Credentials.from_authorized_user_info(user).with_token_uri(
+        user["token_uri"]
+    )
+    with auth_request() as request:
+        theirs.refresh(request)  # its own retry of a retryable answer: no error reaches us
+    assert len(emulator.requests_to("token")) == 2  # the 400, then the token
+
+
 def test_invalid_grant_is_never_retryable(emulator: GoogleEmulator) -> None:
     emulator.fail_next(1, 503, error="invalid_grant", endpoint="token")
     with pytest.raises(TokenEndpointError) as info:

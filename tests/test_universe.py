@@ -122,3 +122,16 @@ def test_the_google_auth_adapter_reports_the_universe_and_accepts_only_it(
         credentials.with_universe_domain("googleapis.com")
     assert credentials.requires_scopes is False
     assert credentials.with_scopes(["https://www.googleapis.com/auth/pubsub"]) is credentials
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_the_adapters_universe_read_before_its_server_starts_is_not_kept(
+    emulator: GoogleEmulator,
+) -> None:
+    emulator.universe_domain = OTHER
+    credentials = Credentials("later")  # built before the server, as in some app set-ups
+    assert credentials.universe_domain == "googleapis.com"  # no server yet: the default
+    goth_actors.start_link(
+        name="later", source=ServiceAccount(emulator.service_account()), prefetch="sync"
+    )
+    assert credentials.universe_domain == OTHER

@@ -255,11 +255,17 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
 
     @property
     def universe_domain(self) -> str:
-        """The universe of the server's tokens (the source's; the metadata server's own)."""
+        """The universe of the server's tokens (the source's; the metadata server's own).
+
+        ``googleapis.com`` while no server has the name; the server's source's, asked once
+        (the metadata server's is a request), from then on.
+        """
         if self._universe is None:
             current = self._status()
             source = None if current is None else current.source
-            self._universe = "googleapis.com" if source is None else universe_domain(source)
+            if source is None:
+                return "googleapis.com"  # not kept: the server may start later
+            self._universe = universe_domain(source)
         return self._universe
 
     @property
