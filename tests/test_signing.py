@@ -148,6 +148,21 @@ def test_the_adapter_signs_through_signblob_with_the_servers_own_token(
 
 
 @pytest.mark.usefixtures("shutdown_servers")
+def test_the_adapter_signs_as_the_account_of_the_server_now_under_its_name(
+    emulator: GoogleEmulator,
+) -> None:
+    first = emulator.service_account("first@emulator-project.iam.gserviceaccount.com")
+    second = emulator.service_account("second@emulator-project.iam.gserviceaccount.com")
+    goth_actors.start_link(name="tenant", source=ServiceAccount(first), prefetch="sync")
+    credentials = Credentials("tenant")
+    assert emulator.verify_signed_blob(first["client_email"], DATA, credentials.sign_bytes(DATA))
+    goth_actors.stop("tenant")
+    goth_actors.start_link(name="tenant", source=ServiceAccount(second), prefetch="sync")
+    assert credentials.signer_email == second["client_email"]
+    assert emulator.verify_signed_blob(second["client_email"], DATA, credentials.sign_bytes(DATA))
+
+
+@pytest.mark.usefixtures("shutdown_servers")
 def test_a_source_that_cannot_sign_makes_sign_bytes_a_transport_error(
     emulator: GoogleEmulator,
 ) -> None:

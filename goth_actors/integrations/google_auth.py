@@ -63,6 +63,7 @@ from goth_actors import (
     ServerNotFound,
     ServerStatus,
     Signer,
+    Source,
     Token,
     TokenError,
     cached,
@@ -92,7 +93,8 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
         quota_project_id: The project to bill (sent as ``x-goog-user-project``). Default:
             the server's source's (``None`` for no header).
         signer: What signs bytes ([`goth_actors.signer`][goth_actors.signer]). Default: the server's
-            source's signer, made at the first signature.
+            source's signer, made at the first signature and again whenever the server under
+            ``name`` has another source.
 
     Raises:
         ConfigError: ``timeout`` is not a positive number of seconds.
@@ -124,6 +126,9 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
         super().__init__()  # type: ignore[no-untyped-call]  # google-auth is unannotated
         self._quota_project_id = quota_project_id
         self._signer = signer
+        # The signer made from the server's source, with that source: a server restarted under
+        # the same name with another source gets a signer of its own.
+        self._made: tuple[Source, Signer] | None = None
         self._universe: str | None = None
 
     def __repr__(self) -> str:
@@ -316,19 +321,24 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
             ) from error
 
     def _goth_signer(self) -> Signer:
-        if self._signer is None:
-            current = self._status()
-            if current is None or current.source is None:
-                raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
-                    f"no goth_actors token server is named {self._name!r}"
-                )
-            try:
-                self._signer = signer(current.source)
-            except GothError as error:
-                raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
-                    f"goth_actors token server {self._name!r} cannot sign: {error}"
-                ) from error
-        return self._signer
+        if self._signer is not None:
+            return self._signer
+        current = self._status()
+        if current is None or current.source is None:
+            raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"no goth_actors token server is named {self._name!r}"
+            )
+        made = self._made
+        if made is not None and made[0] is current.source:
+            return made[1]
+        try:
+            chosen = signer(current.source)
+        except GothError as error:
+            raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"goth_actors token server {self._name!r} cannot sign: {error}"
+            ) from error
+        self._made = (current.source, chosen)
+        return chosen
 
     def get_cred_info(self) -> Mapping[str, str]:
         """What google-auth adds to its error messages about these credentials."""
