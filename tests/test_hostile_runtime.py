@@ -328,6 +328,26 @@ def test_stop_of_a_server_in_your_own_dynamic_supervisor_forgets_it() -> None:
         tenants.stop()
 
 
+def test_servers_started_into_your_own_supervisor_leave_nothing_behind_once_terminated() -> None:
+    from goth_actors._root import root  # the library's bookkeeping of what start_link started
+
+    tenants = DynamicSupervisor.start()
+    try:
+        before = len(root.entries)
+        for n in range(50):
+            start_link(name=("t", n), source=SOURCE, http_client=instant, supervisor=tenants)
+        for n in range(50):
+            ref = whereis(("t", n))
+            assert ref is not None
+            terminate_child(tenants, ref)  # not stop(): the supervisor's own way
+            assert_forgotten(("t", n))
+        assert len(root.entries) == before  # the library's map does not grow per tenant
+        start_link(name=("t", 0), source=SOURCE, http_client=instant, supervisor=tenants)
+        assert fetch(("t", 0)).token == "ya29.instant"  # the name is free for start_link again
+    finally:
+        tenants.stop()
+
+
 # -- smaller ones ---------------------------------------------------------------------------
 
 
