@@ -390,10 +390,10 @@ def hanging(*, method, url, headers, body, timeout):
     busy.release()
     threading.Event().wait()  # an exchange that never ends
 
-for n in range(12):
+for n in range(20):
     goth_actors.start_link(name=n, source=Metadata(url="http://127.0.0.1:9"),
                            http_client=hanging)
-for n in range(12):
+for n in range(20):
     assert busy.acquire(timeout=10.0)
 print("returning", flush=True)
 """
@@ -417,7 +417,8 @@ def test_a_program_exits_in_about_one_server_shutdown_however_many_servers_are_b
     finally:
         process.kill()
         process.communicate()
-    assert elapsed < 1.5  # 12 servers given up in parallel: ~0.25 s, not 12 x 0.25 s
+    # 20 servers given up in parallel: ~0.3 s here; one by one it took 20 x 0.25 s = 5 s (the cap).
+    assert elapsed < 2.5  # wide of both on a loaded machine
 
 
 class StartsAServer(pykka.ThreadingActor):
