@@ -488,7 +488,10 @@ def stop(name: Hashable, timeout: float = 5.0) -> None:
 
     Raises:
         ServerNotFound: No server has this name.
+        TypeError: ``timeout`` is not a number.
+        ValueError: ``timeout`` is negative, infinite or NaN.
     """
+    timeout = check_seconds("timeout", timeout, error=ValueError)  # before anything is done
     if _table.published(name) is None:
         raise ServerNotFound(f"no token server is named {name!r}")
     root.remove(name)
@@ -546,7 +549,12 @@ def shutdown(timeout: float = 10.0) -> None:
 
     Args:
         timeout: Seconds to wait for the root supervisor to stop (default 10).
+
+    Raises:
+        TypeError: ``timeout`` is not a number (nothing is stopped).
+        ValueError: ``timeout`` is negative, infinite or NaN (nothing is stopped).
     """
+    timeout = check_seconds("timeout", timeout, error=ValueError)
     for name in root.shutdown(timeout):
         _forget(name, None)
     if not any(ref.is_alive() for ref in pykka.ActorRegistry.get_all()):

@@ -368,6 +368,28 @@ def test_fetch_refuses_a_timeout_that_is_not_a_number_of_seconds(
         fetch("nobody", timeout=timeout)
 
 
+BAD_TIMEOUTS = [
+    (None, TypeError),
+    ("5", TypeError),
+    (float("inf"), ValueError),
+    (float("nan"), ValueError),
+    (-1.0, ValueError),
+]
+
+
+@pytest.mark.parametrize(("timeout", "error"), BAD_TIMEOUTS)
+def test_stop_and_shutdown_refuse_a_bad_timeout_before_stopping_anything(
+    timeout: Any, error: type[Exception]
+) -> None:
+    start_link(name="app", source=SOURCE, http_client=instant, prefetch="sync")
+    with pytest.raises(error, match="timeout"):
+        goth_actors.stop("app", timeout=timeout)
+    with pytest.raises(error, match="timeout"):
+        goth_actors.shutdown(timeout=timeout)  # it once stopped the servers, then raised
+    assert status("app").state == "ok"  # nothing was half done
+    assert fetch("app").token == "ya29.instant"
+
+
 def test_a_forced_refresh_that_fails_logs_no_traceback_for_each_401(
     emulator: GoogleEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
