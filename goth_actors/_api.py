@@ -30,6 +30,7 @@ from goth_actors import (
 )
 from goth_actors._base import check_seconds
 from goth_actors._errors import (
+    AlreadyRegistered,
     AlreadyStarted,
     ChildAlreadyPresent,
     FailedToStartChild,
@@ -237,6 +238,7 @@ def start_link(
     Raises:
         ConfigError: An option is invalid (raised before any actor starts).
         AlreadyStarted: A server with this name is running.
+        AlreadyRegistered: Another actor (not a token server) is registered under this name.
 
     Examples:
         ```python
@@ -267,7 +269,10 @@ def _start(
 ) -> pykka.ActorRef[TokenServer]:
     """Starts a server with ``options`` (its identity: ``origin`` in the table and the root)."""
     name = options.name
-    if whereis(name) is not None:
+    holder = whereis(name)
+    if holder is not None:
+        if not issubclass(holder.actor_class, TokenServer):
+            raise AlreadyRegistered(name)  # one namespace: an actor of yours has the name
         raise AlreadyStarted(name)
     try:
         return cast(

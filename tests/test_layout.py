@@ -19,7 +19,15 @@ import pytest
 
 import goth_actors
 import goth_actors.otp
-from goth_actors import GothError, ServerNotFound, cached, fetch, status, stop
+from goth_actors import (
+    AlreadyRegistered,
+    GothError,
+    ServerNotFound,
+    cached,
+    fetch,
+    status,
+    stop,
+)
 from goth_actors._options import ServerOptions
 from goth_actors.otp import register, unregister, update_value
 
@@ -119,9 +127,14 @@ def test_a_name_registered_to_a_plain_actor_is_no_token_server() -> None:
         with pytest.raises(ServerNotFound):
             stop("plain")
         assert cached("plain") is None
+        with pytest.raises(AlreadyRegistered):  # not AlreadyStarted: no token server runs
+            goth_actors.start_link(name="plain", source=goth_actors.Metadata())
+        with pytest.raises(ServerNotFound):
+            fetch("plain", timeout=0.1)  # and the failed start left nothing behind
     finally:
         ref.stop()
         unregister("plain")
+        goth_actors.shutdown()
 
 
 # ------------------------------------------------------------------------------- the public API
