@@ -109,6 +109,47 @@ def test_the_import_contract_breaks_when_a_module_imports_against_it(
     assert verdict[1] == "BROKEN", summary
 
 
+def _package_of(path: Path) -> str:
+    """The package a module of the library belongs to (a package's ``__init__`` is its own)."""
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1])
+
+
+def _owner(module: str, name: str) -> str:
+    """The package that owns ``name`` imported from ``module``: a private name belongs to the
+    package of its module; a private submodule to the package it is in."""
+    as_path = REPO.joinpath(*module.split("."))
+    if (
+        as_path.joinpath(*name.split(".")).with_suffix(".py").exists()
+        or (as_path / name / "__init__.py").exists()
+    ):
+        return module  # a submodule of the package ``module``
+    if (as_path / "__init__.py").exists():
+        return module  # a name defined in a package's __init__
+    return module.rsplit(".", 1)[0]
+
+
+def test_no_module_imports_a_private_name_from_outside_its_own_package() -> None:
+    crossings = []
+    for path in sorted((REPO / "goth_actors").rglob("*.py")):
+        package = _package_of(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or node.level):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if not module.startswith("goth_actors"):
+                continue
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and _owner(module, alias.name) != package:
+                    crossings.append(f"{path.relative_to(REPO)}: from {module} import {alias.name}")
+    assert crossings == []
+
+
 # ------------------------------------------------------------------- one namespace, two tables
 
 
