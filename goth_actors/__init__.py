@@ -32,6 +32,8 @@ Every exception the library defines derives from [`GothError`][goth_actors.GothE
     ├── ServerNotFound (LookupError)         no token server under that name
     ├── AlreadyStarted                       a token server with that name is running
     ├── RetriesExhausted                     a server failed max_retries retries and crashed
+    ├── RedactedCause                        only as a ``__cause__``: stands in for an HTTP
+    │                                        client's exception that could quote a secret
     └── OtpError                             supervision (goth_actors.otp)
         ├── AlreadyRegistered                the name is held by another live actor
         ├── FailedToStartChild               a supervisor could not start a child

@@ -30,6 +30,7 @@ from goth_actors import (
 )
 from goth_actors._base import check_seconds
 from goth_actors._errors import (
+    AlreadyRegistered,
     AlreadyStarted,
     ChildAlreadyPresent,
     FailedToStartChild,
@@ -237,6 +238,7 @@ def start_link(
     Raises:
         ConfigError: An option is invalid (raised before any actor starts).
         AlreadyStarted: A server with this name is running.
+        AlreadyRegistered: Another actor (not a token server) is registered under this name.
 
     Examples:
         ```python
@@ -267,7 +269,10 @@ def _start(
 ) -> pykka.ActorRef[TokenServer]:
     """Starts a server with ``options`` (its identity: ``origin`` in the table and the root)."""
     name = options.name
-    if whereis(name) is not None:
+    holder = whereis(name)
+    if holder is not None:
+        if not issubclass(holder.actor_class, TokenServer):
+            raise AlreadyRegistered(name)  # one namespace: an actor of yours has the name
         raise AlreadyStarted(name)
     try:
         return cast(
@@ -488,7 +493,10 @@ def stop(name: Hashable, timeout: float = 5.0) -> None:
 
     Raises:
         ServerNotFound: No server has this name.
+        TypeError: ``timeout`` is not a number.
+        ValueError: ``timeout`` is negative, infinite or NaN.
     """
+    timeout = check_seconds("timeout", timeout, error=ValueError)  # before anything is done
     if _table.published(name) is None:
         raise ServerNotFound(f"no token server is named {name!r}")
     root.remove(name)
@@ -546,7 +554,12 @@ def shutdown(timeout: float = 10.0) -> None:
 
     Args:
         timeout: Seconds to wait for the root supervisor to stop (default 10).
+
+    Raises:
+        TypeError: ``timeout`` is not a number (nothing is stopped).
+        ValueError: ``timeout`` is negative, infinite or NaN (nothing is stopped).
     """
+    timeout = check_seconds("timeout", timeout, error=ValueError)
     for name in root.shutdown(timeout):
         _forget(name, None)
     if not any(ref.is_alive() for ref in pykka.ActorRegistry.get_all()):

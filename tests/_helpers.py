@@ -27,14 +27,16 @@ def wait_for(predicate: Callable[[], object], timeout: float = WAIT) -> None:
 class GatedClient:
     """An ``http_client`` for a token server whose exchanges wait for the test to open the gate.
 
-    ``entered`` is set when an exchange reaches the gate; ``calls`` counts them. The exchange
-    then goes to the real endpoint (the emulator) over HTTP.
+    ``entered`` is set when an exchange reaches the gate; ``calls`` counts them; ``thread`` is
+    the thread of the last one (the server's). The exchange then goes to the real endpoint
+    (the emulator) over HTTP.
     """
 
     def __init__(self, *, open: bool = False) -> None:
         self.open = threading.Event()
         self.entered = threading.Event()
         self.calls = 0
+        self.thread: threading.Thread | None = None
         if open:
             self.open.set()
 
@@ -44,6 +46,7 @@ class GatedClient:
         from goth_actors._protocol import default_http_client
 
         self.calls += 1
+        self.thread = threading.current_thread()
         self.entered.set()
         if not self.open.wait(WAIT):
             raise TimeoutError("the test never opened the gate")

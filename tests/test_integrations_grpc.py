@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import threading
 
 import grpc
 import grpc.aio
@@ -106,11 +107,18 @@ def test_a_future_call_carries_the_token_but_is_not_retried(
 ) -> None:
     first = start_app(emulator)
     api.refuse(first)
+    # The refusal is held until .future() has returned: the interceptor then surely finds the
+    # call still running (a refusal answered before it looked would be retried, as a blocking
+    # call's is, and the test would depend on the machine's speed).
+    returned = threading.Event()
+    api.before_refusing = lambda _token: returned.wait(WAIT)
     with (
         GrpcApi(api) as server,
         goth_grpc.secure_channel(server.target, "app", credentials=channel_credentials()) as ch,
     ):
         future = ch.unary_unary(METHOD).future(b"", timeout=WAIT)
+        assert not future.done()
+        returned.set()
         assert future.exception(timeout=WAIT).code() == grpc.StatusCode.UNAUTHENTICATED
     assert api.tokens == [first]
     assert token_requests(emulator) == 1

@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Mapping
 
 import pytest
+from _helpers import GatedClient
 from _helpers import wait_for as _wait_for
 
 import goth_actors
@@ -208,17 +209,24 @@ def test_a_zero_backoff_max_is_refused(emulator: GoogleEmulator) -> None:
 
 def test_stop_frees_the_name_even_while_the_server_is_busy(emulator: GoogleEmulator) -> None:
     source = Metadata(url=emulator.metadata_url)
-    start_link(name="app", source=source, prefetch="sync")
-    emulator.delay(1.0)
+    gate = GatedClient(open=True)
+    start_link(name="app", source=source, http_client=gate, prefetch="sync")
     ref = whereis("app")
     assert ref is not None
-    ref.ask(goth_actors.Refresh(), block=False)  # the actor is now busy for a second
-    emulator.wait_for_requests(2)
+    gate.open.clear()
+    gate.entered.clear()
+    ref.ask(goth_actors.Refresh(), block=False)  # the actor is now busy until the gate opens
+    assert gate.entered.wait(WAIT)
     goth_actors.stop("app", timeout=0.05)  # no pykka.Timeout escapes
     assert not ref.is_alive()  # killed: it ends with its exchange, and arms no timer after
     with pytest.raises(goth_actors.ServerNotFound):
         status("app")
-    emulator.delay(0)
+    gate.open.set()  # the exchange ends, and with it the killed actor's thread
+    assert gate.thread is not None
+    gate.thread.join(WAIT)
+    assert not gate.thread.is_alive()
+    with pytest.raises(goth_actors.ServerNotFound):
+        status("app")  # its late answer was written nowhere
     start_link(name="app", source=source, prefetch="sync")
     assert status("app").restarts == 0
 

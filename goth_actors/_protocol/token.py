@@ -4,6 +4,10 @@
 multi-step sources such as workload identity) and returns a `Token` or raises a
 ``TokenError``. No cache, no retry, no threads: the token server does those. A
 `Source` prepares its request; the `Exchanger` sends it and reads the answer.
+
+(A little over 400 lines: the token, the source contract and the exchange that makes one from
+the other are read together; how an answer becomes a `Token` sits with its only caller, the
+`Exchanger`, while what every answer shares is in ``answers.py``.)
 """
 
 from __future__ import annotations
