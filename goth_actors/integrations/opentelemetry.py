@@ -37,9 +37,11 @@ SDK's reader; the metrics come out as ``goth_actors_token_requests_total`` and s
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Hashable, Iterable
 from types import TracebackType
 from typing import Any
@@ -94,6 +96,18 @@ def instrument(
     return Instrumentation(meter_provider, names)
 
 
+_live: weakref.WeakSet[Instrumentation] = weakref.WeakSet()
+"""Every live `Instrumentation`: a forked child gives each a new lock."""
+
+
+def _after_fork_in_child() -> None:
+    for instrumentation in list(_live):
+        instrumentation._lock = threading.Lock()  # noqa: SLF001  # this module's own class
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Instrumentation:
     """The instruments of ``instrument``, and its subscription to the servers' events.
 
@@ -109,6 +123,7 @@ class Instrumentation:
     ) -> None:
         meter = metrics.get_meter(SCOPE, goth_actors.__version__, meter_provider=meter_provider)
         self._lock = threading.Lock()
+        _live.add(self)
         self._sources: dict[Hashable, str | None] = dict.fromkeys(names)  # name -> source type
         self._active = True
         self._requests = meter.create_counter(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -85,6 +86,14 @@ _KEY_POOL_SIZE = 4
 _pool_lock = threading.Lock()
 _pool: list[tuple[rsa.RSAPrivateKey, str]] = []
 _pool_turn = itertools.count()
+
+
+def _after_fork_in_child() -> None:
+    global _pool_lock
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def pooled_key() -> tuple[rsa.RSAPrivateKey, str]:
