@@ -18,8 +18,9 @@ Needs the ``grpc`` extra: ``pip install goth-actors[grpc]``.
   [`aio_secure_channel`][goth_actors.integrations.grpc.aio_secure_channel] put the two together.
 
 Streaming calls carry the token too, but are not retried (a request stream cannot be sent
-twice), and neither are sync calls made with ``.future()``: the interceptor would have to block
-the caller to see their outcome.
+twice). A sync call made with ``.future()`` is retried only when it has already ended in
+``UNAUTHENTICATED`` as ``.future()`` returns (gRPC can refuse it that quickly); one still running
+then is not, for the interceptor would have to block the caller to see its outcome.
 """
 
 from __future__ import annotations
