@@ -238,6 +238,13 @@ def _visible_text(page: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", text))
 
 
+EXTERNAL_RESOURCE = re.compile(
+    r'<(?:script|img|iframe)\b[^>]*\bsrc="(?:https?:)?//[^"]*"'
+    r'|<link\b[^>]*\bhref="(?:https?:)?//[^"]*"'
+)
+"""What a page would make the browser fetch from another host (links to read are fine)."""
+
+
 def _inventory(site: Path) -> set[str]:
     head, _, body = (site / "objects.inv").read_bytes().partition(b"zlib.\n")
     assert head.startswith(b"# Sphinx inventory version 2")
@@ -270,6 +277,9 @@ def test_the_site_builds_strictly_and_renders_every_public_name(tmp_path: Path) 
         assert not SPHINX_ROLE.search(text), f"{page.name} shows a Sphinx role"
         assert 'title="goth_actors._' not in page.read_text(encoding="utf-8")
     assert (site / "images" / "timeline.svg").is_file()
+    for page in site.rglob("*.html"):
+        fetched = EXTERNAL_RESOURCE.findall(page.read_text(encoding="utf-8"))
+        assert not fetched, f"{page.relative_to(site)} makes the browser ask {fetched}"
 
 
 @pytest.mark.slow
