@@ -296,3 +296,12 @@ def test_the_timeline_is_drawn_from_a_fresh_demo_run(tmp_path: Path) -> None:
     drawing = output.read_text(encoding="utf-8")
     for label in ("token 1", "crash: retries exhausted", "restarted, token kept", "0 errors"):
         assert label in drawing
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_the_readmes_emulator_example_runs_as_written() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The emulator, for your own tests", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "fail_next(2, 503" in example  # faults armed after a token, then fetch: served
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
