@@ -305,3 +305,16 @@ def test_the_readmes_emulator_example_runs_as_written() -> None:
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert "fail_next(2, 503" in example  # faults armed after a token, then fetch: served
     exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def test_the_troubleshooting_guide_names_every_public_error() -> None:
+    page = (DOCS / "guides" / "troubleshooting.md").read_text(encoding="utf-8")
+    errors = {
+        name
+        for module_name in PUBLIC_MODULES
+        for name in importlib.import_module(module_name).__all__
+        if isinstance(value := getattr(importlib.import_module(module_name), name), type)
+        and issubclass(value, BaseException)
+    }
+    assert errors >= {"GothError", "TokenError", "LinkExit"}  # the search finds them
+    assert not {name for name in errors if f"`{name}`" not in page}
