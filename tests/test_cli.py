@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import jwt
 import pytest
 
 from goth_actors import __version__
+from goth_actors import _cli as cli
 from goth_actors._cli import main
 from goth_actors._cli._common import ADC_HELP
 from goth_actors._cli.emulator import write_private
@@ -345,3 +348,55 @@ def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"goth-actors {__version__}\n"
     assert main(["--help"]) == 0
     assert "2 a usage error" in capsys.readouterr().out
+
+
+# --- README's synopsis is the command line's -------------------------------------------------
+
+_README = Path(__file__).parent.parent / "README.md"
+_OPTION = re.compile(r"(--[a-z][a-z-]*)(?: ([^\s\]|]+))?(\]\.\.\.)?")
+
+
+def _readme_synopsis() -> dict[str, str]:
+    """README's "Command line" block: each subcommand's line, by subcommand ("" for the top)."""
+    text = _README.read_text()
+    block = text.split("## Command line", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    lines: dict[str, str] = {}
+    for line in block.splitlines():
+        words = line.split(maxsplit=2)
+        assert words[0] == "goth-actors", line
+        command = "" if words[1].startswith("-") else words[1]
+        lines[command] = lines.get(command, "") + " " + line.removeprefix("goth-actors")
+    return lines
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    top = cli._parser()
+    (commands,) = (a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return {"": top, **commands.choices}
+
+
+@pytest.mark.parametrize("command", ["", "token", "demo", "emulator", "serve"])
+def test_the_readmes_synopsis_lists_each_option_of_each_command_as_argparse_has_it(
+    command: str,
+) -> None:
+    synopsis = _readme_synopsis()
+    assert set(synopsis) == set(_parsers()), "a subcommand missing from README's synopsis"
+    shown = {
+        name: (value, bool(repeat))
+        for name, value, repeat in _OPTION.findall(synopsis[command])
+        if command == "" or name != "--version"
+    }
+    real: dict[str, tuple[str, bool]] = {}
+    for action in _parsers()[command]._actions:
+        options = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+        if not options or isinstance(action, argparse._SubParsersAction):
+            continue
+        takes_value = action.nargs != 0
+        repeats = isinstance(action, argparse._AppendAction)
+        real[options[0]] = (action.metavar or action.dest.upper() if takes_value else "", repeats)
+        if options[0] in shown and takes_value:
+            value = shown[options[0]][0]
+            # README shows a metavar, or the real default in its place ("--port 8090").
+            assert value in (real[options[0]][0], str(action.default)), (options[0], value)
+            real[options[0]] = (value, repeats)
+    assert shown == real

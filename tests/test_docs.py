@@ -238,6 +238,13 @@ def _visible_text(page: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", text))
 
 
+EXTERNAL_RESOURCE = re.compile(
+    r'<(?:script|img|iframe)\b[^>]*\bsrc="(?:https?:)?//[^"]*"'
+    r'|<link\b[^>]*\bhref="(?:https?:)?//[^"]*"'
+)
+"""What a page would make the browser fetch from another host (links to read are fine)."""
+
+
 def _inventory(site: Path) -> set[str]:
     head, _, body = (site / "objects.inv").read_bytes().partition(b"zlib.\n")
     assert head.startswith(b"# Sphinx inventory version 2")
@@ -270,6 +277,9 @@ def test_the_site_builds_strictly_and_renders_every_public_name(tmp_path: Path) 
         assert not SPHINX_ROLE.search(text), f"{page.name} shows a Sphinx role"
         assert 'title="goth_actors._' not in page.read_text(encoding="utf-8")
     assert (site / "images" / "timeline.svg").is_file()
+    for page in site.rglob("*.html"):
+        fetched = EXTERNAL_RESOURCE.findall(page.read_text(encoding="utf-8"))
+        assert not fetched, f"{page.relative_to(site)} makes the browser ask {fetched}"
 
 
 @pytest.mark.slow
@@ -286,3 +296,25 @@ def test_the_timeline_is_drawn_from_a_fresh_demo_run(tmp_path: Path) -> None:
     drawing = output.read_text(encoding="utf-8")
     for label in ("token 1", "crash: retries exhausted", "restarted, token kept", "0 errors"):
         assert label in drawing
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_the_readmes_emulator_example_runs_as_written() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The emulator, for your own tests", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "fail_next(2, 503" in example  # faults armed after a token, then fetch: served
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def test_the_troubleshooting_guide_names_every_public_error() -> None:
+    page = (DOCS / "guides" / "troubleshooting.md").read_text(encoding="utf-8")
+    errors = {
+        name
+        for module_name in PUBLIC_MODULES
+        for name in importlib.import_module(module_name).__all__
+        if isinstance(value := getattr(importlib.import_module(module_name), name), type)
+        and issubclass(value, BaseException)
+    }
+    assert errors >= {"GothError", "TokenError", "LinkExit"}  # the search finds them
+    assert not {name for name in errors if f"`{name}`" not in page}

@@ -163,3 +163,35 @@ def test_serve_will_not_be_its_own_upstream(
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:18777")
     assert main(["serve", "--port", "18777"]) == 1
     assert "is this server" in capsys.readouterr().err
+
+
+def test_user_credentials_with_an_audience_are_refused_before_anything_starts(
+    emulator: GoogleEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = write_private(tmp_path / "user.json", emulator.authorized_user())
+    arguments = ["--credentials", str(user), "--audience", AUDIENCE, "--port", "0"]
+    assert main(["serve", *arguments]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "goth-actors serve: --audience: RefreshToken credentials give no ID tokens; serve a "
+        "service account's key, impersonated credentials or a metadata server's\n"
+    )
+    assert emulator.request_count("token") == 0
+
+
+def test_a_scope_for_user_credentials_is_warned_about_as_ignored(
+    emulator: GoogleEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = write_private(tmp_path / "user.json", emulator.authorized_user())
+    with socket.socket() as taken:  # so that serve stops right after its warnings
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        arguments = ["--credentials", str(user), "--scope", "x", "--port", port]
+        assert main(["serve", *arguments]) == 1
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning == (
+        "goth-actors serve: warning: --scope is ignored: user credentials carry the scopes "
+        "the user granted"
+    )
+    assert "already in use" in error

@@ -174,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(source, Metadata):  # only Application Default Credentials end there
             raise Fail(no_credentials(source)) from None
         raise
+    upstream = server.upstream
+    if args.audiences and not upstream.gives_id_tokens:  # refused before anything starts
+        raise Fail(
+            f"--audience: {upstream.kind} credentials give no ID tokens; serve a service "
+            "account's key, impersonated credentials or a metadata server's"
+        )
+    if args.scopes and not upstream.takes_scopes:
+        warn(args, "--scope is ignored: user credentials carry the scopes the user granted")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{args.parser.prog}: %(message)s"))
     library = logging.getLogger("goth_actors")
