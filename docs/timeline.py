@@ -97,6 +97,8 @@ class Watch:
             now = time.time()
             try:
                 token = goth_actors.fetch(SERVER, timeout=2.0)
+            except goth_actors.ServerNotFound:
+                return  # the demo is tearing down: a crash's restart keeps the name, an end frees it
             except goth_actors.GothError:
                 self.fetches.append((now, None))
             else:
