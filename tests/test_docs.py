@@ -18,8 +18,15 @@ import tomllib
 import zlib
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
+import pykka
 import pytest
+
+import goth_actors
+from goth_actors import RefreshToken
+from goth_actors.otp import which_children
+from goth_actors.testing import GoogleEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -318,3 +325,46 @@ def test_the_troubleshooting_guide_names_every_public_error() -> None:
     }
     assert errors >= {"GothError", "TokenError", "LinkExit"}  # the search finds them
     assert not {name for name in errors if f"`{name}`" not in page}
+
+
+def _readme_python_block(heading: str) -> str:
+    """The first python block of the README section under ``heading``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_the_readmes_supervision_and_per_tenant_examples_run_with_their_names_filled_in(
+    emulator: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two fragments leave ``key``, ``MyCache`` and ``source`` to the reader: given them,
+    the tree starts with its three children and a tenant's server comes and goes."""
+    monkeypatch.setenv("GCE_METADATA_HOST", emulator.metadata_host)
+
+    class MyCache(pykka.ThreadingActor):
+        def __init__(self, arg: str) -> None:
+            super().__init__()
+            self.arg = arg
+
+    tree = _readme_python_block("## Supervision: `goth_actors.otp`, for any Pykka actor")
+    names: dict[str, object] = {"key": emulator.service_account(), "MyCache": MyCache}
+    exec(compile(tree, "README.md", "exec"), names)
+    supervisor = names["supervisor"]
+    assert isinstance(supervisor, pykka.ActorRef)
+    try:
+        ids = {child.id for child in which_children(supervisor)}
+        assert ids == {"pubsub", "storage", "cache"}
+        assert goth_actors.fetch("pubsub", timeout=5.0).token
+        assert goth_actors.fetch("storage", timeout=5.0).token
+    finally:
+        supervisor.stop()
+
+    tenant = _readme_python_block("### A token server per tenant")
+    names = {"goth_actors": goth_actors, "source": RefreshToken(emulator.authorized_user())}
+    code = compile(tenant + 'goth_actors.fetch(("tenant", 42))\n', "README.md", "exec")
+    try:
+        with pytest.raises(goth_actors.ServerNotFound):  # its last line's promise
+            exec(code, names)
+    finally:
+        cast(pykka.ActorRef, names["tenants"]).stop()
