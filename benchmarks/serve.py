@@ -199,10 +199,13 @@ def _wrk(url: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def start_serve(key: Path, *arguments: str) -> tuple[subprocess.Popen[str], str]:
+def start_serve(
+    key: Path, *arguments: str, cwd: Path | None = None, **environ: str
+) -> tuple[subprocess.Popen[str], str]:
     """Starts ``goth-actors serve --credentials KEY --port 0 ARGUMENTS`` in a process of its own.
 
-    Without the ``GCE_METADATA_*`` and ``GOOGLE_APPLICATION_*`` variables of this process.
+    Without the ``GCE_METADATA_*`` and ``GOOGLE_APPLICATION_*`` variables of this process, with
+    ``environ`` added, in ``cwd`` (default: this process's).
     Returns the process, with its stdout and stderr piped, and the ``host:port`` it serves on;
     it is killed if it does not start (``tests/test_serve_cli.py`` starts it so too).
 
@@ -215,7 +218,8 @@ def start_serve(key: Path, *arguments: str) -> tuple[subprocess.Popen[str], str]
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_environment(),
+        env=_environment(**environ),
+        cwd=cwd,
     )
     try:
         assert process.stdout is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from benchmarks.serve import start_serve
+from benchmarks.serve import TOKEN_PATH, start_serve
 from goth_actors._cli import main
 from goth_actors._cli.emulator import write_private
 from goth_actors.testing import GoogleEmulator
@@ -195,3 +196,43 @@ def test_a_scope_for_user_credentials_is_warned_about_as_ignored(
         "the user granted"
     )
     assert "already in use" in error
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_tokens_live_in_memory_only_serve_writes_no_file(
+    emulator: GoogleEmulator, tmp_path: Path
+) -> None:
+    key_info = emulator.service_account()
+    key = write_private(tmp_path / "key.json", key_info)
+    places = {name: tmp_path / name for name in ("work", "home", "tmp", "cache")}
+    for place in places.values():
+        place.mkdir()
+    serve, host = start_serve(
+        key,
+        cwd=places["work"],
+        HOME=str(places["home"]),
+        TMPDIR=str(places["tmp"]),
+        XDG_CACHE_HOME=str(places["cache"]),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    try:
+        name, port = host.rsplit(":", 1)
+        connection = http.client.HTTPConnection(name, int(port), timeout=10.0)
+        connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
+        answer = connection.getresponse()
+        token = json.loads(answer.read())["access_token"]
+        connection.close()
+        assert answer.status == 200
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.communicate(timeout=20)
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+                serve.wait()
+    assert emulator.token_info(token) is not None
+    written = sorted(str(path) for place in places.values() for path in place.rglob("*"))
+    assert written == []  # its directory, home, temporary and cache directories stay empty
+    assert token not in key.read_text(encoding="utf-8")
