@@ -12,7 +12,9 @@ STS), ``_emulator_iam`` (IAM Credentials), ``_emulator_workforce`` (workforce us
 ``_emulator_routes``; planned misbehaviour: ``_emulator_faults``. The public class is this
 module (lifecycle, addresses, serving) with its mixins: ``_emulator_settings``,
 ``_emulator_credentials`` and ``_emulator_workloads`` (what it issues) and
-``_emulator_controls`` (faults and the request record).
+``_emulator_controls`` (faults and the request record). This module is a little over 400
+lines because the public class's docstring is the emulator's manual: every address, option and
+control a test author reaches for, with examples, in one place.
 """
 
 from __future__ import annotations
