@@ -98,7 +98,7 @@ class Watch:
             try:
                 token = goth_actors.fetch(SERVER, timeout=2.0)
             except goth_actors.ServerNotFound:
-                return  # the demo is tearing down: a crash's restart keeps the name, an end frees it
+                return  # the demo tears down: a restart keeps the name, an end frees it
             except goth_actors.GothError:
                 self.fetches.append((now, None))
             else:
