@@ -48,6 +48,17 @@ print(json.dumps({
 """.replace("sys_audience", repr(AUDIENCE))
 
 
+def _terminate(serve: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stops ``serve`` with SIGTERM (killed if it lingers); returns its stdout and stderr."""
+    serve.send_signal(signal.SIGTERM)
+    try:
+        return serve.communicate(timeout=20)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_google_auth_in_another_process_gets_tokens_id_tokens_and_the_project_from_serve(
@@ -78,13 +89,7 @@ def test_google_auth_in_another_process_gets_tokens_id_tokens_and_the_project_fr
         claims = jwt.decode(got["id_token"], options={"verify_signature": False})
         assert claims["aud"] == AUDIENCE
     finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            out, err = serve.communicate(timeout=20)
-        finally:
-            if serve.poll() is None:
-                serve.kill()
-                serve.wait()
+        out, err = _terminate(serve)
     assert serve.returncode == 0, err
     assert emulator.request_count("token") == 2  # one access token, one ID token
     for secret in (got["token"], got["id_token"], key_info["private_key"].splitlines()[1]):
@@ -225,13 +230,7 @@ def test_tokens_live_in_memory_only_serve_writes_no_file(
         connection.close()
         assert answer.status == 200
     finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.communicate(timeout=20)
-        finally:
-            if serve.poll() is None:
-                serve.kill()
-                serve.wait()
+        _terminate(serve)
     assert emulator.token_info(token) is not None
     written = sorted(str(path) for place in places.values() for path in place.rglob("*"))
     assert written == []  # its directory, home, temporary and cache directories stay empty
