@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from typing import Any
 
 import pykka
@@ -178,3 +180,66 @@ def test_its_options_are_checked(journal: Journal) -> None:
             start_child(sup, tenant(1, journal, restart="transient", significant=True))
     finally:
         sup.stop()
+
+
+# -- the promises of issue 12, on the parallel path too ----------------------------------------
+
+
+def test_a_named_dynamic_supervisor_is_reached_by_name_and_a_start_that_says_not_now_adds_nothing(
+    journal: Journal,
+) -> None:
+    sup = DynamicSupervisor.start(name="tenants")
+    try:
+        assert start_child("tenants", ChildSpec("later", lambda: None), timeout=5.0) is None
+        ref = start_child("tenants", tenant(1, journal), timeout=5.0)
+        assert count_children("tenants", timeout=5.0) == ChildCounts(1, 1, 0, 1)
+        terminate_child("tenants", ref, timeout=5.0)
+        assert which_children("tenants", timeout=5.0) == []
+    finally:
+        sup.stop()
+    with pytest.raises(pykka.ActorDeadError):
+        count_children("tenants")
+
+
+def test_a_child_crashing_in_on_stop_while_a_dynamic_supervisor_shuts_down_is_a_shutdown_error(
+    journal: Journal,
+) -> None:
+    events = Events()
+    sup = DynamicSupervisor.start(on_event=events)
+    start_child(sup, tenant(1, journal))
+    start_child(
+        sup, ChildSpec.for_actor(Worker, "t2", journal, fail_on_stop=True, id=("tenant", 2))
+    )
+    sup.stop()
+    error = events.wait_for("shutdown_error", ("tenant", 2))
+    assert isinstance(error.reason, OSError)
+    assert ("child_restarted", ("tenant", 2)) not in events.drain()
+    assert sorted(journal.lines) == ["start t1", "start t2", "stop t1", "stop t2"]
+
+
+def test_stop_all_on_a_dynamic_supervisor_is_a_shutdown_not_a_row_of_crashes(
+    journal: Journal,
+) -> None:
+    events = Events()
+    sup = DynamicSupervisor.start(max_restarts=0, on_event=events)
+    for number in range(5):
+        start_child(sup, tenant(number, journal))
+    pykka.ActorRegistry.stop_all()
+    assert pykka.ActorRegistry.get_all() == []
+    assert [kind for kind, _ in events.drain()[5:]] == ["supervisor_exited"]
+    assert events.seen[-1].reason is None  # no child's stop was taken for a crash
+    wait_dead(sup)
+
+
+def test_an_ask_racing_the_death_of_a_dynamic_child_fails_at_once(
+    tenants: pykka.ActorRef[DynamicSupervisor], journal: Journal
+) -> None:
+    ref = start_child(tenants, tenant(1, journal))
+    racing = copy.copy(ref)
+    racing.actor_stopped = threading.Event()  # its is_alive() check passes: the race
+    terminate_child(tenants, ref)
+    wait_dead(ref)
+    started = time.monotonic()
+    with pytest.raises(pykka.ActorDeadError):
+        racing.ask("ping", timeout=5.0)
+    assert time.monotonic() - started < 1.0
