@@ -22,7 +22,8 @@ Every `Linked` actor also
   actor's thread, outside a supervisor's start, is linked to that actor, as OTP's
   ``start_link`` links to its caller. When the owner stops or crashes, what it owns is stopped
   first; when something it owns exits abnormally (a supervisor that gave up), the owner
-  crashes with `LinkExit`, and its own supervisor decides.
+  crashes with `LinkExit`, and its own supervisor decides. A plain Pykka actor its supervisor
+  hooked (``_plain``) owns what it starts in the same way.
 
 The subclass also runs on a daemon thread (``use_daemon_thread = True``, whatever the user's
 class says): the tree owns the child's lifetime, and the supervisor's exit hook stops it, in
@@ -35,7 +36,6 @@ import contextlib
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -44,13 +44,13 @@ import pykka
 from goth_actors.otp._errors import LinkExit
 from goth_actors.otp._inbox import Inbox, close, kill
 from goth_actors.otp._link import _claim_link, _Link
+from goth_actors.otp._plain import _current, _OwnedExit
 from goth_actors.otp._registry import _reregister
 
 __all__ = ["Linked", "disown", "hooked_class"]
 
 logger = logging.getLogger("goth_actors.otp")
 
-_current = threading.local()  # .actor: the Linked actor whose thread this is
 _hooked_lock = threading.Lock()
 _hooked: dict[type[pykka.ThreadingActor], type[pykka.ThreadingActor]] = {}
 
@@ -61,14 +61,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@dataclass(frozen=True, slots=True)
-class _OwnedExit:
-    """Told to an owner when an actor it owns has exited (``reason`` ``None``: normally)."""
-
-    ref: pykka.ActorRef[Any]
-    reason: BaseException | None
 
 
 def _mark_stopped(actor: pykka.Actor) -> None:
@@ -83,8 +75,8 @@ def _mark_stopped(actor: pykka.Actor) -> None:
 
 def disown(ref: pykka.ActorRef[Any]) -> None:
     """Forgets ``ref`` in the actor running on this thread, if it owns it (it is dead)."""
-    actor = getattr(_current, "actor", None)
-    if isinstance(actor, Linked):
+    actor = getattr(_current, "actor", None)  # a Linked actor, or a hooked plain one
+    if actor is not None:
         actor._goth_actors_disowned(ref.actor_urn)  # noqa: SLF001  # on the owner's thread
 
 

@@ -10,14 +10,17 @@ and the classes ``ChildSpec.for_actor`` builds) takes the offered link in its ``
 - ``exited``, exactly once, with the exit reason: ``None`` for a normal stop, otherwise the
   exception. It then tells its supervisor a `_ChildExit` message.
 
-An actor that did not take the link (built by a plain start function) is watched instead
-(`watch`): it has none of the framework's hooks, so its supervisor installs them on the
-instance (Pykka's ``_actor_loop_teardown`` and ``_handle_failure``, private names stable since
-Pykka 2, pinned by the tests). Its inbox becomes closable, and its exit is reported as soon as
-its loop ends, with the exception when Pykka saw one. Waiting for its ``on_start`` uses a
-``ProxyCall`` (a message Pykka handles itself, which ``on_receive`` never sees), run once
-``on_start`` has returned. Either way the supervisor waits for ``on_start`` and learns of the
-exit at once; nothing is polled.
+A plain Pykka actor (built by a plain start function) cannot take the link: it has none of the
+framework's hooks, so its supervisor installs them on the instance (``_plain.hook``). It does
+so when the actor is registered, before its thread starts: while a start function runs,
+``pykka.ActorRegistry.register`` (replaced on import, as ``_roots`` replaces ``stop_all``)
+hooks each plain actor registered on the supervisor's thread to a link of its own, and the
+child keeps the one whose actor the start function returned. The hooks thus see the actor's
+whole life: its ``on_start`` is awaited, its exit reported at once with its reason, and what it
+starts from its ``on_start`` on is its own (``_plain``). A child whose actor was registered
+elsewhere (another thread) is hooked once its start function returns (``_plain.watch``).
+Either way the supervisor waits for ``on_start`` and learns of the exit at once; nothing is
+polled.
 
 A supervisor waits for a child's ``on_start`` with no time limit, as OTP does. At interpreter
 exit `abandon_starts` ends every such wait (and refuses new starts), so that a child
@@ -42,9 +45,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pykka
-from pykka.messages import ProxyCall
 
-from goth_actors.otp._inbox import actor_of, close, kill, make_closable
+from goth_actors.otp._inbox import actor_of
+from goth_actors.otp._plain import hook, watch
 
 __all__ = [
     "Shutdown",
@@ -53,7 +56,6 @@ __all__ = [
     "deadline_of",
     "request_stop",
     "start_linked",
-    "watch",
 ]
 
 logger = logging.getLogger("goth_actors.otp")
@@ -202,19 +204,28 @@ def start_linked(
         raise RuntimeError(_EXITING)
     offered = _Link(parent, names)
     _local.link = offered  # offered to the first linkable actor constructed in this thread
+    _local.plain = taken = [offered]  # and a link each for the plain actors registered
     try:
         ref = start()
+    except BaseException:
+        for each in taken:
+            each.parent = None  # no child: what it may have started reports to no one
+        raise
     finally:
-        _local.link = None
-    if ref is None or not isinstance(ref, pykka.ActorRef):
-        offered.parent = None  # taken, if at all, by an actor that is not this child
-        if ref is None:
-            return None
+        _local.link = _local.plain = None
+    urn = ref.actor_urn if isinstance(ref, pykka.ActorRef) else None
+    link: _Link | None = None
+    for each in taken:
+        if urn is not None and each.urn == urn and link is None:
+            link = each
+        else:
+            each.parent = None  # taken, if at all, by an actor that is not this child
+    if ref is None:
+        return None
+    if not isinstance(ref, pykka.ActorRef):
         msg = f"a child's start function must return a pykka.ActorRef, not {type(ref).__name__}"
         raise TypeError(msg)
-    link = offered
-    if offered.urn != ref.actor_urn:
-        offered.parent = None  # taken by some other actor, or by none: not this child's link
+    if link is None:  # its actor was not registered here: hooked now, on_start maybe run
         link = _Link(parent, names)
         if not watch(ref, link):
             raise RuntimeError(f"{ref} stopped before it started")
@@ -313,48 +324,26 @@ def _kill(link: _Link) -> None:
         link.kill()
 
 
-def watch(ref: pykka.ActorRef[Any], link: _Link) -> bool:
-    """Hooks the actor behind ``ref`` (started by a plain start function) to ``link``.
+_pykka_register: Callable[..., None] = pykka.ActorRegistry.register.__func__  # type: ignore[attr-defined]
 
-    Returns ``False`` if the actor is already gone. Otherwise ``link.started`` is set once the
-    actor's ``on_start`` has returned, and its exit is reported on ``link`` when its loop ends
-    (with the exception Pykka saw, if any; ``None`` for a stop).
+
+def _register(cls: type[pykka.ActorRegistry], actor_ref: pykka.ActorRef[Any]) -> None:
+    """``pykka.ActorRegistry.register``, which also hooks a plain actor a start function starts.
+
+    Pykka registers an actor after its ``__init__``, before it starts its thread. On a thread
+    running a child's start function (`start_linked`), a plain actor (one that does not take
+    links itself) is hooked here to a link of its own, so that its hooks see its ``on_start``.
     """
-    actor = actor_of(ref)
-    if actor is None:
-        return False
-    inbox: object = actor.actor_inbox
-    make_closable(inbox)
-    # Pykka's private hooks (stable since Pykka 2), replaced on this instance only:
-    teardown: Callable[[], None] = actor._actor_loop_teardown  # noqa: SLF001
-    handle_failure: Callable[..., None] = actor._handle_failure  # noqa: SLF001
-    reasons: list[BaseException | None] = []
+    _pykka_register(cls, actor_ref)
+    taken: list[_Link] | None = getattr(_local, "plain", None)  # the offered link first
+    if taken is None:
+        return
+    actor = actor_of(actor_ref)
+    if actor is None or getattr(actor, "_goth_actors_links_itself", False):
+        return
+    link = _Link(taken[0].parent, taken[0].names)
+    taken.append(link)
+    hook(actor, link)
 
-    def watched_failure(*exc_info: Any) -> None:
-        reasons.append(exc_info[1])
-        handle_failure(*exc_info)
 
-    def watched_teardown() -> None:
-        close(inbox)
-        teardown()
-        link.report_exit(reasons[0] if reasons else None)
-
-    def started() -> None:
-        link.thread = threading.current_thread()
-        link.set_started()
-
-    vars(actor).update(
-        _handle_failure=watched_failure,
-        _actor_loop_teardown=watched_teardown,
-        _goth_actors_started=started,
-        _goth_actors_link=link,
-    )
-    link.urn = ref.actor_urn
-    link.kill = lambda: kill(actor)
-    try:
-        # Pykka runs this call itself (on_receive never sees it), after on_start returned.
-        ref.tell(ProxyCall(attr_path=("_goth_actors_started",), args=(), kwargs={}))
-    except pykka.ActorDeadError:
-        # Dead before the hooks could matter: its loop ended (or is ending) without them.
-        link.report_exit(RuntimeError(f"{ref} stopped before it started"))
-    return True
+setattr(pykka.ActorRegistry, "register", classmethod(_register))  # noqa: B010
