@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import functools
 import time as _time
 from collections.abc import Callable, Hashable
 from dataclasses import replace
@@ -159,13 +160,19 @@ def child_spec(
     return _spec(options)
 
 
+@functools.lru_cache(maxsize=64)
+def _restart_backoff(backoff_min: float, backoff_max: float) -> RestartBackoff:
+    """One (immutable) ``RestartBackoff`` for all the servers with the same backoff."""
+    return RestartBackoff(backoff_min, backoff_max)
+
+
 def _spec(options: ServerOptions) -> ChildSpec:
     return ChildSpec.for_actor(
         TokenServer,
         options,
         id=options.name,
         shutdown=SERVER_SHUTDOWN,
-        restart_delay=RestartBackoff(options.backoff_min, options.backoff_max),
+        restart_delay=_restart_backoff(options.backoff_min, options.backoff_max),
         on_final_exit=_Released(options),
     )
 

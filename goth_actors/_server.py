@@ -23,7 +23,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -34,7 +34,7 @@ from goth_actors._errors import AlreadyStarted, RetriesExhausted
 from goth_actors._events import Event, EventKind, emit, wanted
 from goth_actors._options import ServerOptions
 from goth_actors._protocol import Backoff, Token, TokenError, redact
-from goth_actors._status import ServerStatus
+from goth_actors._status import ServerState, ServerStatus
 from goth_actors.otp import AlreadyRegistered, Scheduler, TimerHandle, default_scheduler, register
 
 __all__ = ["EXPIRY_MARGIN", "Fetch", "Refresh", "RestartBackoff", "TokenServer"]
@@ -168,13 +168,7 @@ class TokenServer(pykka.ThreadingActor):
         fake = options.time
         self._clock = time.time if fake is None else fake.time
         self._scheduler: Scheduler = default_scheduler() if fake is None else fake.scheduler
-        self._backoff = Backoff(
-            options.backoff_type,
-            options.backoff_min,
-            options.backoff_max,
-            retry_delay=options.retry_delay,
-            rng=_RNG,
-        )
+        self._backoff: Backoff | None = None  # made at the first failure, dropped at a success
         self._token: Token | None = previous.token if previous else None
         self._restarts = previous.status.restarts + 1 if previous else 0
         # Restarted after dying of failures: pace the first attempt like the next retry, and
@@ -342,7 +336,7 @@ class TokenServer(pykka.ThreadingActor):
 
     def _succeeded(self, token: Token, now: float, duration: float) -> None:
         self._token = token
-        self._backoff.reset()
+        self._backoff = None  # the next failure starts from the first delay
         delay = self._refresh_delay(token, now)
         next_attempt = self._schedule(delay)
         self._set_status(
@@ -370,8 +364,18 @@ class TokenServer(pykka.ThreadingActor):
         return error
 
     def _backoff_delay_attempt(self, attempt: int, retry_after: float | None = None) -> None:
+        backoff = self._backoff
+        if backoff is None:
+            options = self._options
+            backoff = self._backoff = Backoff(
+                options.backoff_type,
+                options.backoff_min,
+                options.backoff_max,
+                retry_delay=options.retry_delay,
+                rng=_RNG,
+            )
         try:
-            delay = max(self._backoff.next(), MIN_RETRY_DELAY)
+            delay = max(backoff.next(), MIN_RETRY_DELAY)
         except BaseException:  # a retry_delay of the user's that raised (even sys.exit())
             logger.exception(
                 "token server %r: retry_delay failed; retrying after %s s",
@@ -425,8 +429,22 @@ class TokenServer(pykka.ThreadingActor):
             self._timer.cancel()
             self._timer = None
 
-    def _set_status(self, **changes: Any) -> None:
-        self._status = replace(self._status, **changes)
+    def _set_status(self, state: ServerState, **changes: Any) -> None:
+        # What dataclasses.replace does, in half the time (three of these per exchange).
+        old, get = self._status, changes.get
+        self._status = ServerStatus(
+            name=old.name,
+            state=state,
+            expires=get("expires", old.expires),
+            last_refresh=get("last_refresh", old.last_refresh),
+            consecutive_failures=get("consecutive_failures", old.consecutive_failures),
+            last_error=get("last_error", old.last_error),
+            restarts=old.restarts,
+            next_attempt=get("next_attempt", old.next_attempt),
+            has_valid_token=old.has_valid_token,
+            quota_project_id=old.quota_project_id,
+            source=old.source,
+        )
         self._publish()
 
     def _publish(self, *, create: bool = False) -> None:

@@ -529,3 +529,23 @@ def test_a_password_in_a_url_never_reaches_a_message() -> None:
         Token.fetch(Metadata(), http_client=answering_503, environ=environ)
     assert PASSWORD not in _whole_chain(answered.value) + str(answered.value.url)
     assert PASSWORD not in answered.value.body
+
+
+def test_a_prepared_request_shows_its_url_without_credentials_query_or_fragment() -> None:
+    from goth_actors._protocol import Exchange
+
+    with_password = Exchange(
+        method="GET",
+        url=f"https://u:{PASSWORD}@x.test/t?key=1#f",
+        headers={},
+        body=b"",
+        kind="oauth",
+    )
+    assert with_password.where == "https://x.test/t"
+    assert PASSWORD in with_password.secrets
+    plain = Exchange(method="GET", url="https://x.test/a@b?k=1", headers={}, body=b"", kind="oauth")
+    assert plain.where == "https://x.test/a@b"
+    assert plain.secrets == ()
+    from goth_actors._protocol.redact import url_password
+
+    assert url_password("https://x.test/no/user/information") == ()

@@ -339,3 +339,14 @@ def test_a_supervisors_start_and_its_actor_take_the_same_options(kind: type) -> 
     wanted = {n: (p.kind, p.default) for n, p in start.items()}
     given = {n: (p.kind, p.default) for n, p in init.items() if n not in ("self", "_signal")}
     assert given == wanted
+
+
+def test_the_servers_status_update_copies_every_status_field() -> None:
+    # _set_status spells the fields out (dataclasses.replace costs twice as much, three times
+    # per exchange): a field added to ServerStatus must be added there too.
+    from goth_actors._server import TokenServer
+    from goth_actors._status import ServerStatus
+
+    source = inspect.getsource(TokenServer._set_status)
+    for field in dataclasses.fields(ServerStatus):
+        assert f"{field.name}=" in source, field.name

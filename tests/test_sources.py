@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -357,3 +358,23 @@ def test_default_source_refuses_a_key_file_that_is_not_json(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="not valid JSON") as info:
         default_source(environ={"GOOGLE_APPLICATION_CREDENTIALS": str(path)})
     assert "secret" not in str(info.value)
+
+
+def test_a_metadata_source_with_a_fixed_url_builds_the_same_request_at_every_fetch() -> None:
+    source = Metadata(url="http://mds/", scopes=("s1",))
+    first, second = source.prepare(0.0), source.prepare(1.0, {"GCE_METADATA_HOST": "elsewhere"})
+    assert first == second
+    assert (
+        first.url
+        == "http://mds/computeMetadata/v1/instance/service-accounts/default/token?scopes=s1"
+    )
+    assert first.where == "http://mds/computeMetadata/v1/instance/service-accounts/default/token"
+    moved = dataclasses.replace(source, account="a@b.c")
+    assert "/a@b.c/token" in moved.prepare(0.0).url
+    assert "_fixed" not in repr(source)
+
+
+def test_a_metadata_source_without_a_url_reads_the_host_at_every_fetch() -> None:
+    source = Metadata()
+    assert source.prepare(0.0, {"GCE_METADATA_HOST": "one:1"}).url.startswith("http://one:1/")
+    assert source.prepare(0.0, {"GCE_METADATA_HOST": "two:2"}).url.startswith("http://two:2/")

@@ -770,3 +770,21 @@ def test_a_tree_started_in_a_childs_init_belongs_to_the_child_not_its_supervisor
     events.wait_for("child_restarted", "b")
     wait_dead(first)  # the old instance's helper tree went with it
     assert [h.is_alive() for h in BuildsAHelperTree.helpers] == [False, True]
+
+
+def test_a_framework_inbox_wakes_its_reader_with_one_condition_for_everything() -> None:
+    from goth_actors.otp._inbox import Inbox
+
+    inbox = Inbox()
+    assert inbox.not_empty is inbox.not_full is inbox.all_tasks_done  # 1 condition, not 3
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(inbox.get() for _ in range(3)))
+    reader.start()
+    for item in ("a", "b", "c"):
+        inbox.put(item)
+    reader.join(5.0)
+    assert got == ["a", "b", "c"]
+    assert inbox.empty()
+    inbox.close()
+    inbox.put("late")  # refused once closed
+    assert inbox.empty()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from goth_actors._protocol.redact import url_password
+from goth_actors._protocol.redact import url_password, without_query
 
 __all__ = ["Exchange"]
 
@@ -29,6 +29,8 @@ class Exchange:
             a password in ``url`` (``user:password@``) is added to them.
         client_cert: ``(certificate_path, key_path)`` of the client certificate to present
             (mutual TLS: X.509 workload identity), or ``None``.
+        where: ``url`` without its user name, password, query and fragment: what messages
+            about this request may show (computed once, not passed).
     """
 
     method: Literal["GET", "POST", "PUT"]
@@ -40,8 +42,10 @@ class Exchange:
     sub: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
     client_cert: tuple[str, str] | None = None
+    where: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         password = url_password(self.url)
         if password:
             object.__setattr__(self, "secrets", (*self.secrets, *password))
+        object.__setattr__(self, "where", without_query(self.url))

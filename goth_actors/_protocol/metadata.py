@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from goth_actors._base import ConfigError
@@ -47,6 +46,7 @@ class Metadata(Source):
     scopes: Sequence[str] | None = None
     quota_project_id: str | None = None
     universe_domain: str | None = None
+    _fixed_token_url: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         account = optional_string(self.account, "account")
@@ -66,6 +66,9 @@ class Metadata(Source):
         object.__setattr__(self, "quota_project_id", quota)
         if self.universe_domain is not None:
             object.__setattr__(self, "universe_domain", check_universe_domain(self.universe_domain))
+        # With a fixed url, the request's URL never changes: built once, not at every fetch.
+        fixed = None if self.url is None else self._token_url(self.url.rstrip("/"))
+        object.__setattr__(self, "_fixed_token_url", fixed)
 
     def base_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The metadata server's base URL, resolved now (see ``url``)."""
@@ -93,20 +96,20 @@ class Metadata(Source):
         now: float,  # noqa: ARG002
         environ: Mapping[str, str] | None = None,
     ) -> Exchange:
-        base = self.base_url(environ) + _METADATA_PATH + quote(self.account, safe="@")
-        kind: Literal["metadata", "metadata_identity"]
-        if self.audience is not None:
-            url = base + "/identity?" + urlencode({"audience": self.audience, "format": "full"})
-            kind = "metadata_identity"
-        else:
-            url = base + "/token"
-            if self.scopes:
-                url += "?" + urlencode({"scopes": ",".join(self.scopes)})
-            kind = "metadata"
+        url = self._fixed_token_url or self._token_url(self.base_url(environ))
         return Exchange(
             method="GET",
             url=url,
             headers={"Metadata-Flavor": "Google"},
             body=b"",
-            kind=kind,
+            kind="metadata" if self.audience is None else "metadata_identity",
         )
+
+    def _token_url(self, base: str) -> str:
+        url = base + _METADATA_PATH + quote(self.account, safe="@")
+        if self.audience is not None:
+            return url + "/identity?" + urlencode({"audience": self.audience, "format": "full"})
+        url += "/token"
+        if self.scopes:
+            url += "?" + urlencode({"scopes": ",".join(self.scopes)})
+        return url

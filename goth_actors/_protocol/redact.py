@@ -129,6 +129,8 @@ def url_password(url: str) -> tuple[str, ...]:
         >>> url_password("http://md:p%40ss@127.0.0.1/")
         ('p%40ss', 'p@ss')
     """
+    if "@" not in url:  # no user information, so no password (the common case: no parsing)
+        return ()
     try:
         password = urlsplit(url).password
     except ValueError:

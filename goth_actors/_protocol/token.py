@@ -48,7 +48,7 @@ from goth_actors._protocol.http_client import (
     HttpResponse,
     default_http_client,
 )
-from goth_actors._protocol.redact import escape, redact, redact_query, shorten, without_query
+from goth_actors._protocol.redact import escape, redact, redact_query, shorten
 from goth_actors._protocol.validate import unknown_keyword
 
 __all__ = ["Exchanger", "Source", "Token", "id_token_from_jwt"]
@@ -259,7 +259,7 @@ class Exchanger:
         exception is never chained as is (it may quote a header, that is a credential): the
         ``TransportError``'s cause is a `RedactedCause`.
         """
-        url = without_query(exchange.url)
+        url = exchange.where
         timeout = self.time_left(url)
         too_large: ResponseTooLarge | None = None
         failure: tuple[str, str] | None = None
@@ -305,19 +305,19 @@ class Exchanger:
     def token(self, exchange: Exchange) -> Token:
         """Sends ``exchange`` and reads the answer as a token."""
         response = self.send(exchange)
-        return _read_response(response, exchange, without_query(exchange.url), self.clock)
+        return _read_response(response, exchange, exchange.where, self.clock)
 
     def answer(self, exchange: Exchange) -> tuple[Token, Mapping[str, Any]]:
         """Sends ``exchange``; the answer read as a token, and its JSON (for more fields)."""
         response = self.send(exchange)
-        url = without_query(exchange.url)
+        url = exchange.where
         token = _read_response(response, exchange, url, self.clock)
         return token, json_object(response, url)
 
     def json(self, exchange: Exchange) -> Mapping[str, Any]:
         """Sends ``exchange`` and returns the 200 answer's JSON object."""
         response = self.send(exchange)
-        url = without_query(exchange.url)
+        url = exchange.where
         if response.status != 200:
             raise status_error(response, exchange, url, self.clock)
         return json_object(response, url)
@@ -326,7 +326,7 @@ class Exchanger:
         """Sends ``exchange`` and returns the 200 answer's body as text."""
         response = self.send(exchange)
         if response.status != 200:
-            raise status_error(response, exchange, without_query(exchange.url), self.clock)
+            raise status_error(response, exchange, exchange.where, self.clock)
         if isinstance(response.body, Mapping):
             return json.dumps(response.body)
         return body_text(response.body)

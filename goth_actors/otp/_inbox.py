@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 from typing import Any, NamedTuple, cast
 
 import pykka
@@ -55,6 +56,16 @@ class Inbox(queue.Queue[Any]):
     """A Pykka inbox that refuses messages once closed (see the module docstring)."""
 
     closed = False  # a class default, so that a plain queue.Queue can become one in place
+
+    def __init__(self) -> None:
+        # queue.Queue's state with one condition where it makes three: an inbox is unbounded
+        # (put never waits for room) and no one joins it, so the three would only cost memory
+        # and start time (4 tracked objects each), once per actor.
+        self.maxsize = 0
+        self._init(0)
+        self.mutex = threading.Lock()
+        self.not_empty = self.not_full = self.all_tasks_done = threading.Condition(self.mutex)
+        self.unfinished_tasks = 0
 
     def _put(self, item: Any) -> None:  # called by put() under self.mutex
         if self.closed and item is not _WAKE:
