@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 from typing import Any, NamedTuple, cast
 
 import pykka
@@ -58,14 +57,13 @@ class Inbox(queue.Queue[Any]):
     closed = False  # a class default, so that a plain queue.Queue can become one in place
 
     def __init__(self) -> None:
-        # queue.Queue's state with one condition where it makes three: an inbox is unbounded
-        # (put never waits for room) and no one joins it, so the three would only cost memory
-        # and start time (4 tracked objects each), once per actor.
-        self.maxsize = 0
-        self._init(0)
-        self.mutex = threading.Lock()
-        self.not_empty = self.not_full = self.all_tasks_done = threading.Condition(self.mutex)
-        self.unfinished_tasks = 0
+        # One condition where queue.Queue keeps three: an inbox is unbounded (put never waits
+        # for room), no one joins it and only its actor gets from it, so the other two would
+        # only cost memory and collector time (4 tracked objects each), once per actor. The
+        # whole of queue.Queue's state is made by its own __init__ (it grows: 3.13 added
+        # shutdown), and the two spare conditions are freed at once.
+        super().__init__()
+        self.not_full = self.all_tasks_done = self.not_empty
 
     def _put(self, item: Any) -> None:  # called by put() under self.mutex
         if self.closed and item is not _WAKE:
