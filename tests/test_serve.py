@@ -13,7 +13,7 @@ from _helpers import wait_for
 from _serve_helpers import ACCOUNT, FLAVOR, TOKEN, V1, serving
 
 import goth_actors
-from goth_actors import ConfigError, Metadata, RefreshToken, ServiceAccount, Token
+from goth_actors import ConfigError, Metadata, RefreshToken, ServiceAccount, Token, subscribe
 from goth_actors._cli import _parser
 from goth_actors._cli._common import Fail
 from goth_actors._serve import BOUNDS, InThread, MetadataServer, ServeOptions
@@ -161,13 +161,19 @@ def test_healthz_says_ready_once_every_configured_server_holds_a_token(
 ) -> None:
     timed.fail_next(1, 503, endpoint="token")
     source = ServiceAccount(timed.service_account())
-    with serving(source, time=fake_time, audiences=("https://a.example",)) as serve:
-        health = serve.server.url + "/healthz"
-        timed.wait_for_requests(2, "token")
-        assert requests.get(health).status_code == 503
-        fake_time.advance(60.0)  # the failed one's retry
-        wait_for(lambda: requests.get(health).status_code == 200)
-        assert requests.get(health).text == "ok\n"
+    retry_armed = threading.Event()
+    unsubscribe = subscribe(lambda e: e.kind == "retry_scheduled" and retry_armed.set())
+    try:
+        with serving(source, time=fake_time, audiences=("https://a.example",)) as serve:
+            health = serve.server.url + "/healthz"
+            timed.wait_for_requests(2, "token")
+            assert requests.get(health).status_code == 503
+            assert retry_armed.wait(5.0)  # on the fake clock, before the clock moves
+            fake_time.advance(60.0)  # the failed one's retry
+            wait_for(lambda: requests.get(health).status_code == 200)
+            assert requests.get(health).text == "ok\n"
+    finally:
+        unsubscribe()
 
 
 def test_the_status_page_shows_servers_and_counts_and_never_a_token(
