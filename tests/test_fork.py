@@ -35,6 +35,7 @@ from goth_actors import (
 )
 from goth_actors._root import root
 from goth_actors.integrations.opentelemetry import instrument
+from goth_actors.otp._inbox import actor_of
 from goth_actors.testing import FakeTime, GoogleEmulator
 
 pytestmark = [
@@ -326,3 +327,30 @@ def test_every_lock_of_the_library_is_free_in_a_forked_child_whoever_held_it() -
         for lock in reversed(held):
             lock.release()
         instrumentation.uninstrument()
+
+
+def test_a_fork_inside_a_start_function_leaves_the_forked_process_none_of_the_parents_offer() -> (
+    None
+):
+    # multiprocessing's fork carries on in the forking thread, here a supervisor's in the middle
+    # of a start function: in the new process, actors and trees start as anywhere else.
+    answers: list[str] = []
+
+    def start() -> pykka.ActorRef[Any]:
+        def child() -> str:
+            plain = pykka.ThreadingActor.start()
+            tree = Supervisor.start([])
+            try:
+                hooked = "_goth_actors_link" in vars(actor_of(plain))
+                offered = actor_of(tree)._goth_actors_link is not None
+                return f"hooked={hooked} offered={offered}"
+            finally:
+                tree.stop()
+                plain.stop()
+
+        answers.append(_in_child(child))
+        return pykka.ThreadingActor.start()
+
+    sup = Supervisor.start([ChildSpec("c", start)])
+    sup.stop()
+    assert answers == ["hooked=False offered=False"]

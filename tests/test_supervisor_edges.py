@@ -788,3 +788,28 @@ def test_a_framework_inbox_wakes_its_reader_with_one_condition_for_everything() 
     inbox.close()
     inbox.put("late")  # refused once closed
     assert inbox.empty()
+    with pytest.raises(TypeError, match="not joinable"):  # a joiner could take get()'s wake
+        inbox.join()
+    with pytest.raises(TypeError, match="not joinable"):
+        inbox.task_done()
+
+
+@pytest.mark.slow
+def test_reloading_the_link_module_wraps_pykkas_register_once_not_its_own_wrapper() -> None:
+    # IPython's autoreload, or a test that reloads modules: every actor start must still work.
+    program = textwrap.dedent(
+        """
+        import importlib, sys
+        import pykka
+        import goth_actors.otp._link as link
+        importlib.reload(link)
+        sys.setrecursionlimit(200)
+        ref = pykka.ThreadingActor.start()
+        ref.stop()
+        print("started and stopped")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == "started and stopped", result.stderr[-2000:]

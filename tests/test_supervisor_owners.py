@@ -200,3 +200,30 @@ def test_a_child_started_on_another_thread_is_still_supervised(
         child(sup, "owner").tell("crash")
         events.wait_for("child_restarted", "owner")
         wait_dead(tree)
+
+
+def test_an_actor_a_start_function_starts_beside_its_child_owns_nothing(
+    start_supervisor: StartSupervisor, journal: Journal
+) -> None:
+    # Hooked when registered (it might have been the child), it is no one's child once the
+    # function returned another: as a plain actor outside any tree, it owns nothing, so a tree
+    # it starts neither stops with it nor crashes it when it gives up.
+    helpers: list[pykka.ActorRef[Any]] = []
+
+    def start() -> pykka.ActorRef[Any]:
+        helpers.append(Owner.start(journal, at_start=False, max_restarts=0))
+        return pykka.ThreadingActor.start()
+
+    start_supervisor([ChildSpec("plain", start)])
+    helper = helpers[0]
+    tree = helper.ask("build", timeout=5.0)
+    try:
+        child(tree, "inner").tell(Crash())
+        wait_dead(tree)  # the tree gave up
+        assert helper.is_alive()  # and its starter did not crash of it
+        second = helper.ask("build", timeout=5.0)
+        helper.stop()
+        assert second.is_alive()  # a root: it did not stop with its starter
+        second.stop()
+    finally:
+        helper.stop()

@@ -138,7 +138,9 @@ class Linked(pykka.ThreadingActor):
             _reregister(list(link.names), self.actor_ref)
         elif owner is not None and owner is not self:
             self._goth_actors_owner = owner.actor_ref
-            owner._goth_actors_adopt(self.actor_ref)  # noqa: SLF001  # on the owner's thread
+            # On the owner's thread; an orphaned plain actor declines: this is a root then.
+            if owner._goth_actors_adopt(self.actor_ref) is False:  # noqa: SLF001
+                self._goth_actors_owner = None
 
     def _start_actor_loop(self) -> None:
         try:
@@ -190,10 +192,11 @@ class Linked(pykka.ThreadingActor):
             self._goth_actors_crash(crash, error)
             raise crash from error
 
-    def _goth_actors_adopt(self, ref: pykka.ActorRef[Any]) -> None:
+    def _goth_actors_adopt(self, ref: pykka.ActorRef[Any]) -> bool:
         if self._goth_actors_owned is None:
             self._goth_actors_owned = []
         self._goth_actors_owned.append(ref)
+        return True
 
     def _goth_actors_disowned(self, urn: str) -> None:
         owned = self._goth_actors_owned or []

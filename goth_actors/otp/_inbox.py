@@ -65,6 +65,14 @@ class Inbox(queue.Queue[Any]):
         super().__init__()
         self.not_full = self.all_tasks_done = self.not_empty
 
+    def task_done(self) -> None:
+        """Not for an inbox: it has one condition, and a joiner could take its reader's wake."""
+        raise TypeError("an actor's inbox is not joinable (no task_done or join)")
+
+    def join(self) -> None:
+        """Not for an inbox: it has one condition, and a joiner could take its reader's wake."""
+        raise TypeError("an actor's inbox is not joinable (no task_done or join)")
+
     def _put(self, item: Any) -> None:  # called by put() under self.mutex
         if self.closed and item is not _WAKE:
             _refuse(item)

@@ -109,6 +109,7 @@ class _Link:
         "exited",
         "kill",
         "names",
+        "orphan",
         "parent",
         "reason",
         "start_error",
@@ -125,6 +126,7 @@ class _Link:
         self.urn: str | None = None  # set by the actor that takes the link
         self.thread: threading.Thread | None = None  # the actor's thread, set in on_start
         self.kill: Callable[[], None] | None = None  # ends the actor at once (set by it)
+        self.orphan: Callable[[], None] | None = None  # a hooked plain actor's: owns nothing
         self.started = _Latch()
         self.start_error: BaseException | None = None
         self.abandoned = False  # the starter stopped waiting for on_start (interpreter exit)
@@ -210,6 +212,8 @@ def start_linked(
     except BaseException:
         for each in taken:
             each.parent = None  # no child: what it may have started reports to no one
+            if each.orphan is not None:
+                each.orphan()
         raise
     finally:
         _local.link = _local.plain = None
@@ -220,6 +224,8 @@ def start_linked(
             link = each
         else:
             each.parent = None  # taken, if at all, by an actor that is not this child
+            if each.orphan is not None:  # a plain actor started beside it: no one's child
+                each.orphan()
     if ref is None:
         return None
     if not isinstance(ref, pykka.ActorRef):
@@ -279,6 +285,8 @@ def _after_fork_in_child() -> None:
     _starts_lock = threading.Lock()
     _starts.clear()
     _exiting = False
+    # The forking thread may be in a start function: its offer is the parent's, not ours.
+    _local.link = _local.plain = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -324,7 +332,14 @@ def _kill(link: _Link) -> None:
         link.kill()
 
 
-_pykka_register: Callable[..., None] = pykka.ActorRegistry.register.__func__  # type: ignore[attr-defined]
+# Pykka's own register, kept on the class the first time: a reload of this module must wrap
+# it again, not the wrapper (which would call itself for every actor started).
+_pykka_register: Callable[..., None] = (
+    vars(pykka.ActorRegistry)
+    .get("_goth_actors_pykka_register", pykka.ActorRegistry.register)
+    .__func__
+)
+pykka.ActorRegistry._goth_actors_pykka_register = classmethod(_pykka_register)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 def _register(cls: type[pykka.ActorRegistry], actor_ref: pykka.ActorRef[Any]) -> None:

@@ -44,6 +44,7 @@ class _Link(Protocol):
     urn: str | None
     thread: threading.Thread | None
     kill: Callable[[], None] | None
+    orphan: Callable[[], None] | None
 
     def set_started(self) -> None: ...
 
@@ -59,16 +60,43 @@ class _OwnedExit:
 
 
 class _PlainOwner:
-    """What a hooked plain actor owns; its bound methods go on the instance, as a Linked's."""
+    """What a hooked plain actor owns; its bound methods go on the instance, as a Linked's.
 
-    __slots__ = ("actor", "owned")
+    An actor that turns out not to be the child (another actor its start function started)
+    is `orphan`: it owns nothing from then on, as a plain actor outside any tree.
+    """
+
+    __slots__ = ("actor", "lock", "orphaned", "owned")
 
     def __init__(self, actor: pykka.Actor) -> None:
         self.actor = actor
         self.owned: list[pykka.ActorRef[Any]] | None = None
+        self.orphaned = False
+        self.lock = threading.Lock()  # adopt (the owner's thread) against orphan (the starter's)
 
-    def adopt(self, ref: pykka.ActorRef[Any]) -> None:
-        """Owns ``ref`` (called on the owner's own thread, where the tree was constructed)."""
+    def adopt(self, ref: pykka.ActorRef[Any]) -> bool:
+        """Owns ``ref`` (called on the owner's own thread, where the tree was constructed).
+
+        Returns:
+            ``False`` if this actor owns nothing (`orphan`): ``ref`` is then a root.
+        """
+        with self.lock:
+            if self.orphaned:
+                return False
+            self._adopt(ref)
+        return True
+
+    def orphan(self) -> None:
+        """This actor is no one's child: it owns nothing, and what it owned is a root again."""
+        with self.lock:
+            self.orphaned = True
+            owned, self.owned = self.owned, None
+        for ref in owned or []:
+            tree = actor_of(ref)
+            if tree is not None:
+                tree._goth_actors_owner = None  # type: ignore[attr-defined]  # noqa: SLF001
+
+    def _adopt(self, ref: pykka.ActorRef[Any]) -> None:
         if self.owned is None:
             self.owned = []
             handle: Callable[[Any], Any] = self.actor._handle_receive  # noqa: SLF001
@@ -87,7 +115,7 @@ class _PlainOwner:
 
     def owned_exit(self, message: _OwnedExit) -> None:
         self.disowned(message.ref.actor_urn)
-        if message.reason is not None:
+        if message.reason is not None and not self.orphaned:
             raise LinkExit(message.ref, message.reason)  # told: this actor crashes
 
     def stop_owned(self) -> None:
@@ -143,6 +171,7 @@ def hook(actor: pykka.Actor, link: _Link) -> None:
     )
     link.urn = actor.actor_urn
     link.kill = lambda: kill(actor)
+    link.orphan = owner.orphan
     try:
         # Pykka runs this call itself (on_receive never sees it), after on_start returned.
         actor.actor_ref.tell(ProxyCall(attr_path=("_goth_actors_started",), args=(), kwargs={}))
