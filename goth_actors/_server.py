@@ -58,6 +58,7 @@ MAX_RETRY_AFTER = 3600.0
 
 _RNG = random.Random()  # one for every server: a Random each costs 2.5 KiB and a urandom seed
 os.register_at_fork(after_in_child=_RNG.seed)  # a forked child jitters apart from its parent
+_KEEP: Any = object()  # _set_status: "this field as it was"
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,18 +430,30 @@ class TokenServer(pykka.ThreadingActor):
             self._timer.cancel()
             self._timer = None
 
-    def _set_status(self, state: ServerState, **changes: Any) -> None:
-        # What dataclasses.replace does, in half the time (three of these per exchange).
-        old, get = self._status, changes.get
+    def _set_status(
+        self,
+        state: ServerState,
+        *,
+        expires: Any = _KEEP,
+        last_refresh: Any = _KEEP,
+        consecutive_failures: Any = _KEEP,
+        last_error: Any = _KEEP,
+        next_attempt: Any = _KEEP,
+    ) -> None:
+        # What dataclasses.replace does, in half the time (three of these per exchange); a
+        # field not named here (restarts, has_valid_token, ...) is a TypeError, as there.
+        old = self._status
         self._status = ServerStatus(
             name=old.name,
             state=state,
-            expires=get("expires", old.expires),
-            last_refresh=get("last_refresh", old.last_refresh),
-            consecutive_failures=get("consecutive_failures", old.consecutive_failures),
-            last_error=get("last_error", old.last_error),
+            expires=old.expires if expires is _KEEP else expires,
+            last_refresh=old.last_refresh if last_refresh is _KEEP else last_refresh,
+            consecutive_failures=(
+                old.consecutive_failures if consecutive_failures is _KEEP else consecutive_failures
+            ),
+            last_error=old.last_error if last_error is _KEEP else last_error,
             restarts=old.restarts,
-            next_attempt=get("next_attempt", old.next_attempt),
+            next_attempt=old.next_attempt if next_attempt is _KEEP else next_attempt,
             has_valid_token=old.has_valid_token,
             quota_project_id=old.quota_project_id,
             source=old.source,

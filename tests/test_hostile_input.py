@@ -549,3 +549,23 @@ def test_a_prepared_request_shows_its_url_without_credentials_query_or_fragment(
     from goth_actors._protocol.redact import url_password
 
     assert url_password("https://x.test/no/user/information") == ()
+
+
+@pytest.mark.parametrize("at", ["\uff20", "\ufe6b"], ids=["fullwidth", "small"])
+def test_a_password_behind_a_look_alike_at_sign_never_reaches_a_message(at: str) -> None:
+    # urlsplit refuses such a host with a ValueError that quotes it, password and all.
+    from goth_actors._protocol.redact import url_password
+
+    url = f"http://md:{PASSWORD}{at}127.0.0.1/computeMetadata/v1/x"
+    assert PASSWORD in url_password(url)
+    with pytest.raises(ValueError, match="not a valid URL") as raised:
+        without_query(url)
+    assert PASSWORD not in str(raised.value)
+    error = _config_error(lambda: Metadata(url=f"http://md:{PASSWORD}{at}127.0.0.1"))
+    assert error is not None
+    assert error.field == "url"
+    assert PASSWORD not in str(error)
+    with pytest.raises(ConfigError) as fetched:  # from the environment: refused, never quoted
+        Token.fetch(Metadata(), environ={"GCE_METADATA_HOST": f"md:{PASSWORD}{at}127.0.0.1"})
+    assert fetched.value.field == "GCE_METADATA_HOST"
+    assert PASSWORD not in _whole_chain(fetched.value)

@@ -135,3 +135,20 @@ def test_the_adapters_universe_read_before_its_server_starts_is_not_kept(
         name="later", source=ServiceAccount(emulator.service_account()), prefetch="sync"
     )
     assert credentials.universe_domain == OTHER
+
+
+@pytest.mark.usefixtures("shutdown_servers")
+def test_the_adapter_reports_the_universe_of_the_server_now_under_its_name(
+    emulator: GoogleEmulator,
+) -> None:
+    goth_actors.start_link(
+        name="tenant", source=ServiceAccount(emulator.service_account()), prefetch="sync"
+    )
+    credentials = Credentials("tenant")
+    assert credentials.universe_domain == "googleapis.com"
+    goth_actors.stop("tenant")
+    emulator.universe_domain = OTHER
+    goth_actors.start_link(
+        name="tenant", source=ServiceAccount(emulator.service_account()), prefetch="sync"
+    )
+    assert credentials.universe_domain == OTHER

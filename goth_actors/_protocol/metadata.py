@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from goth_actors._base import ConfigError
 from goth_actors._protocol.endpoints import check_universe_domain
@@ -78,7 +78,14 @@ class Metadata(Source):
         host = env.get("GCE_METADATA_HOST") or env.get("GCE_METADATA_ROOT")
         if host:
             host = host.strip().rstrip("/")
-            return host if host.startswith(("http://", "https://")) else f"http://{host}"
+            url = host if host.startswith(("http://", "https://")) else f"http://{host}"
+            try:
+                urlsplit(url)
+            except ValueError:  # its message would quote the host, and a password in it
+                raise ConfigError(
+                    "GCE_METADATA_HOST", "is not a valid host[:port] (it is not shown)"
+                ) from None
+            return url
         return DEFAULT_METADATA_URL
 
     def value_exchange(self, path: str, environ: Mapping[str, str] | None = None) -> Exchange:

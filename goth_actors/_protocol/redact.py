@@ -117,9 +117,18 @@ def without_query(url: str) -> str:
         >>> without_query("https://user:password@x.test/token?key=1#f")
         'https://x.test/token'
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # urlsplit's message quotes the whole netloc, password and all
+        raise ValueError(
+            "not a valid URL (its host part is not shown: it may hold a secret)"
+        ) from None
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_ATS = ("@", "\uff20", "\ufe6b")
+"""``@`` and the two characters that NFKC makes one, which ``urlsplit`` then refuses."""
 
 
 def url_password(url: str) -> tuple[str, ...]:
@@ -129,12 +138,15 @@ def url_password(url: str) -> tuple[str, ...]:
         >>> url_password("http://md:p%40ss@127.0.0.1/")
         ('p%40ss', 'p@ss')
     """
-    if "@" not in url:  # no user information, so no password (the common case: no parsing)
+    if not any(at in url for at in _ATS):  # no user information (the common case: no parsing)
         return ()
     try:
         password = urlsplit(url).password
-    except ValueError:
-        return ()
+    except ValueError:  # say, a look-alike "@": all that may be user information is secret
+        netloc = url.partition("://")[2].partition("/")[0]
+        cut = max(netloc.rfind(at) for at in _ATS)
+        userinfo = netloc[:cut] if cut > 0 else ""
+        password = userinfo.partition(":")[2] or userinfo
     return tuple(dict.fromkeys((password, unquote(password)))) if password else ()
 
 

@@ -83,7 +83,12 @@ def check_url(value: object, name: str) -> str | None:
         return None
     if re.search(r"[\x00-\x20\x7f-\x9f]", text):
         raise ConfigError(name, "must not contain spaces or control characters")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # its message would quote the host part, and a password in it
+        raise ConfigError(
+            name, "is not a valid URL (say, a character in its host that NFKC makes '@' or '/')"
+        ) from None
     if "@" in parts.netloc:
         # Never quoted: it would show in the source's repr and in every error about the URL.
         raise ConfigError(

@@ -129,7 +129,7 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
         # The signer made from the server's source, with that source: a server restarted under
         # the same name with another source gets a signer of its own.
         self._made: tuple[Source, Signer] | None = None
-        self._universe: str | None = None
+        self._universe: tuple[Source, str] | None = None  # the source's, with it
 
     def __repr__(self) -> str:
         return f"Credentials({self._name!r}, timeout={self._timeout!r})"
@@ -263,15 +263,18 @@ class Credentials(google_credentials.CredentialsWithQuotaProject, google_credent
         """The universe of the server's tokens (the source's; the metadata server's own).
 
         ``googleapis.com`` while no server has the name; the server's source's, asked once
-        (the metadata server's is a request), from then on.
+        per source (the metadata server's is a request), from then on.
         """
-        if self._universe is None:
-            current = self._status()
-            source = None if current is None else current.source
-            if source is None:
-                return "googleapis.com"  # not kept: the server may start later
-            self._universe = universe_domain(source)
-        return self._universe
+        current = self._status()
+        source = None if current is None else current.source
+        if source is None:
+            return "googleapis.com"  # not kept: the server may start later
+        known = self._universe
+        if known is not None and known[0] is source:
+            return known[1]
+        found = universe_domain(source)
+        self._universe = (source, found)
+        return found
 
     @property
     def requires_scopes(self) -> bool:
