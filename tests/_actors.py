@@ -89,6 +89,18 @@ class Plain(pykka.ThreadingActor):
     pass
 
 
+class Gate(pykka.ThreadingActor):
+    """Blocks in on_start until the test opens the gate (so its supervisor waits there)."""
+
+    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
+        super().__init__()
+        self.entered, self.gate = entered, gate
+
+    def on_start(self) -> None:
+        self.entered.set()
+        assert self.gate.wait(5.0)
+
+
 class Events:
     """An on_event observer the test can wait on."""
 

@@ -18,6 +18,7 @@ import pytest
 from _actors import (
     Crash,
     Events,
+    Gate,
     Journal,
     Plain,
     StartSupervisor,
@@ -256,22 +257,12 @@ def test_a_child_from_a_plain_start_function_is_watched_and_its_exit_seen_at_onc
     assert journal.lines == ["start plain", "start plain"]
 
 
-class SlowToStart(pykka.ThreadingActor):
-    def __init__(self, entered: threading.Event, go: threading.Event) -> None:
-        super().__init__()
-        self.entered, self.go = entered, go
-
-    def on_start(self) -> None:
-        self.entered.set()
-        assert self.go.wait(5.0)
-
-
 def test_a_plain_childs_on_start_is_waited_for_without_a_message_it_could_see(
     journal: Journal,
 ) -> None:
     entered, go = threading.Event(), threading.Event()
     started: queue.Queue[pykka.ActorRef[Any]] = queue.Queue()
-    spec = ChildSpec("slow", lambda: SlowToStart.start(entered, go))
+    spec = ChildSpec("slow", lambda: Gate.start(entered, go))
     threading.Thread(target=lambda: started.put(Supervisor.start([spec]))).start()
     assert entered.wait(5.0)
     with pytest.raises(queue.Empty):

@@ -24,6 +24,7 @@ import pytest
 from _actors import (
     Crash,
     Events,
+    Gate,
     Journal,
     Plain,
     StartSupervisor,
@@ -308,18 +309,6 @@ def test_a_crash_in_on_stop_during_terminate_child_is_reported_as_a_shutdown_err
     assert isinstance(error.reason, OSError)
     assert "shutdown error" in caplog.text
     assert refs(sup) == {"a": None}  # terminated: not restarted
-
-
-class Gate(pykka.ThreadingActor):
-    """Blocks in on_start until the test opens the gate (so its supervisor waits there)."""
-
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
-        super().__init__()
-        self.entered, self.gate = entered, gate
-
-    def on_start(self) -> None:
-        self.entered.set()
-        assert self.gate.wait(5.0)
 
 
 def test_a_child_crashing_while_its_supervisor_shuts_down_is_reported_as_a_shutdown_error(
